@@ -1,0 +1,115 @@
+"""Masks and the masked softmax: the "mask → normalise" half of every attention in attnrun.
+
+Convention (fixed; other modules rely on it): a *mask* is boolean, broadcastable to the scores, and
+``True`` means **keep / may attend** — the same as the boolean ``attn_mask`` of
+:func:`torch.nn.functional.scaled_dot_product_attention`.
+
+Shapes: scores ``(..., Tq, Tk)`` with at least ``(B, Tq, Tk)``; valid lengths ``(B,)`` (one per
+batch row) or ``(B, Tq)`` (one per query), broadcast over any dimension between the batch and the
+query axes (e.g. heads in ``(B, heads, Tq, Tk)``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from attnrun.errors import ConfigError
+
+__all__ = ["combine_masks", "keep_mask", "masked_softmax", "valid_lens_mask"]
+
+
+def valid_lens_mask(valid_lens: Tensor, scores_shape: torch.Size | tuple[int, ...]) -> Tensor:
+    """Boolean keep-mask ``j < valid_lens`` broadcastable to ``scores_shape``.
+
+    Args:
+        valid_lens: ``(B,)`` lengths per batch row, or ``(B, Tq)`` lengths per query; a tensor of
+            shape ``scores_shape[:-1]`` (e.g. ``(B, heads, Tq)``) is accepted as well.
+        scores_shape: ``(B, ..., Tq, Tk)``.
+
+    Returns:
+        ``(B, 1, ..., 1, Tk)`` for 1-D lengths, ``(B, 1, ..., Tq, Tk)`` for 2-D lengths.
+
+    Raises:
+        ConfigError: the lengths' shape does not fit the scores, or a length is < 0 or > Tk.
+    """
+    shape = tuple(scores_shape)
+    if len(shape) < 3:
+        raise ConfigError(f"scores must be at least (B, Tq, Tk); got shape {shape}")
+    batch, tq, tk = shape[0], shape[-2], shape[-1]
+    lens = valid_lens
+    if lens.ndim == 1 and lens.shape[0] == batch:
+        lens = lens.reshape((batch,) + (1,) * (len(shape) - 2))
+    elif lens.ndim == 2 and tuple(lens.shape) == (batch, tq):
+        lens = lens.reshape((batch,) + (1,) * (len(shape) - 3) + (tq,))
+    elif tuple(lens.shape) != shape[:-1]:
+        raise ConfigError(
+            f"valid_lens of shape {tuple(valid_lens.shape)} does not fit scores of shape {shape}; "
+            f"expected (B,)=({batch},) or (B, Tq)=({batch}, {tq})"
+        )
+    if lens.numel() and not torch.jit.is_tracing():
+        lo, hi = torch.aminmax(lens)
+        if lo < 0 or hi > tk:
+            raise ConfigError(
+                f"valid_lens must lie in [0, Tk={tk}] for scores of shape {shape}; "
+                f"got values in [{lo.item()}, {hi.item()}]"
+            )
+    positions = torch.arange(tk, device=lens.device)
+    return positions < lens.unsqueeze(-1)
+
+
+def combine_masks(*masks: Tensor | None) -> Tensor | None:
+    """Logical AND of boolean keep-masks (``None`` entries are ignored); ``None`` if all are."""
+    out: Tensor | None = None
+    for m in masks:
+        if m is None:
+            continue
+        if m.dtype != torch.bool:
+            raise ConfigError(f"masks must be boolean (True = keep); got dtype {m.dtype}")
+        out = m if out is None else out & m
+    return out
+
+
+def keep_mask(
+    scores_shape: torch.Size | tuple[int, ...],
+    valid_lens: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor | None:
+    """One keep-mask from valid lengths and/or a boolean mask; ``None`` when both are absent."""
+    lens_mask = None if valid_lens is None else valid_lens_mask(valid_lens, scores_shape)
+    if mask is not None:
+        try:
+            torch.broadcast_shapes(mask.shape, tuple(scores_shape))
+        except RuntimeError:
+            raise ConfigError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape "
+                f"{tuple(scores_shape)}"
+            ) from None
+    return combine_masks(lens_mask, mask)
+
+
+def masked_softmax(
+    scores: Tensor, valid_lens: Tensor | None = None, mask: Tensor | None = None
+) -> Tensor:
+    """Softmax over the last axis that gives exactly zero weight to masked key positions.
+
+    ``weights[..., i, j] = exp(s_ij) / Σ_{k kept} exp(s_ik)`` for kept ``j``, ``0`` otherwise; a row
+    with no kept position is all zeros (never NaN), so its context vector is zero.
+
+    Args:
+        scores: ``(B, ..., Tq, Tk)`` raw attention scores (float32/64, or float16/bfloat16 under
+            autocast).
+        valid_lens: optional ``(B,)`` or ``(B, Tq)``; key ``j`` is kept iff ``j < valid_lens``.
+        mask: optional boolean, broadcastable to ``scores``; ``True`` = keep.
+
+    Returns:
+        ``(B, ..., Tq, Tk)`` weights, same dtype as ``scores``.
+    """
+    keep = keep_mask(scores.shape, valid_lens, mask)
+    if keep is None:
+        return torch.softmax(scores, dim=-1)
+    # Fill with the dtype's lowest finite value rather than -inf: a fully masked row then softmaxes
+    # to a uniform row instead of NaN, and the final multiply zeroes it (and its gradient).
+    filled = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(filled, dim=-1)
+    return weights * keep.to(weights.dtype)
