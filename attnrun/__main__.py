@@ -1,0 +1,3 @@
+from attnrun.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""The ``attnrun`` command line (Typer)."""
+
+from attnrun.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,214 @@
+"""From a CLI command to a Hydra run: validate, reserve the folder, call ``@hydra.main``.
+
+Typed CLI options become config overrides in front of the user's raw Hydra overrides. Then:
+
+1. every job the overrides describe (one, or each point of a ``-m`` sweep) is composed with
+   Hydra's compose API and turned into the typed config, so a bad value fails at once with one line
+   and no folder is made;
+2. the run folder (``outputs/YYYY-MM-DD/HH-MM-SS``) or sweep folder (``multirun/...``) is reserved
+   atomically and handed to Hydra as ``hydra.run.dir`` / ``hydra.sweep.dir``;
+3. a ``@hydra.main`` function runs the job(s), so multirun, launchers (basic, joblib, submitit) and
+   Hydra's output management all work as in any Hydra app.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from attnrun.errors import AttnrunError, ConfigError
+from attnrun.experiments import experiments, store_schemas
+from attnrun.experiments.base import execute
+from attnrun.progress import Reporter
+from attnrun.runs import reserve_run_dir
+from attnrun.runs.record import read_metrics
+
+_ENV_QUIET = "ATTNRUN_QUIET"
+_ENV_DEBUG = "ATTNRUN_DEBUG"
+
+
+def config_dir() -> Path:
+    """The folder holding the Hydra configs: ``attnrun.configs`` when installed, else ``configs/``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("attnrun.configs")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0]).resolve()
+    return (Path(__file__).resolve().parents[2] / "configs").resolve()
+
+
+@dataclass
+class LaunchResult:
+    """What a launch produced: the folder(s) and the failures, for the CLI's exit code."""
+
+    folder: Path | None = None
+    failures: list[tuple[Path, str, bool]] = field(default_factory=list)  # (dir, message, user)
+
+
+_CURRENT = LaunchResult()
+
+
+def _one_line(e: BaseException) -> str:
+    """The most telling single line of a (possibly chained) Hydra/OmegaConf error."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    parts: list[str] = []
+    for err in chain:
+        text = str(err).strip()
+        if not text:
+            continue
+        first = text.splitlines()[0].strip()
+        key = getattr(err, "full_key", None)
+        if key and key not in first:
+            first = f"{key}: {first}"
+        if first not in parts:
+            parts.append(first)
+    return "; ".join(parts[:2]) if parts else type(e).__name__
+
+
+def expand_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override list of each job: one job, or the sweep's cartesian product."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as e:
+        raise ConfigError(_one_line(e)) from None
+    if not multirun:
+        sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+        if sweeps:
+            raise ConfigError(
+                f"{sweeps[0]!r} lists several values: add -m (--multirun) to sweep over them"
+            )
+        return [overrides]
+    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    return [job for batch in batches for job in batch]
+
+
+def validate(name: str, overrides: list[str], multirun: bool) -> int:
+    """Compose and type-check every job before anything runs; returns the number of jobs."""
+    from hydra import compose, initialize_config_dir
+
+    exp = experiments.get(name)
+    jobs = expand_jobs(overrides, multirun)
+    store_schemas()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config_dir()), version_base="1.3", job_name=name):
+        for job in jobs:
+            own = [o for o in job if not o.lstrip("+~").startswith("hydra")]
+            try:
+                cfg = compose(config_name=name, overrides=own)
+            except Exception as e:  # Hydra and OmegaConf raise many types here
+                raise ConfigError(_one_line(e)) from None
+            exp.make_config(cfg)
+    return len(jobs)
+
+
+def _task(cfg: DictConfig) -> Any:
+    """The Hydra task: run one job in the folder Hydra gives it, record failures."""
+    hc = HydraConfig.get()
+    exp = experiments.get(hc.job.config_name)
+    out_dir = Path(hc.runtime.output_dir)
+    reporter = Reporter(quiet=os.environ.get(_ENV_QUIET) == "1")
+    debug = os.environ.get(_ENV_DEBUG) == "1"
+    try:
+        metrics = execute(exp, cfg, out_dir, reporter)
+    except AttnrunError as e:
+        if debug:
+            traceback.print_exc()
+        _CURRENT.failures.append((out_dir, str(e), True))
+        return None
+    except Exception as e:
+        if debug:
+            raise
+        _CURRENT.failures.append((out_dir, f"{type(e).__name__}: {e}", False))
+        return None
+    key = {k: metrics[k] for k in exp.key_metrics if k in metrics}
+    reporter.summary(f"{exp.name} completed", key, str(out_dir))
+    return metrics
+
+
+def launch(
+    name: str,
+    overrides: list[str],
+    *,
+    multirun: bool = False,
+    cfg: str | None = None,
+    root: Path = Path("."),
+    quiet: bool = False,
+    debug: bool = False,
+) -> LaunchResult:
+    """Validate, reserve the run folder, and run experiment ``name`` through ``@hydra.main``."""
+    global _CURRENT
+    _CURRENT = LaunchResult()
+    n_jobs = validate(name, overrides, multirun)
+    hydra_args = [f"--config-name={name}"]
+    if cfg is not None:
+        if cfg not in ("job", "hydra", "all"):
+            raise ConfigError(f"--cfg {cfg!r} is not valid; valid: job, hydra, all")
+        hydra_args += ["--cfg", cfg, "--resolve"]
+    else:
+        user_dir = next((o for o in overrides if o.startswith(("hydra.run.dir=", "hydra.sweep.dir="))), None)
+        if user_dir is not None:
+            folder = Path(user_dir.split("=", 1)[1])
+            if folder.exists() and any(folder.iterdir()):
+                raise ConfigError(
+                    f"{user_dir}: that folder exists and is not empty; attnrun never writes into "
+                    "a used folder, pick another"
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+        elif multirun:
+            folder = reserve_run_dir(Path(root) / "multirun")
+            overrides = [*overrides, f"hydra.sweep.dir={folder}"]
+        else:
+            folder = reserve_run_dir(Path(root) / "outputs")
+            overrides = [*overrides, f"hydra.run.dir={folder}"]
+        _CURRENT.folder = folder
+    if multirun:
+        hydra_args.append("--multirun")
+
+    os.environ[_ENV_QUIET] = "1" if quiet else "0"
+    os.environ[_ENV_DEBUG] = "1" if debug else "0"
+    if debug:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    store_schemas()
+    GlobalHydra.instance().clear()
+    entry = hydra.main(config_path=str(config_dir()), config_name=None, version_base="1.3")(_task)
+    saved_argv = sys.argv
+    sys.argv = [f"attnrun-{name}", *hydra_args, *overrides]
+    try:
+        entry()
+    except SystemExit as e:  # Hydra exits on errors it reports itself
+        if e.code not in (0, None):
+            raise ConfigError(f"hydra stopped with exit code {e.code} (see the message above)") from None
+    finally:
+        sys.argv = saved_argv
+        GlobalHydra.instance().clear()
+    if multirun and cfg is None and _CURRENT.folder is not None:
+        _collect_sweep_failures(_CURRENT, n_jobs)
+    return _CURRENT
+
+
+def _collect_sweep_failures(result: LaunchResult, n_jobs: int) -> None:
+    """Jobs of a launcher that ran them elsewhere (joblib, submitit): read their metrics.json."""
+    seen = {p.resolve() for p, _, _ in result.failures}
+    for sub in sorted(p for p in result.folder.iterdir() if p.is_dir()):
+        m = read_metrics(sub)
+        if m is None or sub.resolve() in seen:
+            continue
+        if m.get("status") != "completed":
+            result.failures.append((sub, str(m.get("error") or m.get("status")), True))

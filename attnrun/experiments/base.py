@@ -1,0 +1,173 @@
+"""What every experiment shares: the base config, the run context, and the run frame.
+
+An experiment is a function ``run(cfg, out_dir, ctx) -> metrics`` registered with
+:func:`experiment`. The decorator returns a plain ``run(cfg, out_dir, *, quiet=True) -> metrics``
+that tests call directly and the Hydra task calls for the CLI. Around the experiment's own code it:
+
+1. turns ``cfg`` (dataclass, DictConfig or dict) into the typed config and validates it
+   (``__post_init__`` raises :class:`~attnrun.errors.ConfigError`) before any work;
+2. writes ``config.yaml`` and ``metrics.json`` with ``status: running``;
+3. seeds every RNG, resolves the device;
+4. runs the experiment and records ``completed`` with its metrics, or ``failed`` with the error,
+   or ``interrupted`` on Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from attnrun.device import DEVICE_CHOICES, resolve_device
+from attnrun.errors import AttnrunError, ConfigError
+from attnrun.progress import Reporter
+from attnrun.registry import Registry
+from attnrun.runs.record import RunRecord
+from attnrun.seeding import seed_everything
+
+log = logging.getLogger("attnrun")
+
+C = TypeVar("C")
+
+
+@dataclass
+class BaseConfig:
+    """Settings every experiment has."""
+
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        dev = str(self.device)
+        if dev not in DEVICE_CHOICES and not dev.startswith("cuda:"):
+            raise ConfigError(
+                f"device={dev!r} is not valid; valid: {', '.join(DEVICE_CHOICES)}, cuda:N"
+            )
+
+
+@dataclass
+class RunContext:
+    """Handed to an experiment: where to write, which device, how to report, the data RNG."""
+
+    out_dir: Path
+    device: torch.device
+    reporter: Reporter
+    generator: torch.Generator
+    record: RunRecord
+
+
+@dataclass
+class Experiment(Generic[C]):
+    """A registered experiment: its name, typed config, run function and headline metrics."""
+
+    name: str
+    config_class: type[C]
+    body: Callable[[C, Path, RunContext], dict[str, Any]]
+    key_metrics: tuple[str, ...]
+    help: str
+
+    def make_config(self, cfg: Any) -> C:
+        """Typed, validated config from a dataclass instance, DictConfig or dict."""
+        if isinstance(cfg, self.config_class):
+            return cfg
+        try:
+            if isinstance(cfg, dict) or cfg is None:
+                merged = OmegaConf.merge(OmegaConf.structured(self.config_class), cfg or {})
+            elif isinstance(cfg, DictConfig):
+                merged = OmegaConf.merge(OmegaConf.structured(self.config_class), cfg)
+            else:
+                raise ConfigError(f"cannot use a {type(cfg).__name__} as a config")
+            return OmegaConf.to_object(merged)  # runs __post_init__ validation
+        except OmegaConfBaseException as e:
+            raise ConfigError(omegaconf_message(e)) from None
+
+    def __call__(self, cfg: Any, out_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
+        return execute(self, cfg, Path(out_dir), Reporter(quiet=quiet))
+
+
+experiments: Registry[Experiment] = Registry("experiment")
+
+
+def experiment(name: str, config_class: type, key_metrics: tuple[str, ...], help: str):
+    """Register ``body(cfg, out_dir, ctx) -> metrics`` as experiment ``name``.
+
+    Returns the :class:`Experiment`, which is callable as ``run(cfg, out_dir, quiet=True)``.
+    """
+
+    def deco(body: Callable) -> Experiment:
+        exp = Experiment(name, config_class, body, key_metrics, help)
+        experiments.register(name)(exp)
+        return exp
+
+    return deco
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread on SIGTERM so a run is recorded as interrupted."""
+
+
+def _sigterm_to_exception(signum, frame):  # pragma: no cover - exercised in subprocess tests
+    raise Interrupted(f"signal {signum}")
+
+
+def execute(exp: Experiment, cfg: Any, out_dir: Path, reporter: Reporter) -> dict[str, Any]:
+    """Run ``exp`` with the full record keeping described in the module docstring."""
+    typed = exp.make_config(cfg)
+    device = resolve_device(typed.device)
+    record = RunRecord(out_dir, exp.name, typed.seed, str(device))
+    record.start(OmegaConf.to_yaml(OmegaConf.structured(typed), resolve=True))
+    generator = seed_everything(typed.seed)
+    ctx = RunContext(out_dir, device, reporter, generator, record)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    old_handler = signal.signal(signal.SIGTERM, _sigterm_to_exception) if in_main else None
+    try:
+        metrics = exp.body(typed, out_dir, ctx)
+    except (KeyboardInterrupt, Interrupted) as e:
+        record.finish("interrupted", error=f"interrupted ({type(e).__name__})")
+        raise
+    except AttnrunError as e:
+        record.finish("failed", error=str(e))
+        raise
+    except Exception as e:
+        record.finish("failed", error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, old_handler)
+    record.finish("completed", metrics)
+    log.info("completed: %s", metrics)
+    return metrics
+
+
+def omegaconf_message(e: OmegaConfBaseException) -> str:
+    """One line from an OmegaConf validation error: the key, the value and what is allowed."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    key = getattr(e, "full_key", None)
+    if key and key not in msg:
+        msg = f"{key}: {msg}"
+    return msg
+
+
+def config_fields(config_class: type) -> list[str]:
+    """Dotted names of all leaves of a config dataclass (for docs and tests)."""
+    out: list[str] = []
+    for f in dataclasses.fields(config_class):
+        t = f.type if isinstance(f.type, type) else None
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            out += [f"{f.name}.{sub}" for sub in config_fields(type(default))]
+        elif t is not None and dataclasses.is_dataclass(t):
+            out += [f"{f.name}.{sub}" for sub in config_fields(t)]
+        else:
+            out.append(f.name)
+    return out

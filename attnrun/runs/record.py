@@ -1,0 +1,112 @@
+"""The run record: ``metrics.json`` and ``config.yaml`` in every run folder.
+
+``metrics.json`` is rewritten atomically at each change of state, so at any moment it holds a
+complete JSON document: ``status`` (running / completed / failed / interrupted), the experiment,
+seed, device, wall times, library versions, the error if any, and the experiment's metrics as
+top-level keys.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from attnrun.io import write_json, write_text
+
+STATUSES = ("running", "completed", "failed", "interrupted")
+_META_KEYS = (
+    "status",
+    "experiment",
+    "seed",
+    "device",
+    "started_at",
+    "finished_at",
+    "wall_time_s",
+    "versions",
+    "host",
+    "error",
+)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries that decide a run's numbers."""
+    import hydra
+    import numpy
+    import omegaconf
+    import torch
+
+    from attnrun import __version__
+
+    return {
+        "attnrun": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "hydra": hydra.__version__,
+        "omegaconf": omegaconf.__version__,
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+class RunRecord:
+    """Keeps ``out_dir/metrics.json`` up to date over a run's life."""
+
+    def __init__(self, out_dir: Path, experiment: str, seed: int, device: str) -> None:
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / "metrics.json"
+        self._t0 = time.perf_counter()
+        self.data: dict[str, Any] = {
+            "status": "running",
+            "experiment": experiment,
+            "seed": seed,
+            "device": device,
+            "started_at": _now(),
+            "finished_at": None,
+            "wall_time_s": None,
+            "versions": library_versions(),
+            "host": socket.gethostname(),
+        }
+
+    def start(self, config_yaml: str) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        write_text(self.out_dir / "config.yaml", config_yaml)
+        self._write()
+
+    def update(self, **metrics: Any) -> None:
+        """Merge intermediate metrics (still ``running``)."""
+        self.data.update(metrics)
+        self._write()
+
+    def finish(self, status: str, metrics: dict[str, Any] | None = None, error: str | None = None):
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        if metrics:
+            clash = set(metrics) & set(_META_KEYS)
+            if clash:
+                raise ValueError(f"metrics may not use reserved keys {sorted(clash)}")
+            self.data.update(metrics)
+        self.data["status"] = status
+        self.data["finished_at"] = _now()
+        self.data["wall_time_s"] = round(time.perf_counter() - self._t0, 3)
+        if error is not None:
+            self.data["error"] = error
+        self._write()
+
+    def _write(self) -> None:
+        write_json(self.path, self.data)
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
+    """``metrics.json`` of a run folder, or None if missing or unreadable."""
+    try:
+        return json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
