@@ -16,7 +16,14 @@ from torch import Tensor
 
 from attnrun.errors import ConfigError
 
-__all__ = ["combine_masks", "keep_mask", "masked_softmax", "valid_lens_mask"]
+__all__ = [
+    "combine_masks",
+    "keep_mask",
+    "keep_mask_info",
+    "masked_softmax",
+    "softmax_keep",
+    "valid_lens_mask",
+]
 
 
 def valid_lens_mask(valid_lens: Tensor, scores_shape: torch.Size | tuple[int, ...]) -> Tensor:
@@ -33,6 +40,11 @@ def valid_lens_mask(valid_lens: Tensor, scores_shape: torch.Size | tuple[int, ..
     Raises:
         ConfigError: the lengths' shape does not fit the scores, or a length is < 0 or > Tk.
     """
+    return _valid_lens_mask(valid_lens, scores_shape)[0]
+
+
+def _valid_lens_mask(valid_lens: Tensor, scores_shape) -> tuple[Tensor, bool]:
+    """:func:`valid_lens_mask`, plus whether some row may keep nothing (a length of 0)."""
     shape = tuple(scores_shape)
     if len(shape) < 3:
         raise ConfigError(f"scores must be at least (B, Tq, Tk); got shape {shape}")
@@ -47,15 +59,18 @@ def valid_lens_mask(valid_lens: Tensor, scores_shape: torch.Size | tuple[int, ..
             f"valid_lens of shape {tuple(valid_lens.shape)} does not fit scores of shape {shape}; "
             f"expected (B,)=({batch},) or (B, Tq)=({batch}, {tq})"
         )
-    if lens.numel() and not torch.jit.is_tracing():
-        lo, hi = torch.aminmax(lens)
+    maybe_empty = True
+    if lens.numel():
+        # One host sync: free on CPU, and worth it on CUDA for a clear error instead of garbage.
+        lo, hi = (v.item() for v in torch.aminmax(lens))
         if lo < 0 or hi > tk:
             raise ConfigError(
-                f"valid_lens must lie in [0, Tk={tk}] for scores of shape {shape}; "
-                f"got values in [{lo.item()}, {hi.item()}]"
+                f"valid_lens must lie in [0, Tk={tk}] for scores of shape {shape}; got values in "
+                f"[{lo}, {hi}] (valid_lens shape {tuple(valid_lens.shape)})"
             )
+        maybe_empty = lo < 1
     positions = torch.arange(tk, device=lens.device)
-    return positions < lens.unsqueeze(-1)
+    return positions < lens.unsqueeze(-1), maybe_empty
 
 
 def combine_masks(*masks: Tensor | None) -> Tensor | None:
@@ -76,7 +91,18 @@ def keep_mask(
     mask: Tensor | None = None,
 ) -> Tensor | None:
     """One keep-mask from valid lengths and/or a boolean mask; ``None`` when both are absent."""
-    lens_mask = None if valid_lens is None else valid_lens_mask(valid_lens, scores_shape)
+    return keep_mask_info(scores_shape, valid_lens, mask)[0]
+
+
+def keep_mask_info(
+    scores_shape: torch.Size | tuple[int, ...],
+    valid_lens: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> tuple[Tensor | None, bool]:
+    """:func:`keep_mask`, plus whether some row may keep nothing (then it must be zeroed)."""
+    lens_mask, maybe_empty = None, False
+    if valid_lens is not None:
+        lens_mask, maybe_empty = _valid_lens_mask(valid_lens, scores_shape)
     if mask is not None:
         try:
             torch.broadcast_shapes(mask.shape, tuple(scores_shape))
@@ -85,7 +111,8 @@ def keep_mask(
                 f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape "
                 f"{tuple(scores_shape)}"
             ) from None
-    return combine_masks(lens_mask, mask)
+        maybe_empty = True
+    return combine_masks(lens_mask, mask), maybe_empty
 
 
 def masked_softmax(
@@ -104,12 +131,32 @@ def masked_softmax(
 
     Returns:
         ``(B, ..., Tq, Tk)`` weights, same dtype as ``scores``.
+
+    Raises:
+        ConfigError: a shape does not fit, or a valid length lies outside ``[0, Tk]``.
     """
-    keep = keep_mask(scores.shape, valid_lens, mask)
+    keep, maybe_empty = keep_mask_info(scores.shape, valid_lens, mask)
+    return softmax_keep(scores, keep, zero_empty_rows=maybe_empty)
+
+
+def softmax_keep(
+    scores: Tensor, keep: Tensor | None, *, zero_empty_rows: bool = True, inplace: bool = False
+) -> Tensor:
+    """Softmax of ``scores`` over the last axis restricted to ``keep`` (``True`` = keep).
+
+    The building block behind :func:`masked_softmax`, for callers that already hold a keep-mask.
+    ``zero_empty_rows=False`` skips the final multiply when the caller knows every row keeps at
+    least one position; ``inplace=True`` fills ``scores`` in place (only for a fresh intermediate
+    that autograd does not need, e.g. the output of a matmul).
+    """
     if keep is None:
         return torch.softmax(scores, dim=-1)
     # Fill with the dtype's lowest finite value rather than -inf: a fully masked row then softmaxes
-    # to a uniform row instead of NaN, and the final multiply zeroes it (and its gradient).
-    filled = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
+    # to a uniform row instead of NaN, and the final multiply zeroes it (and its gradient). In any
+    # row with a kept entry, exp(min - max) underflows to exactly 0.
+    fill = torch.finfo(scores.dtype).min
+    filled = scores.masked_fill_(~keep, fill) if inplace else scores.masked_fill(~keep, fill)
     weights = torch.softmax(filled, dim=-1)
-    return weights * keep.to(weights.dtype)
+    if zero_empty_rows:
+        weights = weights * keep.to(weights.dtype)
+    return weights
