@@ -184,6 +184,7 @@ def _windowed_sums(
     u0: Tensor,
     *,
     exclude_self: bool = False,
+    self_index: Tensor | None = None,
     block: int = 256,
     key_chunk: int = 4096,
     dtype: torch.dtype = torch.float64,
@@ -193,7 +194,8 @@ def _windowed_sums(
     ``qs`` (n_query,) and ``xs`` (n_train,) sorted ascending, float64; ``vals`` (n_train,).
     Weights are computed in ``dtype`` block by block (``block`` queries × ``key_chunk`` keys), so
     memory is O(block · key_chunk). With ``exclude_self`` the queries are the keys themselves and
-    the diagonal (self) weight is left out (leave-one-out).
+    the diagonal (self) weight is left out (leave-one-out); with ``self_index`` (n_query,) query
+    ``i`` is key ``self_index[i]`` and that weight is left out.
     """
     lo, hi = _windows(qs, xs, kern, h, u0)
     y2 = torch.stack([vals, torch.ones_like(vals)], dim=1).to(dtype)  # (n_train, 2)
@@ -213,6 +215,10 @@ def _windowed_sums(
             w = _kernel_block(kern, u, u0d[s:e])
             if exclude_self:
                 w.diagonal(offset=s - c0).zero_()  # entries (r, s + r - c0): the query's own key
+            elif self_index is not None:
+                cols = self_index[s:e] - c0
+                inside = (cols >= 0) & (cols < c1 - c0)
+                w[inside.nonzero()[:, 0], cols[inside]] = 0
             out[s:e] += (w @ y2[c0:c1]).double()
     return out
 
@@ -274,21 +280,51 @@ def _expansion_sums(
     return out, ok
 
 
+def _choose(qs: Tensor, xs: Tensor, kern: Kernel, h: float, u0: Tensor) -> str:
+    """``"expansion"`` where cheaper than ``"windowed"`` (gaussian only), else ``"windowed"``."""
+    if kern.name != "gaussian" or kern.log_fn is None:
+        return "windowed"
+    lo, hi = _windows(qs, xs, kern, h, u0)
+    exact_cost = float((hi - lo).sum())
+    n_cells = (xs[-1] - xs[0]).item() / (2 * _EXP_RHO * h) + 1
+    per_query_blocks = min(n_cells, 2 * kern.cut_radius(0.0) / (2 * _EXP_RHO) + 2)
+    blocks_cost = qs.numel() * min(per_query_blocks, float(xs.numel()))
+    return "expansion" if _EXP_ORDER * blocks_cost < 2 * exact_cost else "windowed"
+
+
+def loo_sums(
+    xs: Tensor, ys: Tensor, kern: Kernel, h: float, gap: Tensor, *, dtype=torch.float64
+) -> Tensor:
+    """Leave-one-out sums ``[sum_{j!=i} w_ij y_j, sum_{j!=i} w_ij]`` (n, 2), float64.
+
+    ``xs`` sorted float64 keys (also the queries), ``ys`` their values, ``gap`` (n,) the distance
+    to each point's nearest *other* point (weights are stabilised by it). For the gaussian, where
+    cheaper, the full sums come from the expansion and the self weight ``exp(u0^2/2) <= e^2`` is
+    subtracted (at most one digit lost); points farther than ``2h`` from any other point go through
+    the exact windowed path with the self term masked.
+    """
+    u0 = gap / h
+    if _choose(xs, xs, kern, h, u0) == "windowed":
+        return _windowed_sums(xs, xs, ys, kern, h, u0, exclude_self=True, block=128, dtype=dtype)
+    out, ok = _expansion_sums(xs, xs, ys, h, u0, block=128)
+    self_w = torch.exp(0.5 * u0 * u0)
+    out[:, 0] -= self_w * ys
+    out[:, 1] -= self_w
+    rest = (~ok | (u0 > 2)).nonzero()[:, 0]
+    if rest.numel():
+        out[rest] = _windowed_sums(
+            xs[rest], xs, ys, kern, h, u0[rest], self_index=rest, block=128, dtype=dtype
+        )
+    return out
+
+
 def _sums(
     qs: Tensor, xs: Tensor, ys: Tensor, kern: Kernel, h: float, method: str, *, block: int = 256
 ) -> Tensor:
     """``[sum_j w_ij y_j, sum_j w_ij]`` (n_query, 2) float64 for sorted float64 queries and keys."""
     u0 = _nearest_distance(qs, xs, exclude_self=False) / h
     if method == "auto":
-        method = "windowed"
-        if kern.name == "gaussian" and kern.log_fn is not None:
-            lo, hi = _windows(qs, xs, kern, h, u0)
-            exact_cost = float((hi - lo).sum())
-            n_cells = (xs[-1] - xs[0]).item() / (2 * _EXP_RHO * h) + 1
-            per_query_blocks = min(n_cells, 2 * kern.cut_radius(0.0) / (2 * _EXP_RHO) + 2)
-            blocks_cost = qs.numel() * min(per_query_blocks, float(xs.numel()))
-            if _EXP_ORDER * blocks_cost < 2 * exact_cost:
-                method = "expansion"
+        method = _choose(qs, xs, kern, h, u0)
     if method == "expansion":
         if kern.log_fn is None or kern.name != "gaussian":
             raise ConfigError(f"method 'expansion' needs the gaussian kernel, not {kern.name!r}")
