@@ -1,0 +1,72 @@
+"""``attnrun report PATH...``: compare runs in a table, CSV, Markdown and plots."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from attnrun.cli import common
+from attnrun.errors import AttnrunError
+
+PATHS = typer.Argument(..., help="Run, sweep or output folders.", show_default=False)
+OUT = typer.Option(
+    None, "--out", "-o", help="Folder for report.csv/.md/*.png [default: the first PATH]."
+)
+PLOTS = typer.Option(True, "--plots/--no-plots", help="Draw the report_*.png plots.")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "report",
+        help=(
+            "Compare every run under PATH(s): a table with the swept parameters and key metrics, "
+            "runs that differ only by seed grouped (mean ± std, n), and report.csv, report.md and "
+            "report_*.png written into the first PATH (or --out)."
+        ),
+    )
+    def report(
+        paths: list[Path] = PATHS,
+        out: Path = OUT,
+        plots: bool = PLOTS,
+        quiet: bool = common.QUIET,
+        debug: bool = common.DEBUG,
+    ) -> None:
+        from attnrun.report import make_report
+
+        try:
+            files = make_report(paths, out=out, plots=plots)
+        except AttnrunError as e:
+            if debug:
+                raise
+            common.fail(str(e))
+        except OSError as e:
+            if debug:
+                raise
+            common.fail(f"cannot write the report into {out or paths[0]}: {e.strerror or e}")
+        if not quiet:
+            _print_tables(files.report)
+        names = [files.csv.name, files.markdown.name, *(p.name for p in files.plots)]
+        print(
+            f"report: {len(files.report.runs)} runs -> {files.csv.parent}/ ({', '.join(names)})",
+            flush=True,
+        )
+
+
+def _print_tables(rep) -> None:
+    """Rich tables on a terminal; the Markdown tables (plain text) when piped."""
+    from attnrun.report import table
+
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        for t in table.rich_tables(rep):
+            console.print(t)
+        return
+    print(table.markdown_table(table.run_header(rep), table.run_rows(rep)))
+    if rep.has_seed_groups:
+        print("\ngrouped over seeds (mean ± std, n):")
+        print(table.markdown_table(table.group_header(rep), table.group_rows(rep)))
+    print(flush=True)

@@ -1,0 +1,193 @@
+"""What ``attnrun runs`` and ``attnrun show`` print: recent runs, and one run in full."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from attnrun.errors import AttnrunError, ConfigError
+from attnrun.report.collect import (
+    UNREADABLE,
+    Run,
+    find_run_dirs,
+    flatten,
+    is_run_dir,
+    key_metrics,
+    load_run,
+)
+from attnrun.report.table import STATUS_STYLE, fmt, markdown_table
+from attnrun.runs.record import STATUSES
+
+LIST_HEADER = ["time", "experiment", "status", "key metric", "folder"]
+
+
+def recent_runs(
+    paths: Sequence[str | os.PathLike] | None,
+    defaults: Sequence[Path],
+    status: str | None = None,
+) -> list[Run]:
+    """Runs under ``paths`` (or those of ``defaults`` that exist), newest first, maybe filtered."""
+    valid = (*STATUSES, UNREADABLE)
+    if status is not None and status not in valid:
+        raise ConfigError(f"--status {status!r} is not valid; valid: {', '.join(valid)}")
+    roots = list(paths) if paths else [p for p in defaults if p.is_dir()]
+    runs = [load_run(d) for d in find_run_dirs(roots)] if roots else []
+    if status is not None:
+        runs = [r for r in runs if r.status == status]
+    runs.sort(key=lambda r: (r.started, str(r.path)), reverse=True)
+    return runs
+
+
+def headline(run: Run) -> str:
+    """``name=value`` of the run's first key metric present, or empty."""
+    for name in key_metrics([run]):
+        if run.metrics.get(name) is not None:
+            return f"{name}={fmt(run.metrics[name])}"
+    return ""
+
+
+def display_path(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def list_rows(runs: Sequence[Run]) -> list[list[str]]:
+    return [
+        [
+            r.started.strftime("%Y-%m-%d %H:%M:%S"),
+            r.experiment if r.metrics else "?",
+            r.status,
+            headline(r),
+            display_path(r.path),
+        ]
+        for r in runs
+    ]
+
+
+def print_runs(runs: Sequence[Run], total: int, rich: bool) -> None:
+    rows = list_rows(runs)
+    more = f"{len(runs)} of {total} runs (--limit to see more)" if total > len(runs) else ""
+    if rich:
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"{total} runs, newest first", title_justify="left")
+        for name in LIST_HEADER:
+            table.add_column(name, justify="right" if name == "key metric" else "left")
+        for row in rows:
+            table.add_row(
+                Text(row[0]),
+                Text(row[1]),
+                Text(row[2], STATUS_STYLE.get(row[2], "")),
+                Text(row[3]),
+                Text(row[4]),
+            )
+        console = Console()
+        console.print(table)
+        if more:
+            console.print(more, style="dim")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(LIST_HEADER)]
+    for row in [LIST_HEADER, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if more:
+        print(more)
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def artefacts(run_dir: Path) -> list[tuple[str, int]]:
+    """Every file in the run folder (``.hydra/`` included, temporary files left out), with size."""
+    out = []
+    for root, dirs, files in os.walk(run_dir):
+        dirs.sort()
+        for name in sorted(files):
+            if name.startswith(".") and name.endswith(".tmp"):
+                continue  # an atomic write in progress
+            p = Path(root) / name
+            try:
+                out.append((p.relative_to(run_dir).as_posix(), p.stat().st_size))
+            except OSError:
+                continue
+    return out
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Raise a one-line :class:`AttnrunError` unless ``run_dir`` is a run folder."""
+    if not run_dir.exists():
+        raise AttnrunError(f"{run_dir}: no such folder")
+    if not run_dir.is_dir():
+        raise AttnrunError(f"{run_dir}: not a folder")
+    if is_run_dir(run_dir):
+        return
+    inside = find_run_dirs([run_dir])
+    if inside:
+        raise AttnrunError(
+            f"{run_dir} is not a run folder but holds {len(inside)} runs; "
+            f"try: attnrun runs {run_dir}  or  attnrun report {run_dir}"
+        )
+    raise AttnrunError(
+        f"{run_dir}: not a run folder (a run folder has metrics.json and config.yaml)"
+    )
+
+
+def show_run(run_dir: str | os.PathLike, rich: bool) -> None:
+    """Print a run's config (YAML), metrics (table) and artefacts (files with sizes)."""
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
+    run = load_run(run_dir)
+    try:
+        config_text = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        config_text = f"# config.yaml could not be read: {e}\n"
+    metrics = flatten(run.metrics) if run.metrics else {}
+    if not run.metrics:
+        metrics = {"status": f"{UNREADABLE} (metrics.json is missing, partial or not JSON)"}
+    files = artefacts(run_dir)
+    if rich:
+        from rich.console import Console
+        from rich.syntax import Syntax
+        from rich.table import Table
+        from rich.text import Text
+
+        console = Console()
+        console.rule(f"[bold]{display_path(run_dir)}")
+        console.print(Text("config.yaml", style="bold"))
+        console.print(
+            Syntax(config_text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default")
+        )
+        mt = Table(title="metrics", title_justify="left", show_header=False)
+        mt.add_column("key", style="bold")
+        mt.add_column("value")
+        for k, v in metrics.items():
+            style = STATUS_STYLE.get(str(v), "") if k == "status" else ""
+            mt.add_row(Text(k), Text(fmt(v) if v is not None else "null", style=style))
+        console.print(mt)
+        ft = Table(title="artefacts", title_justify="left")
+        ft.add_column("file")
+        ft.add_column("size", justify="right")
+        for name, size in files:
+            ft.add_row(Text(name), human_size(size))
+        console.print(ft)
+        return
+    print(f"run: {display_path(run_dir)}\n\nconfig.yaml:")
+    print(config_text.rstrip("\n"))
+    print("\nmetrics:")
+    print(
+        markdown_table(
+            ["key", "value"], [[k, fmt(v) if v is not None else "null"] for k, v in metrics.items()]
+        )
+    )
+    print("\nartefacts:")
+    print(markdown_table(["file", "size"], [[n, human_size(s)] for n, s in files]))
