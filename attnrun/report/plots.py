@@ -323,12 +323,15 @@ def plot_attention_grid(
     vmax = max(float(np.nanmax(m)) if m.size else 1.0 for m in maps) or 1.0
     width = max(3.2, 0.35 * max(len(s) for _, s, _, _ in panels) + 1.2)
     height = max(3.0, 0.35 * max(len(t) for _, _, t, _ in panels) + 1.2)
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    same_tgt = all(list(t) == list(panels[0][2]) for _, _, t, _ in panels)
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained")
     im = None
-    for ax, (title, src, tgt, _), m in zip(axes[0], panels, maps, strict=True):
+    for k, (ax, (title, src, tgt, _), m) in enumerate(zip(axes[0], panels, maps, strict=True)):
         im = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
         ax.set_xticks(range(len(src)), list(src), rotation=60, ha="right", fontsize="small")
-        ax.set_yticks(range(len(tgt)), list(tgt), fontsize="small")
+        # one set of target labels when every panel has the same target sentence
+        labels = list(tgt) if k == 0 or not same_tgt else []
+        ax.set_yticks(range(len(tgt)), labels, fontsize="small")
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel("source")
     axes[0][0].set_ylabel("target")
