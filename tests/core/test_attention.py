@@ -1,0 +1,192 @@
+"""Attention: pooling, fused vs plain path, hard attention, decoding, equivariance, errors."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.testing import assert_close
+
+from attnrun.core import Attention, HardNormaliser
+from attnrun.errors import ConfigError
+
+PROPERTY = settings(max_examples=20, deadline=None, derandomize=True)
+
+
+def qkv(b=2, tq=3, tk=5, d=4, dv=6, requires_grad=False):
+    return tuple(
+        torch.randn(*s, requires_grad=requires_grad) for s in ((b, tq, d), (b, tk, d), (b, tk, dv))
+    )
+
+
+@pytest.mark.parametrize("score", ["dot", "scaled_dot", "cosine", "general", "additive", "location"])
+def test_context_is_weights_times_values(score):
+    q, k, v = qkv()
+    ctx, w = Attention(score, 4, 4, num_hiddens=8)(q, k, v, torch.tensor([2, 5]))
+    assert w.shape == (2, 3, 5) and ctx.shape == (2, 3, 6)
+    assert_close(ctx, w @ v)
+    assert (w[0, :, 2:] == 0).all()
+
+
+@pytest.mark.parametrize("score", ["dot", "scaled_dot", "cosine", "general"])
+@pytest.mark.parametrize("masking", ["none", "lens", "lens_per_query", "mask_with_empty_row"])
+def test_fused_path_matches_plain_path_with_gradients(score, masking):
+    q, k, v = qkv(requires_grad=True)
+    lens = mask = None
+    if masking == "lens":
+        lens = torch.tensor([2, 5])
+    elif masking == "lens_per_query":
+        lens = torch.tensor([[1, 2, 3], [5, 4, 0]])
+    elif masking == "mask_with_empty_row":
+        mask = torch.rand(2, 3, 5) > 0.4
+        mask[1, 2] = False
+    torch.manual_seed(1)
+    plain = Attention(score, 4, backend="plain")
+    fused = Attention(score, 4, backend="fused")
+    fused.load_state_dict(plain.state_dict())
+    ctx_p, w = plain(q, k, v, lens, mask=mask)
+    ctx_f, none = fused(q, k, v, lens, need_weights=False, mask=mask)
+    assert none is None
+    assert_close(ctx_f, ctx_p)
+    grads_p = torch.autograd.grad(ctx_p.square().sum(), (q, k, v))
+    grads_f = torch.autograd.grad(ctx_f.square().sum(), (q, k, v))
+    for gp, gf in zip(grads_p, grads_f, strict=True):
+        assert torch.isfinite(gf).all()
+        assert_close(gf, gp)
+
+
+def test_auto_backend_returns_weights_when_asked():
+    q, k, v = qkv()
+    ctx, w = Attention("dot", 4)(q, k, v)
+    assert w is not None
+    ctx2, w2 = Attention("dot", 4)(q, k, v, need_weights=False)
+    assert w2 is None
+    assert_close(ctx2, ctx)
+
+
+def test_dropout_applies_to_pooling_only_and_eval_is_deterministic():
+    q, k, v = qkv()
+    attn = Attention("dot", 4, dropout=0.5)
+    ctx, w = attn(q, k, v)
+    assert_close(w.sum(-1), torch.ones(2, 3))  # returned weights are pre-dropout
+    assert not torch.allclose(ctx, w @ v)
+    attn.eval()
+    ctx, w = attn(q, k, v)
+    assert_close(ctx, w @ v)
+    assert_close(attn(q, k, v, need_weights=False)[0], ctx)
+
+
+def test_autocast_bfloat16_forward():
+    q, k, v = qkv()
+    lens = torch.tensor([0, 3])
+    for need_weights in (True, False):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ctx, _ = Attention("scaled_dot", 4)(q, k, v, lens, need_weights=need_weights)
+        assert torch.isfinite(ctx).all() and (ctx[0] == 0).all()
+
+
+def test_head_dimensions_pass_through():
+    q, k, v = (torch.randn(2, 3, n, 4) for n in (5, 7, 7))
+    ctx, w = Attention("scaled_dot", 4)(q, k, v, torch.tensor([3, 7]))
+    assert ctx.shape == (2, 3, 5, 4) and w.shape == (2, 3, 5, 7)
+    assert (w[0, ..., 3:] == 0).all()
+
+
+def test_decoder_steps_with_projected_keys_match_one_call():
+    q, k, v = qkv(tq=4)
+    lens = torch.tensor([3, 5])
+    attn = Attention("additive", 4, 4, num_hiddens=8)
+    ctx, w = attn(q, k, v, lens)
+    proj = attn.project_keys(k)
+    for t in range(4):
+        ctx_t, w_t = attn(q[:, t : t + 1], k, v, lens, projected_keys=proj)
+        assert_close(ctx_t[:, 0], ctx[:, t])
+        assert_close(w_t[:, 0], w[:, t])
+
+
+def test_hard_attention_eval_is_argmax_one_hot():
+    q, k, v = qkv()
+    lens = torch.tensor([2, 5])
+    soft = Attention("general", 4)
+    hard = Attention("general", 4, normaliser="hard").eval()
+    hard.load_state_dict(soft.state_dict())
+    _, w_soft = soft(q, k, v, lens)
+    ctx, w = hard(q, k, v, lens)
+    expected = torch.nn.functional.one_hot(w_soft.argmax(-1), 5).float()
+    assert_close(w, expected)
+    assert_close(ctx, expected @ v)
+
+
+def test_hard_attention_training_samples_from_the_weights_with_gradients():
+    q, k, v = qkv(b=1, tq=1, tk=4)
+    attn = Attention("general", 4, normaliser="hard", normaliser_options={"tau": 0.5})
+    lens = torch.tensor([3])
+    soft = Attention("general", 4)
+    soft.load_state_dict(attn.state_dict())
+    probs = soft(q, k, v, lens)[1].detach()[0, 0]
+    counts = torch.zeros(4)
+    for _ in range(2000):
+        _, w = attn(q, k, v, lens)
+        assert ((w == 0) | (w == 1)).all() and w.sum() == 1
+        counts += w.detach()[0, 0]
+    assert counts[3] == 0  # masked: never sampled
+    assert_close(counts / counts.sum(), probs, atol=0.04, rtol=0)
+    ctx, _ = attn(q, k, v, lens)
+    ctx.sum().backward()
+    assert attn.score.W.weight.grad.abs().sum() > 0  # straight-through gradient
+
+
+def test_hard_attention_empty_rows_are_zero():
+    q, k, v = qkv()
+    for train in (True, False):
+        attn = Attention("dot", 4, normaliser=HardNormaliser()).train(train)
+        ctx, w = attn(q, k, v, torch.tensor([0, 2]))
+        assert (w[0] == 0).all() and (ctx[0] == 0).all() and (w[1, :, 2:] == 0).all()
+
+
+@PROPERTY
+@given(t=st.integers(2, 7), seed=st.integers(0, 2**16), score=st.sampled_from(["dot", "cosine"]))
+def test_self_attention_is_permutation_equivariant(t, seed, score):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, t, 4, generator=g)
+    perm = torch.randperm(t, generator=g)
+    attn = Attention(score, 4)
+    ctx, w = attn(x, x, x)
+    ctx_p, w_p = attn(x[:, perm], x[:, perm], x[:, perm])
+    assert_close(ctx_p, ctx[:, perm])
+    assert_close(w_p, w[:, perm][:, :, perm])
+
+
+@PROPERTY
+@given(seed=st.integers(0, 2**16), tk=st.integers(1, 6), score=st.sampled_from(["additive", "dot"]))
+def test_weights_are_a_distribution_over_valid_keys(seed, tk, score):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(3, n, 4, generator=g) for n in (2, tk, tk))
+    lens = torch.randint(0, tk + 1, (3,), generator=g)
+    _, w = Attention(score, 4)(q, k, v, lens)
+    assert (w >= 0).all()
+    for b in range(3):
+        assert (w[b, :, lens[b] :] == 0).all()
+        expected = torch.full((2,), 1.0 if lens[b] > 0 else 0.0)
+        assert_close(w[b].sum(-1), expected)
+
+
+def test_bad_settings_raise_value_errors():
+    q, k, v = qkv()
+    with pytest.raises(ValueError, match=r"\(2, 3, 4\), \(2, 5, 4\), \(2, 4, 6\)"):
+        Attention("dot", 4)(q, k, v[:, :4])
+    with pytest.raises(ValueError, match=r"same number of dimensions"):
+        Attention("dot", 4)(q[0], k, v)
+    with pytest.raises(ValueError, match="valid: dot, scaled_dot"):
+        Attention("nope", 4)
+    with pytest.raises(ValueError, match="valid: soft, hard"):
+        Attention("dot", 4, normaliser="gentle")
+    with pytest.raises(ValueError, match="valid: global, local-m, local-p"):
+        Attention("dot", 4, window="somewhere")
+    with pytest.raises(ValueError, match="valid: auto, fused, plain"):
+        Attention("dot", 4, backend="triton")
+    with pytest.raises(ValueError, match=r"dropout"):
+        Attention("dot", 4, dropout=1.5)
+    with pytest.raises(ConfigError, match="tau"):
+        Attention("dot", 4, normaliser="hard", normaliser_options={"tau": 0})
+    with pytest.raises(ValueError, match=r"\[0, Tk=5\]"):
+        Attention("dot", 4)(q, k, v, torch.tensor([6, 1]))
