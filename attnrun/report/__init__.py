@@ -34,7 +34,9 @@ def make_report(
     runs = collect(paths)
     out_dir = Path(out if out is not None else paths[0])
     out_dir.mkdir(parents=True, exist_ok=True)
-    rep = build(runs, out_dir)
+    # folders are named relative to the deepest folder holding every PATH
+    base = Path(os.path.commonpath([Path(p).resolve() for p in paths]))
+    rep = build(runs, base)
     written: list[Path] = []
     if plots:
         from attnrun.report.plots import draw_all

@@ -223,7 +223,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def markdown(rep: Report, plots: Sequence[str | os.PathLike] = ()) -> str:
     """``report.md``: the runs table, the seed-grouped table, and links to the plots."""
     parts = [
-        f"# attnrun report\n\n{len(rep.runs)} runs"
+        f"# attnrun report\n\n{len(rep.runs)} runs under `{rep.base.resolve()}`"
         + (f"; swept: {', '.join(rep.swept)}" if rep.swept else "")
         + (f"; metrics: {', '.join(rep.metrics)}" if rep.metrics else ""),
         "## Runs\n\n" + markdown_table(run_header(rep), run_rows(rep)),
