@@ -1,9 +1,9 @@
 """Name → object registries, filled by a ``register(name)`` decorator.
 
 Every family of interchangeable parts (kernels, score functions, datasets, experiments) has one
-:class:`Registry`. CLI choices, config validation and error messages all read the registry, so adding
-a kernel or a score function is one decorated function (plus, where it has settings, one YAML file)
-and no hand-written list of names anywhere else.
+:class:`Registry`. CLI choices, config validation and error messages all read the registry, so
+adding a kernel or a score function is one decorated function (plus, where it has settings, one
+YAML file) and no hand-written list of names anywhere else.
 """
 
 from __future__ import annotations

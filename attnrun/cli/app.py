@@ -22,8 +22,13 @@ class _OneLineErrors(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         debug = os.environ.get("ATTNRUN_DEBUG") == "1" or "--debug" in (args or sys.argv[1:])
         try:
-            rv = super().main(args=args, prog_name=prog_name or "attnrun", complete_var=complete_var,
-                              standalone_mode=False, **extra)
+            rv = super().main(
+                args=args,
+                prog_name=prog_name or "attnrun",
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
         except typer.TyperException as e:  # click's UsageError, BadParameter, ...
             name = type(e).__name__
             if name == "NoArgsIsHelpError":
@@ -42,8 +47,11 @@ class _OneLineErrors(TyperGroup):
         except Exception as e:
             if debug:
                 raise
-            print(f"attnrun: internal error: {type(e).__name__}: {e} (run with --debug for the "
-                  "traceback)", file=sys.stderr)
+            print(
+                f"attnrun: internal error: {type(e).__name__}: {e} (run with --debug for the "
+                "traceback)",
+                file=sys.stderr,
+            )
             sys.exit(1)
         code = rv if isinstance(rv, int) else 0
         if standalone_mode:
@@ -54,7 +62,10 @@ class _OneLineErrors(TyperGroup):
 app = typer.Typer(
     name="attnrun",
     cls=_OneLineErrors,
-    help="Run, measure and compare attention mechanisms: kernel regression, translation, self-attention.",
+    help=(
+        "Run, measure and compare attention mechanisms: kernel regression, translation, "
+        "self-attention."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

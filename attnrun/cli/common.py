@@ -10,8 +10,15 @@ import typer
 
 from attnrun.errors import AttnrunError
 
-MULTIRUN = typer.Option(False, "--multirun", "-m", help="Sweep: comma-separated values run as separate jobs.")
-CFG = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit.", metavar="job|hydra|all")
+MULTIRUN = typer.Option(
+    False, "--multirun", "-m", help="Sweep: comma-separated values run as separate jobs."
+)
+CFG = typer.Option(
+    None,
+    "--cfg",
+    help="Print the composed config (job, hydra or all) and exit.",
+    metavar="job|hydra|all",
+)
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output; one summary line per run.")
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
 ROOT = typer.Option(Path("."), "--root", help="Folder under which outputs/ and multirun/ are made.")
@@ -49,9 +56,22 @@ def run_command(
     from attnrun.cli.launch import launch
 
     given = [to_override(k, v) for k, v in typed.items() if v is not None]
+    stray = next((o for o in overrides if o.startswith("-")), None)
+    if stray is not None:
+        fail(
+            f"no such option: {stray.split('=')[0]} (see 'attnrun {name} --help'; "
+            "options go before the key=value overrides)"
+        )
     try:
-        result = launch(name, [*given, *overrides], multirun=multirun, cfg=cfg, root=root,
-                        quiet=quiet, debug=debug)
+        result = launch(
+            name,
+            [*given, *overrides],
+            multirun=multirun,
+            cfg=cfg,
+            root=root,
+            quiet=quiet,
+            debug=debug,
+        )
     except AttnrunError as e:
         if debug:
             raise

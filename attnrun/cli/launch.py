@@ -37,7 +37,7 @@ _ENV_DEBUG = "ATTNRUN_DEBUG"
 
 
 def config_dir() -> Path:
-    """The folder holding the Hydra configs: ``attnrun.configs`` when installed, else ``configs/``."""
+    """The Hydra config folder: ``attnrun.configs`` when installed, else ``configs/``."""
     import importlib.util
 
     spec = importlib.util.find_spec("attnrun.configs")
@@ -162,7 +162,9 @@ def launch(
             raise ConfigError(f"--cfg {cfg!r} is not valid; valid: job, hydra, all")
         hydra_args += ["--cfg", cfg, "--resolve"]
     else:
-        user_dir = next((o for o in overrides if o.startswith(("hydra.run.dir=", "hydra.sweep.dir="))), None)
+        user_dir = next(
+            (o for o in overrides if o.startswith(("hydra.run.dir=", "hydra.sweep.dir="))), None
+        )
         if user_dir is not None:
             folder = Path(user_dir.split("=", 1)[1])
             if folder.exists() and any(folder.iterdir()):
@@ -194,7 +196,9 @@ def launch(
         entry()
     except SystemExit as e:  # Hydra exits on errors it reports itself
         if e.code not in (0, None):
-            raise ConfigError(f"hydra stopped with exit code {e.code} (see the message above)") from None
+            raise ConfigError(
+                f"hydra stopped with exit code {e.code} (see the message above)"
+            ) from None
     finally:
         sys.argv = saved_argv
         GlobalHydra.instance().clear()

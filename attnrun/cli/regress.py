@@ -24,10 +24,16 @@ def register(app: typer.Typer) -> None:
     )
     def regress(
         ctx: typer.Context,
-        kernel: str = typer.Option(None, "--kernel", "-k", help=f"Kernel: {common.choices(kernels.names())}."),
-        pooling: str = typer.Option(None, "--pooling", "-p", help=f"Pooling: {common.choices(poolings.names())}."),
+        kernel: str = typer.Option(
+            None, "--kernel", "-k", help=f"Kernel: {common.choices(kernels.names())}."
+        ),
+        pooling: str = typer.Option(
+            None, "--pooling", "-p", help=f"Pooling: {common.choices(poolings.names())}."
+        ),
         bandwidth: str = typer.Option(
-            None, "--bandwidth", "-b",
+            None,
+            "--bandwidth",
+            "-b",
             help=f"A positive number or a rule: {common.choices(bandwidth_rules.names())}.",
         ),
         seed: int = common.SEED,
@@ -38,7 +44,20 @@ def register(app: typer.Typer) -> None:
         debug: bool = common.DEBUG,
         root: Path = common.ROOT,
     ) -> None:
-        typed = {"kernel": kernel, "pooling": pooling, "bandwidth": bandwidth, "seed": seed,
-                 "device": device}
-        common.run_command("regress", typed, list(ctx.args), multirun=multirun, cfg=cfg,
-                           quiet=quiet, debug=debug, root=root)
+        typed = {
+            "kernel": kernel,
+            "pooling": pooling,
+            "bandwidth": bandwidth,
+            "seed": seed,
+            "device": device,
+        }
+        common.run_command(
+            "regress",
+            typed,
+            list(ctx.args),
+            multirun=multirun,
+            cfg=cfg,
+            quiet=quiet,
+            debug=debug,
+            root=root,
+        )
