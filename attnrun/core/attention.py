@@ -164,11 +164,13 @@ class Attention(nn.Module):
         # 1. score
         scores = self.score(queries, keys, projected_keys)
         # 3. normalise (+ reweight)
-        weights = self.normaliser(scores, keep, maybe_empty)
+        inplace = getattr(self.score, "fresh_output", False)
+        weights = self.normaliser(scores, keep, maybe_empty, inplace=inplace)
         if reweight is not None:
             weights = weights * reweight.to(weights.dtype)
         # 4. pool
-        context = self.dropout(weights) @ values
+        pooled = self.dropout(weights) if self.dropout.p > 0 else weights
+        context = pooled @ values
         return context, weights
 
     def _fused(self, queries, keys, values, keep, maybe_empty, projected_keys) -> Tensor | None:

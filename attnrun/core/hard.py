@@ -1,7 +1,9 @@
 """Normalisers: the "normalise" step turning masked scores into attention weights.
 
-A normaliser is a module ``(scores (..., Tq, Tk), keep (bool, broadcastable) | None) -> weights``
-with zero weight on every position where ``keep`` is False and all-zero rows where nothing is kept.
+A normaliser is a module ``(scores (..., Tq, Tk), keep (bool, broadcastable) | None, maybe_empty,
+inplace) -> weights`` with zero weight on every position where ``keep`` is False and all-zero rows
+where nothing is kept. ``maybe_empty=False`` promises every row keeps something; ``inplace=True``
+allows masking ``scores`` in place.
 
 - ``soft``: the softmax (Bahdanau et al. 2015; Luong et al. 2015) — weights sum to one.
 - ``hard``: one position per query, sampled from the softmax weights (Xu et al. 2015, "hard"
@@ -33,8 +35,10 @@ class SoftNormaliser(nn.Module):
 
     is_soft = True
 
-    def forward(self, scores: Tensor, keep: Tensor | None, maybe_empty: bool = True) -> Tensor:
-        return softmax_keep(scores, keep, zero_empty_rows=maybe_empty)
+    def forward(
+        self, scores: Tensor, keep: Tensor | None, maybe_empty: bool = True, inplace: bool = False
+    ) -> Tensor:
+        return softmax_keep(scores, keep, zero_empty_rows=maybe_empty, inplace=inplace)
 
 
 @normalisers.register("hard")
@@ -58,7 +62,9 @@ class HardNormaliser(nn.Module):
             raise ConfigError(f"hard attention: tau must be > 0; got {tau}")
         self.tau = tau
 
-    def forward(self, scores: Tensor, keep: Tensor | None, maybe_empty: bool = True) -> Tensor:
+    def forward(
+        self, scores: Tensor, keep: Tensor | None, maybe_empty: bool = True, inplace: bool = False
+    ) -> Tensor:
         if self.training:
             # -log(Exp(1)) is Gumbel(0, 1) noise; the same trick as F.gumbel_softmax.
             gumbel = -torch.empty_like(scores).exponential_().log()

@@ -73,6 +73,9 @@ class Score(nn.Module):
     """
 
     name = "score"
+    #: The scores are a fresh matmul output that autograd does not save, so the core may mask
+    #: them in place (saves one (Tq, Tk) pass). Subclasses whose output is saved must say False.
+    fresh_output = False
 
     def __init__(self, query_dim: int, key_dim: int) -> None:
         super().__init__()
@@ -121,6 +124,7 @@ class DotScore(Score):
     """Dot product ``score(q, k) = qᵀ k`` (Luong et al. 2015, "dot", eq. 8). Needs dq == dk."""
 
     name = "dot"
+    fresh_output = True
 
     def __init__(self, query_dim: int, key_dim: int, num_hiddens: int | None = None) -> None:
         _same_dims(self.name, query_dim, key_dim)
@@ -138,6 +142,7 @@ class ScaledDotScore(Score):
     """Scaled dot product ``score(q, k) = qᵀ k / √d`` (Vaswani et al. 2017, eq. 1); dq = dk = d."""
 
     name = "scaled_dot"
+    fresh_output = True
 
     def __init__(self, query_dim: int, key_dim: int, num_hiddens: int | None = None) -> None:
         _same_dims(self.name, query_dim, key_dim)
@@ -161,6 +166,7 @@ class CosineScore(Score):
     """
 
     name = "cosine"
+    fresh_output = True
 
     def __init__(
         self,
@@ -206,6 +212,7 @@ class GeneralScore(Score):
     """
 
     name = "general"
+    fresh_output = True
 
     def __init__(
         self, query_dim: int, key_dim: int, num_hiddens: int | None = None, bias: bool = False
@@ -237,6 +244,7 @@ class AdditiveScore(Score):
     """
 
     name = "additive"
+    fresh_output = True
 
     def __init__(
         self, query_dim: int, key_dim: int, num_hiddens: int | None = None, bias: bool = False
@@ -269,6 +277,7 @@ class LocationScore(Score):
     """
 
     name = "location"
+    fresh_output = True
 
     def __init__(
         self, query_dim: int, key_dim: int, num_hiddens: int | None = None, max_len: int = 100
