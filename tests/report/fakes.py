@@ -1,0 +1,50 @@
+"""Fake run folders for report tests: config.yaml and metrics.json written by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def write_run(
+    folder: Path,
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+    *,
+    status: str = "completed",
+    experiment: str = "regress",
+    started_at: str = "2026-01-01T10:00:00+00:00",
+    history: dict[str, list] | None = None,
+) -> Path:
+    """A run folder as the run frame leaves it (only the files reports read)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    record = {
+        "status": status,
+        "experiment": experiment,
+        "seed": config.get("seed", 0),
+        "device": "cpu",
+        "started_at": started_at,
+        "finished_at": started_at,
+        "wall_time_s": 1.0,
+        "versions": {"attnrun": "0.1.0"},
+        "host": "test",
+        **(metrics or {}),
+    }
+    (folder / "metrics.json").write_text(json.dumps(record), encoding="utf-8")
+    if history is not None:
+        (folder / "history.json").write_text(json.dumps(history), encoding="utf-8")
+    return folder
+
+
+MSE = {  # test_mse by (kernel, seed)
+    ("gaussian", 0): 0.10,
+    ("gaussian", 1): 0.20,
+    ("gaussian", 2): 0.30,
+    ("boxcar", 0): 0.50,
+    ("boxcar", 1): 0.70,
+    ("boxcar", 2): 0.90,
+}
