@@ -31,6 +31,7 @@ from attnrun.device import DEVICE_CHOICES, resolve_device
 from attnrun.errors import AttnrunError, ConfigError
 from attnrun.progress import Reporter
 from attnrun.registry import Registry
+from attnrun.runs.checkpoint import Checkpointer
 from attnrun.runs.record import RunRecord
 from attnrun.seeding import seed_everything
 
@@ -63,6 +64,7 @@ class RunContext:
     reporter: Reporter
     generator: torch.Generator
     record: RunRecord
+    checkpoint: Checkpointer | None = None
 
 
 @dataclass
@@ -90,8 +92,10 @@ class Experiment(Generic[C]):
         except OmegaConfBaseException as e:
             raise ConfigError(omegaconf_message(e)) from None
 
-    def __call__(self, cfg: Any, out_dir: str | Path, *, quiet: bool = True) -> dict[str, Any]:
-        return execute(self, cfg, Path(out_dir), Reporter(quiet=quiet))
+    def __call__(
+        self, cfg: Any, out_dir: str | Path, *, quiet: bool = True, resume: bool = False
+    ) -> dict[str, Any]:
+        return execute(self, cfg, Path(out_dir), Reporter(quiet=quiet), resume=resume)
 
 
 experiments: Registry[Experiment] = Registry("experiment")
@@ -119,14 +123,20 @@ def _sigterm_to_exception(signum, frame):  # pragma: no cover - exercised in sub
     raise Interrupted(f"signal {signum}")
 
 
-def execute(exp: Experiment, cfg: Any, out_dir: Path, reporter: Reporter) -> dict[str, Any]:
-    """Run ``exp`` with the full record keeping described in the module docstring."""
+def execute(
+    exp: Experiment, cfg: Any, out_dir: Path, reporter: Reporter, *, resume: bool = False
+) -> dict[str, Any]:
+    """Run ``exp`` with the full record keeping described in the module docstring.
+
+    With ``resume`` the run continues in ``out_dir`` from its last checkpoint (``attnrun resume``).
+    """
     typed = exp.make_config(cfg)
     device = resolve_device(typed.device)
-    record = RunRecord(out_dir, exp.name, typed.seed, str(device))
+    record = RunRecord(out_dir, exp.name, typed.seed, str(device), resume=resume)
     record.start(OmegaConf.to_yaml(OmegaConf.structured(typed), resolve=True))
     generator = seed_everything(typed.seed)
-    ctx = RunContext(out_dir, device, reporter, generator, record)
+    checkpoint = Checkpointer(out_dir, generator, resume=resume)
+    ctx = RunContext(out_dir, device, reporter, generator, record, checkpoint)
 
     in_main = threading.current_thread() is threading.main_thread()
     old_handler = signal.signal(signal.SIGTERM, _sigterm_to_exception) if in_main else None

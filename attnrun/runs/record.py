@@ -9,6 +9,7 @@ top-level keys.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import socket
 import time
@@ -29,6 +30,8 @@ _META_KEYS = (
     "wall_time_s",
     "versions",
     "host",
+    "pid",
+    "resumed_at",
     "error",
 )
 
@@ -59,10 +62,13 @@ def _now() -> str:
 class RunRecord:
     """Keeps ``out_dir/metrics.json`` up to date over a run's life."""
 
-    def __init__(self, out_dir: Path, experiment: str, seed: int, device: str) -> None:
+    def __init__(
+        self, out_dir: Path, experiment: str, seed: int, device: str, resume: bool = False
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / "metrics.json"
         self._t0 = time.perf_counter()
+        previous = read_metrics(self.out_dir) if resume else None
         self.data: dict[str, Any] = {
             "status": "running",
             "experiment": experiment,
@@ -73,7 +79,11 @@ class RunRecord:
             "wall_time_s": None,
             "versions": library_versions(),
             "host": socket.gethostname(),
+            "pid": os.getpid(),
         }
+        if previous:
+            self.data["started_at"] = previous.get("started_at", self.data["started_at"])
+            self.data["resumed_at"] = [*previous.get("resumed_at", []), _now()]
 
     def start(self, config_yaml: str) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +108,8 @@ class RunRecord:
         self.data["wall_time_s"] = round(time.perf_counter() - self._t0, 3)
         if error is not None:
             self.data["error"] = error
+        else:
+            self.data.pop("error", None)
         self._write()
 
     def _write(self) -> None:
