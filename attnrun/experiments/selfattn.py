@@ -1,0 +1,192 @@
+"""``selfattn``: which head learns what "it" refers to (Vaswani et al. 2017; d2l 11.6).
+
+"The animal didn't cross the street because it was too tired": "it" is the animal, and with "too
+wide" the street. A small self-attention encoder with a self-attention pointer is trained on
+templated sentences (:mod:`attnrun.selfattn.data`) to point from "it" to its antecedent, and is
+tested on noun/adjective combinations it never saw.
+
+Steps of :func:`run`:
+
+1. generate the training and held-out sentences from the seeded data generator;
+2. build :class:`~attnrun.selfattn.model.PronounResolver` and train it (progress bar "train");
+3. evaluate: held-out ``accuracy`` and the per-layer × per-head attention from "it" to the
+   antecedent (``it_attention_table``; ``it_attention`` is its best cell);
+4. save ``model.pt`` + ``vocab.json``, the heatmap grids and HTML viewers of the motivating
+   sentences, and the positional-encoding plots.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from attnrun.core import score_functions
+from attnrun.errors import ConfigError
+from attnrun.experiments.base import BaseConfig, RunContext, experiment
+from attnrun.predictors import predictors
+from attnrun.selfattn import checkpoint
+from attnrun.selfattn.data import Vocab, make_splits, templates, tokenize
+from attnrun.selfattn.figures import positional_figures, sentence_figures
+from attnrun.selfattn.model import positional_encodings
+from attnrun.selfattn.predict import predict_selfattn
+from attnrun.selfattn.train import evaluate, read_sentence, train
+
+MOTIVATING = (  # (file stem, sentence): attention.html is the first
+    ("attention", "The animal didn't cross the street because it was too tired ."),
+    ("attention_wide", "The animal didn't cross the street because it was too wide ."),
+)
+
+
+def _require(ok: bool, key: str, value, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+
+
+@dataclass
+class DataConfig:
+    n_train: int = 2000
+    n_test: int = 1000
+    heldout_fraction: float = 0.25  # share of each noun's (noun, adjective) pairs held out
+    templates: list[str] = field(default_factory=lambda: list(templates.names()))
+    max_len: int = 64  # longest sentence the positional encoding covers (predict too)
+
+    def __post_init__(self) -> None:
+        _require(self.n_train >= 1, "data.n_train", self.n_train, "an integer >= 1")
+        _require(self.n_test >= 1, "data.n_test", self.n_test, "an integer >= 1")
+        _require(0.0 < self.heldout_fraction < 1.0, "data.heldout_fraction",
+                 self.heldout_fraction, "0 < x < 1")  # fmt: skip
+        _require(len(self.templates) > 0, "data.templates", self.templates,
+                 f"a non-empty list of {', '.join(templates.names())}")  # fmt: skip
+        for name in self.templates:
+            templates.get(name)
+        _require(self.max_len >= 32, "data.max_len", self.max_len, "an integer >= 32")
+
+
+@dataclass
+class ModelConfig:
+    num_layers: int = 2  # encoder blocks before the self-attention pointer
+    num_heads: int = 4
+    num_hiddens: int = 32
+    ffn_hiddens: int = 64
+    positional: str = "sinusoidal"  # sinusoidal | learned
+    score: str = "scaled_dot"  # any name in attnrun.core.score_functions
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.num_layers <= 6, "model.num_layers", self.num_layers, "1..6")
+        _require(self.num_heads >= 1, "model.num_heads", self.num_heads, "an integer >= 1")
+        _require(
+            self.num_hiddens >= 1 and self.num_hiddens % self.num_heads == 0,
+            "model.num_hiddens", self.num_hiddens,
+            f"a positive multiple of model.num_heads={self.num_heads}",
+        )  # fmt: skip
+        _require(self.ffn_hiddens >= 1, "model.ffn_hiddens", self.ffn_hiddens, "an integer >= 1")
+        positional_encodings.get(self.positional)
+        score_functions.get(self.score)
+        _require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= x < 1")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 0.003
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
+        _require(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
+        _require(self.lr > 0, "train.lr", self.lr, "a number > 0")
+        _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
+
+
+@dataclass
+class PlotConfig:
+    enabled: bool = True  # heatmaps, viewers and positional-encoding plots
+
+
+@dataclass
+class SelfAttnConfig(BaseConfig):
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    plot: PlotConfig = field(default_factory=PlotConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+
+
+@experiment(
+    "selfattn",
+    SelfAttnConfig,
+    key_metrics=("accuracy", "it_attention", "it_attention_head"),
+    help="Self-attention resolves 'it': which head points at the animal or the street.",
+)
+def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
+    # 1. data
+    splits = make_splits(
+        cfg.data.n_train, cfg.data.n_test, ctx.generator,
+        heldout_fraction=cfg.data.heldout_fraction, template_names=cfg.data.templates,
+    )  # fmt: skip
+    vocab = Vocab.for_lexicon(splits.lexicon, splits.train + splits.test)
+    longest = max(len(ex.tokens) for ex in splits.train + splits.test)
+    _require(longest <= cfg.data.max_len, "data.max_len", cfg.data.max_len, f">= {longest}")
+    ctx.reporter.info(
+        f"selfattn: {len(splits.train)} training / {len(splits.test)} held-out sentences, "
+        f"{len(splits.heldout_pairs)} held-out (noun, adjective) pairs, vocabulary {len(vocab)}"
+    )
+
+    # 2. model and training
+    model = checkpoint.build_model(cfg.model, len(vocab), cfg.data.max_len).to(ctx.device)
+    steps = cfg.train.epochs * -(-len(splits.train) // cfg.train.batch_size)
+    t0 = time.perf_counter()
+    with ctx.reporter.task("train", steps) as task:
+        history = train(
+            model, splits.train, vocab, epochs=cfg.train.epochs,
+            batch_size=cfg.train.batch_size, lr=cfg.train.lr,
+            weight_decay=cfg.train.weight_decay, generator=ctx.generator, device=ctx.device,
+            on_step=lambda loss: task.advance(1, loss=round(loss, 4)),
+        )  # fmt: skip
+    train_time = time.perf_counter() - t0
+
+    # 3. evaluation
+    held = evaluate(model, splits.test, vocab, ctx.device)
+    table = held.it_attention  # (layers + 1, heads)
+    best_flat = int(table.argmax())
+    best = divmod(best_flat, table.shape[1])  # (layer, head)
+    names = model.layer_names
+    blocks = table[:-1]  # the encoder blocks alone, without the pointer
+    metrics = {
+        "accuracy": round(held.accuracy, 4),
+        "it_attention": round(float(table.max()), 4),
+        "it_attention_head": f"{names[best[0]]}, head {best[1] + 1}",
+        "it_attention_best": [best[0], best[1]],  # (layer, head) indices into the table
+        "it_attention_table": {
+            name: [round(float(v), 4) for v in row] for name, row in zip(names, table)
+        },
+        "it_attention_blocks_max": round(float(blocks.max()), 4),
+        "pointer_gate": [round(float(g), 4) for g in model.gate_logits.detach().softmax(0)],
+        "train_accuracy": round(evaluate(model, splits.train, vocab, ctx.device).accuracy, 4),
+        "train_loss": round(history[-1], 6),
+        "train_time_s": round(train_time, 2),
+        "n_train": len(splits.train),
+        "n_test": len(splits.test),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    ctx.record.update(**metrics)
+
+    # 4. artefacts
+    model = model.cpu()
+    metrics["model_sha256"] = checkpoint.save(out_dir, model, vocab, cfg.data.max_len)
+    if cfg.plot.enabled:
+        for stem, sentence in MOTIVATING:
+            reading = read_sentence(model, vocab, tokenize(sentence), torch.device("cpu"))
+            sentence_figures(out_dir, stem, reading, names, best)
+        positional_figures(out_dir, cfg.model.num_hiddens, cfg.data.max_len)
+    return metrics
+
+
+predictors.register("selfattn")(predict_selfattn)

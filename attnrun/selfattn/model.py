@@ -1,0 +1,131 @@
+"""A small self-attention encoder that resolves "it" by pointing at its antecedent.
+
+``tokens → embedding · √d + positional encoding → num_layers × EncoderBlock → pointer``
+
+- :class:`EncoderBlock` is the Transformer encoder block of Vaswani et al. 2017 (3.1, post-norm as
+  in the paper and d2l 11.7): multi-head self-attention, add & norm, position-wise FFN, add & norm.
+- The pointer is one more multi-head self-attention over the last block's outputs: the row of "it"
+  (query = the last representation of "it", keys = every token's) is a distribution over positions
+  in each head, and a learned softmax gate mixes the heads. That mixture is the prediction, trained
+  with cross-entropy on the antecedent's position, so the attention weights themselves resolve "it"
+  (a pointer network, Vinyals et al. 2015, built from self-attention).
+
+Every attention is :class:`attnrun.core.MultiHeadAttention`; nothing here normalises scores itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from attnrun.core import (
+    LearnedPositionalEmbedding,
+    MultiHeadAttention,
+    SinusoidalPositionalEncoding,
+)
+from attnrun.registry import Registry
+
+positional_encodings: Registry[type[nn.Module]] = Registry("positional encoding")
+positional_encodings.register("sinusoidal")(SinusoidalPositionalEncoding)
+positional_encodings.register("learned")(LearnedPositionalEmbedding)
+
+
+class EncoderBlock(nn.Module):
+    """``Y = LN(X + MHA(X, X, X))``, ``out = LN(Y + FFN(Y))`` (Vaswani et al. 2017, 3.1).
+
+    ``forward(X (B, T, d), valid_lens (B,)) -> (out (B, T, d), weights (B, heads, T, T))``.
+    """
+
+    def __init__(
+        self, num_hiddens: int, num_heads: int, ffn_hiddens: int, dropout: float, score: str
+    ) -> None:
+        super().__init__()
+        self.attention = MultiHeadAttention(num_hiddens, num_heads, dropout, score)
+        self.norm1 = nn.LayerNorm(num_hiddens)
+        self.ffn = nn.Sequential(
+            nn.Linear(num_hiddens, ffn_hiddens), nn.ReLU(), nn.Linear(ffn_hiddens, num_hiddens)
+        )
+        self.norm2 = nn.LayerNorm(num_hiddens)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, X: Tensor, valid_lens: Tensor) -> tuple[Tensor, Tensor]:
+        attended, weights = self.attention(X, X, X, valid_lens)
+        Y = self.norm1(X + self.dropout(attended))
+        return self.norm2(Y + self.dropout(self.ffn(Y))), weights
+
+
+@dataclass
+class Resolution:
+    """The model's output for a batch."""
+
+    log_probs: Tensor  # (B, T): log P(antecedent = position j); padding gets -inf
+    attention: Tensor  # (B, layers + 1, heads, T, T): every block's weights, then the pointer's
+    gate: Tensor  # (heads,): the pointer's head mixture
+
+
+class PronounResolver(nn.Module):
+    """Encoder + self-attention pointer (see the module docstring).
+
+    Args:
+        vocab_size: number of token ids (0 = padding).
+        num_hiddens: model size ``d`` (divisible by ``num_heads``).
+        num_heads: heads in every attention, the pointer's included.
+        num_layers: encoder blocks before the pointer (``>= 1``: the query of "it" must first
+            gather the adjective before it can pick a noun).
+        ffn_hiddens: hidden size of each block's feed-forward net.
+        positional: a name in :data:`positional_encodings`.
+        score: a name in :data:`attnrun.core.score_functions`.
+        dropout: dropout in the blocks (0 keeps training deterministic and quick).
+        max_len: longest sentence.
+
+    ``forward(tokens (B, T), valid_lens (B,), it_index (B,)) -> Resolution``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_hiddens: int = 32,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        ffn_hiddens: int = 64,
+        positional: str = "sinusoidal",
+        score: str = "scaled_dot",
+        dropout: float = 0.0,
+        max_len: int = 64,
+    ) -> None:
+        super().__init__()
+        self.num_hiddens = num_hiddens
+        self.embedding = nn.Embedding(vocab_size, num_hiddens, padding_idx=0)
+        self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
+        self.blocks = nn.ModuleList(
+            EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, score)
+            for _ in range(num_layers)
+        )
+        self.pointer = MultiHeadAttention(num_hiddens, num_heads, 0.0, score)
+        self.gate_logits = nn.Parameter(torch.zeros(num_heads))
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [f"layer {i + 1}" for i in range(len(self.blocks))] + ["pointer"]
+
+    def forward(self, tokens: Tensor, valid_lens: Tensor, it_index: Tensor) -> Resolution:
+        b, t = tokens.shape
+        X = self.positional(self.embedding(tokens) * math.sqrt(self.num_hiddens))  # (B, T, d)
+        maps = []
+        for block in self.blocks:
+            X, w = block(X, valid_lens)
+            maps.append(w)  # (B, heads, T, T)
+        _, w = self.pointer(X, X, X, valid_lens)
+        maps.append(w)
+        attention = torch.stack(maps, dim=1)  # (B, layers + 1, heads, T, T)
+        rows = w[
+            torch.arange(b, device=tokens.device), :, it_index
+        ]  # (B, heads, T): each head's row of "it"
+        gate = torch.softmax(self.gate_logits, dim=0)  # (heads,)
+        probs = torch.einsum("h,bht->bt", gate, rows)  # (B, T), rows sum to one
+        keep = torch.arange(t, device=tokens.device) < valid_lens.unsqueeze(1)  # (B, T)
+        log_probs = probs.clamp_min(1e-12).log().masked_fill(~keep, float("-inf"))
+        return Resolution(log_probs, attention, gate.detach())
