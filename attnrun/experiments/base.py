@@ -15,6 +15,7 @@ that tests call directly and the Hydra task calls for the CLI. Around the experi
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import signal
 import threading
@@ -28,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from attnrun.device import DEVICE_CHOICES, resolve_device
-from attnrun.errors import AttnrunError, ConfigError
+from attnrun.errors import AttnrunError, ConfigError, TrainingError
 from attnrun.progress import Reporter
 from attnrun.registry import Registry
 from attnrun.runs.checkpoint import Checkpointer
@@ -146,10 +147,27 @@ def execute(
         record.finish("interrupted", error=f"interrupted ({type(e).__name__})")
         raise
     except AttnrunError as e:
-        record.finish("failed", error=str(e))
+        _finish_failed(record, str(e))
         raise
+    except torch.cuda.OutOfMemoryError:
+        message = (
+            f"CUDA out of memory on {device}: try a smaller batch (e.g. train.batch_size=...), "
+            "smaller model sizes, or device=cpu"
+        )
+        _finish_failed(record, message)
+        raise TrainingError(message) from None
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            _finish_failed(record, f"{type(e).__name__}: {e}")
+            raise
+        message = (
+            f"no space left on the device holding {out_dir}: free some space; files already "
+            "written are intact (every file is written to a temporary name first)"
+        )
+        _finish_failed(record, message)
+        raise AttnrunError(message) from None
     except Exception as e:
-        record.finish("failed", error=f"{type(e).__name__}: {e}")
+        _finish_failed(record, f"{type(e).__name__}: {e}")
         raise
     finally:
         if in_main:
@@ -157,6 +175,14 @@ def execute(
     record.finish("completed", metrics)
     log.info("completed: %s", metrics)
     return metrics
+
+
+def _finish_failed(record: RunRecord, message: str) -> None:
+    """Mark the run failed; if that cannot be written (disk full), keep the last good record."""
+    try:
+        record.finish("failed", error=message)
+    except OSError:
+        log.error("could not update %s: %s", record.path, message)
 
 
 def omegaconf_message(e: OmegaConfBaseException) -> str:
