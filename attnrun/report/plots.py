@@ -35,6 +35,7 @@ from attnrun.report.table import Group, Report, fmt, sort_key  # noqa: E402
 
 MAX_SERIES = 8  # more settings than this on one axis are pooled into one series
 MAX_PANELS = 8  # attention maps side by side
+TRAIN_LOSS_NAMES = ("loss", "train_loss")  # the training curve in history.json, first found
 
 
 def draw_all(rep: Report, out_dir: str | os.PathLike) -> list[Path]:
@@ -170,16 +171,24 @@ def load_history(run_dir: str | os.PathLike) -> dict[str, list[float]] | None:
     """Per-epoch series of a run: ``history.json`` if present, else ``loss.csv``; None if neither.
 
     ``history.json`` is ``{"loss": [...], "val_loss": [...], <any other name>: [...]}`` with one
-    number per epoch (null for a missing value). ``loss.csv`` has a header; an ``epoch`` or
-    ``step`` column is the x axis and dropped, every other column is a series.
+    number per epoch (null for a missing value); a list of per-epoch records
+    (``[{"epoch": 1, "train_loss": ..., "val_loss": ...}, ...]``) is read too. ``loss.csv`` has a
+    header row. An ``epoch`` or ``step`` column is the x axis and dropped; every other column is a
+    series.
     """
     run_dir = Path(run_dir)
     try:
         raw = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raw = None
+    if isinstance(raw, list) and raw and all(isinstance(r, dict) for r in raw):
+        raw = _columns(raw)
     if isinstance(raw, dict):
-        out = {k: [_float(x) for x in v] for k, v in raw.items() if isinstance(v, list) and v}
+        out = {
+            k: [_float(x) for x in v]
+            for k, v in raw.items()
+            if isinstance(v, list) and v and k not in ("epoch", "step")
+        }
         return out or None
     try:
         with open(run_dir / "loss.csv", encoding="utf-8", newline="") as f:
@@ -188,9 +197,13 @@ def load_history(run_dir: str | os.PathLike) -> dict[str, list[float]] | None:
         return None
     if not rows:
         return None
-    names = [n for n in rows[0] if n and n not in ("epoch", "step")]
-    out = {n: [_float(r.get(n)) for r in rows] for n in names}
-    return out or None
+    return _columns(rows) or None
+
+
+def _columns(records: list[dict]) -> dict[str, list[float]]:
+    """Records (one mapping per epoch) to one list per name, epoch/step dropped."""
+    names = dict.fromkeys(k for r in records for k in r if k and k not in ("epoch", "step"))
+    return {n: [_float(r.get(n)) for r in records] for n in names}
 
 
 def _float(x: Any) -> float:
@@ -202,15 +215,20 @@ def _float(x: Any) -> float:
 
 
 def plot_losses(rep: Report, path: Path) -> Path | None:
-    """``loss`` (solid) and ``val_loss`` (dashed) per setting: mean over seeds, ± std band."""
+    """Training (solid) and ``val_loss`` (dashed) per setting: mean over seeds, ± std band.
+
+    The training curve is ``loss`` (or ``train_loss``) of each run's history.
+    """
     curves: list[tuple[Group, dict[str, list[list[float]]]]] = []
     for g in rep.groups:
         per_series: dict[str, list[list[float]]] = {}
         for r in g.runs:
             h = load_history(r.path) or {}
-            for name in ("loss", "val_loss"):
-                if name in h:
-                    per_series.setdefault(name, []).append(h[name])
+            train = next((n for n in TRAIN_LOSS_NAMES if n in h), None)
+            if train is not None:
+                per_series.setdefault("loss", []).append(h[train])
+            if "val_loss" in h:
+                per_series.setdefault("val_loss", []).append(h["val_loss"])
         if per_series:
             curves.append((g, per_series))
     if not curves:
@@ -263,7 +281,8 @@ def load_attention(run_dir: str | os.PathLike) -> list[AttentionSample]:
 
     Reads ``attention*.json`` and ``attention*.pt`` in the run folder, each holding one sample or a
     list of them (bare, or under ``"samples"``). A sample is a mapping with ``src_tokens`` (or
-    ``src``), ``tgt_tokens`` (or ``tgt``) and ``weights``: ``len(tgt) x len(src)`` numbers.
+    ``src`` / ``source``), ``tgt_tokens`` (or ``tgt`` / ``target``) and ``weights``: at least
+    ``len(tgt) x len(src)`` numbers (rows and columns beyond the tokens, padding, are cropped).
     This is the hook for the translate experiment: whatever it writes in that shape is plotted.
     """
     run_dir = Path(run_dir)
@@ -292,17 +311,19 @@ def load_attention(run_dir: str | os.PathLike) -> list[AttentionSample]:
 def _sample(item: Any) -> AttentionSample | None:
     if not isinstance(item, dict):
         return None
-    src = item.get("src_tokens", item.get("src"))
-    tgt = item.get("tgt_tokens", item.get("tgt"))
+    src = next((item[k] for k in ("src_tokens", "src", "source") if k in item), None)
+    tgt = next((item[k] for k in ("tgt_tokens", "tgt", "target") if k in item), None)
     w = item.get("weights")
-    if src is None or tgt is None or w is None:
+    if not isinstance(src, list) or not isinstance(tgt, list) or w is None:
         return None
     try:
         w = np.asarray(w.tolist() if hasattr(w, "tolist") else w, dtype=float)
     except (TypeError, ValueError):
         return None
-    if w.shape != (len(tgt), len(src)):
+    # decoders may keep padded rows/columns beyond the tokens: crop them, refuse too-small maps
+    if w.ndim != 2 or w.shape[0] < len(tgt) or w.shape[1] < len(src) or not src or not tgt:
         return None
+    w = w[: len(tgt), : len(src)]
     return AttentionSample([str(t) for t in src], [str(t) for t in tgt], w)
 
 

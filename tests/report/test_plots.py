@@ -72,6 +72,26 @@ def test_history_json_then_loss_csv(tmp_path: Path) -> None:
     assert list(h) == ["loss"] and h["loss"][0] == 3.0 and np.isnan(h["loss"][1])
 
 
+def test_history_as_per_epoch_records(tmp_path: Path) -> None:
+    records = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 2.0 / e} for e in (1, 2)]
+    (tmp_path / "history.json").write_text(json.dumps(records))
+    assert load_history(tmp_path) == {"train_loss": [1.0, 0.5], "val_loss": [2.0, 1.0]}
+
+
+def test_loss_plot_reads_train_loss_records(tmp_path: Path) -> None:
+    for seed in (0, 1):
+        run = write_run(
+            tmp_path / str(seed),
+            {"seed": seed, "score": "dot"},
+            {"bleu": 1.0},
+            experiment="translate",
+        )
+        records = [{"epoch": e, "train_loss": 1.0 / e + seed, "val_loss": 2.0 / e} for e in (1, 2)]
+        (run / "history.json").write_text(json.dumps(records))
+    rep = build(collect([tmp_path]), tmp_path)
+    assert _is_png(plot_losses(rep, tmp_path / "report_loss.png"))
+
+
 def test_no_loss_plot_without_histories(tmp_path: Path) -> None:
     write_run(tmp_path / "a", {"seed": 0, "k": 1}, {"x": 1.0})
     rep = build(collect([tmp_path]), tmp_path)
@@ -108,9 +128,12 @@ def test_attention_files_json_list_samples_and_pt(tmp_path: Path) -> None:
         [{"src_tokens": SRC, "tgt_tokens": TGT, "weights": torch.tensor(w)}],
         tmp_path / "attention_z.pt",
     )
+    padded = np.pad(w, ((0, 2), (0, 1)))  # a decoder's padded rows and column are cropped
+    item = {"source": SRC, "target": TGT, "weights": padded.tolist(), "png": "attention_0.png"}
+    (tmp_path / "attention_samples.json").write_text(json.dumps([item]))
     (tmp_path / "attention_broken.json").write_text("{")
     samples = load_attention(tmp_path)
-    assert len(samples) == 3
+    assert len(samples) == 4
     for s in samples:
         assert s.src_tokens == SRC and s.tgt_tokens == TGT
         np.testing.assert_allclose(s.weights, w)
