@@ -1,0 +1,51 @@
+"""``attnrun translate``: train an RNN encoder-decoder with attention and show what it attends to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from attnrun.cli import common
+from attnrun.core import score_functions
+from attnrun.translate.data import datasets
+from attnrun.translate.models import WINDOWS
+from attnrun.translate.models.decoders import decoders
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "translate",
+        context_settings=common.EXTRA,
+        help=(
+            "Train an RNN encoder-decoder with attention (Bahdanau 2015 / Luong 2015), translate "
+            "the test split and plot attention heatmaps.\n\n"
+            "Extra arguments are Hydra overrides, e.g. dataset=multi30k data.root=../shared/data/"
+            "multi30k data.src=en data.tgt=fr attention.window=3 model.num_hiddens=256 "
+            "train.max_minutes=20 tokenizer.kind=bpe."
+        ),
+    )
+    def translate(
+        ctx: typer.Context,
+        score: str = typer.Option(None, "--score", "-s",
+                                  help=f"Score: {common.choices(score_functions.names())}."),
+        decoder: str = typer.Option(
+            None, "--decoder", help=f"Decoder: auto | {common.choices(decoders.names())}."),
+        attention: str = typer.Option(
+            None, "--attention", "-a", help=f"Window: {common.choices(list(WINDOWS))}."),
+        dataset: str = typer.Option(
+            None, "--dataset", "-d", help=f"Dataset: {common.choices(datasets.names())}."),
+        epochs: int = typer.Option(None, "--epochs", help="Training epochs."),
+        beam: int = typer.Option(None, "--beam", help="Beam size for the test split (1: greedy)."),
+        seed: int = common.SEED,
+        device: str = common.DEVICE,
+        multirun: bool = common.MULTIRUN,
+        cfg: str = common.CFG,
+        quiet: bool = common.QUIET,
+        debug: bool = common.DEBUG,
+        root: Path = common.ROOT,
+    ) -> None:
+        typed = {"score": score, "decoder": decoder, "attention": attention, "dataset": dataset,
+                 "train.epochs": epochs, "decode.beam": beam, "seed": seed, "device": device}
+        common.run_command("translate", typed, list(ctx.args), multirun=multirun, cfg=cfg,
+                           quiet=quiet, debug=debug, root=root)

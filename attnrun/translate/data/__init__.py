@@ -1,0 +1,61 @@
+"""Parallel corpora: the ``datasets`` registry and the :class:`Corpus` every loader returns.
+
+A loader is ``load(cfg: DataConfig, seed: int) -> Corpus`` registered under its name:
+``toy`` (generated, offline, with gold alignments), ``multi30k``, ``tatoeba`` and ``tsv``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from attnrun.registry import Registry
+
+Pair = tuple[str, str]
+
+
+@dataclass
+class Corpus:
+    """Train/validation/test pairs of raw text.
+
+    ``test_alignments[i]`` (toy only) holds the gold word alignment of test pair ``i`` as a set of
+    ``(source_word, target_word)`` indices over the whitespace-split sentences. ``extra`` carries
+    dataset-specific evaluation material (tatoeba: d2l's demo sentences).
+    """
+
+    name: str
+    train: list[Pair]
+    val: list[Pair]
+    test: list[Pair]
+    test_name: str = "test"
+    test_alignments: list[set[tuple[int, int]]] | None = None
+    skipped: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: name → ``load(cfg, seed) -> Corpus``.
+datasets: Registry[Callable[..., Corpus]] = Registry("dataset")
+
+
+def split_pairs(pairs: list[Pair], n_val: int, n_test: int, seed: int) -> tuple[list, list, list]:
+    """Shuffle (seeded) and cut ``pairs`` into train / val / test."""
+    import random
+
+    pairs = list(pairs)
+    random.Random(seed).shuffle(pairs)
+    if len(pairs) < n_val + n_test + 1:
+        from attnrun.errors import DataError
+
+        raise DataError(
+            f"{len(pairs)} pairs are too few for {n_val} validation and {n_test} test pairs; "
+            "lower data.n_val / data.n_test"
+        )
+    return pairs[n_val + n_test :], pairs[:n_val], pairs[n_val : n_val + n_test]
+
+
+for _name in ("toy", "multi30k", "tatoeba", "tsv"):
+    importlib.import_module(f"{__name__}.{_name}")
+
+__all__ = ["Corpus", "Pair", "datasets", "split_pairs"]

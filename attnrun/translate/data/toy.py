@@ -1,0 +1,122 @@
+"""``toy``: a generated English → "French-like" language whose word alignments are known.
+
+Rules that make the attention maps interesting (non-monotonic, not one-to-one):
+
+- adjectives follow the noun, in reversed order: "the big red dog" → "le chien rouge grand";
+- "very" goes with its adjective: "a very old cat" → "un chat très vieux";
+- negation is one-to-many and drops a word: "does not see" → "ne voit pas" ("does" has no
+  counterpart, "not" aligns to both "ne" and "pas");
+- an optional time adverb moves to the front: "... today ." → "aujourd'hui ... .".
+
+Every target word keeps the index of the source word it came from, so the generator knows the gold
+alignment of each pair.
+"""
+
+from __future__ import annotations
+
+import random
+
+from attnrun.translate.data import Corpus, datasets
+
+NOUNS = {
+    "dog": "chien", "cat": "chat", "man": "homme", "woman": "femme", "bird": "oiseau",
+    "child": "enfant", "car": "voiture", "house": "maison", "ball": "balle", "horse": "cheval",
+    "boy": "garçon", "girl": "fille", "tree": "arbre", "book": "livre",
+}  # fmt: skip
+ADJECTIVES = {
+    "big": "grand", "small": "petit", "red": "rouge", "black": "noir", "white": "blanc",
+    "old": "vieux", "young": "jeune", "happy": "heureux", "green": "vert",
+}  # fmt: skip
+VERBS = {  # base form → (3rd person singular, French)
+    "see": ("sees", "voit"), "like": ("likes", "aime"), "eat": ("eats", "mange"),
+    "follow": ("follows", "suit"), "find": ("finds", "trouve"), "watch": ("watches", "regarde"),
+}  # fmt: skip
+DETERMINERS = {"the": "le", "a": "un"}
+ADVERBS = {"today": "aujourd'hui", "often": "souvent", "again": "encore"}
+
+
+class _Builder:
+    """Source words and target words with the source index each target word aligns to."""
+
+    def __init__(self) -> None:
+        self.src: list[str] = []
+        self.tgt: list[tuple[str, int | None]] = []
+
+    def word(self, en: str) -> int:
+        self.src.append(en)
+        return len(self.src) - 1
+
+
+def _noun_phrase(b: _Builder, rng: random.Random) -> list[tuple[str, int]]:
+    det = rng.choice(list(DETERMINERS))
+    out = [(DETERMINERS[det], b.word(det))]
+    adjs: list[tuple[str, int]] = []
+    for _ in range(rng.choice([0, 0, 1, 1, 2])):
+        if rng.random() < 0.2:
+            very = b.word("very")
+            adj = rng.choice(list(ADJECTIVES))
+            adjs.append(("très", very))
+            adjs.append((ADJECTIVES[adj], b.word(adj)))
+        else:
+            adj = rng.choice(list(ADJECTIVES))
+            adjs.append((ADJECTIVES[adj], b.word(adj)))
+    noun = rng.choice(list(NOUNS))
+    out.append((NOUNS[noun], b.word(noun)))
+    # adjectives after the noun, last adjective first ("very" stays before its adjective)
+    groups: list[list[tuple[str, int]]] = []
+    for w in adjs:
+        if groups and groups[-1][-1][0] == "très":
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+    for g in reversed(groups):
+        out += g
+    return out
+
+
+def generate_pair(rng: random.Random) -> tuple[str, str, set[tuple[int, int]]]:
+    """One ``(english, french, gold_alignment)`` triple."""
+    b = _Builder()
+    subject = _noun_phrase(b, rng)
+    verb = rng.choice(list(VERBS))
+    third, fr = VERBS[verb]
+    if rng.random() < 0.3:
+        b.word("does")  # dropped: no target word aligns to it
+        neg = b.word("not")
+        v = b.word(verb)
+        predicate = [("ne", neg), (fr, v), ("pas", neg)]
+    else:
+        predicate = [(fr, b.word(third))]
+    obj = _noun_phrase(b, rng)
+    front: list[tuple[str, int]] = []
+    if rng.random() < 0.25:
+        adv = rng.choice(list(ADVERBS))
+        front = [(ADVERBS[adv], b.word(adv))]
+    stop = [(".", b.word("."))]
+    tgt = front + subject + predicate + obj + stop
+    gold = {(s, t) for t, (_, s) in enumerate(tgt)}
+    return " ".join(b.src), " ".join(w for w, _ in tgt), gold
+
+
+def generate(n: int, seed: int) -> tuple[list[tuple[str, str]], list[set[tuple[int, int]]]]:
+    rng = random.Random(seed)
+    pairs, golds = [], []
+    for _ in range(n):
+        s, t, g = generate_pair(rng)
+        pairs.append((s, t))
+        golds.append(g)
+    return pairs, golds
+
+
+@datasets.register("toy")
+def load_toy(cfg, seed: int) -> Corpus:
+    """Generated pairs: ``data.n_train`` (default 6000), ``n_val`` and ``n_test`` of them.
+
+    Train, validation and test are drawn from separate seeds; the generator is independent of the
+    run's seed so runs with different seeds see the same language.
+    """
+    n_train = cfg.n_train if cfg.n_train is not None else 6000
+    train, _ = generate(n_train, 1)
+    val, _ = generate(cfg.n_val, 2)
+    test, gold = generate(cfg.n_test, 3)
+    return Corpus("toy", train, val, test, "test", test_alignments=gold)

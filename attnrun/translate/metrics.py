@@ -1,0 +1,71 @@
+"""Translation metrics: sacreBLEU corpus BLEU and chrF, sentence BLEU, d2l's BLEU, and AER."""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+
+
+def corpus_scores(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float | str]:
+    """sacreBLEU corpus BLEU and chrF, case-sensitive and lowercased, with their signatures."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    out: dict[str, float | str] = {}
+    for suffix, lower in (("", False), ("_lowercase", True)):
+        bleu, chrf = BLEU(lowercase=lower), CHRF(lowercase=lower)
+        out[f"bleu{suffix}"] = round(bleu.corpus_score(list(hyps), [list(refs)]).score, 2)
+        out[f"chrf{suffix}"] = round(chrf.corpus_score(list(hyps), [list(refs)]).score, 2)
+        out[f"bleu{suffix}_signature"] = str(bleu.get_signature())
+        out[f"chrf{suffix}_signature"] = str(chrf.get_signature())
+    return out
+
+
+def sentence_bleus(hyps: Sequence[str], refs: Sequence[str]) -> list[float]:
+    """sacreBLEU sentence BLEU (exponential smoothing, lowercased) of each pair."""
+    from sacrebleu.metrics import BLEU
+
+    bleu = BLEU(lowercase=True, effective_order=True)
+    return [round(bleu.sentence_score(h, [r]).score, 2) for h, r in zip(hyps, refs)]
+
+
+def d2l_bleu(prediction: str, reference: str, k: int = 2) -> float:
+    """d2l 10.7's BLEU: brevity penalty × Π_n p_n^(1/2^n) over n = 1..k (space-split tokens)."""
+    pred, ref = prediction.split(" "), reference.split(" ")
+    score = math.exp(min(0.0, 1.0 - len(ref) / len(pred)))
+    for n in range(1, min(k, len(pred)) + 1):
+        ref_counts = collections.Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
+        matches = 0
+        for i in range(len(pred) - n + 1):
+            gram = tuple(pred[i : i + n])
+            if ref_counts[gram] > 0:
+                matches += 1
+                ref_counts[gram] -= 1
+        score *= (matches / (len(pred) - n + 1)) ** (0.5**n)
+    return score
+
+
+def argmax_alignment(weights: torch.Tensor, n_src: int, n_tgt: int) -> set[tuple[int, int]]:
+    """``{(argmax_j α_tj, t)}`` over the first ``n_tgt`` target words and ``n_src`` source words.
+
+    ``weights`` is ``(T, S)`` (target steps × source positions); positions past ``n_src`` (the
+    source EOS) count as "no link" for that target word.
+    """
+    links = set()
+    for t in range(min(n_tgt, weights.shape[0])):
+        j = int(weights[t].argmax())
+        if j < n_src:
+            links.add((j, t))
+    return links
+
+
+def alignment_error_rate(predicted: Iterable[set], gold: Iterable[set]) -> float:
+    """AER (Och & Ney 2003) with every gold link sure (S = P): ``1 − 2|A∩S| / (|A| + |S|)``."""
+    hit = n_pred = n_gold = 0
+    for a, s in zip(predicted, gold):
+        hit += len(a & s)
+        n_pred += len(a)
+        n_gold += len(s)
+    return 1.0 - 2.0 * hit / max(1, n_pred + n_gold)

@@ -1,0 +1,59 @@
+"""The encoder-decoder: :class:`Seq2Seq` and :func:`build_model` from the run's config."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from attnrun.core import Attention
+from attnrun.translate.models.decoders import DecoderState, Memory, decoders
+from attnrun.translate.models.encoder import Encoder
+
+#: attention.kind in the config → window name in :data:`attnrun.core.windows`.
+WINDOWS = {"global": "global", "local_m": "local-m", "local_p": "local-p"}
+
+
+class Seq2Seq(nn.Module):
+    """Encoder + attention decoder. ``forward`` is teacher forcing: logits ``(B, T, V)``."""
+
+    def __init__(self, encoder: Encoder, decoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def encode(self, src: Tensor, src_lens: Tensor) -> tuple[Memory, DecoderState]:
+        outputs, state = self.encoder(src, src_lens)
+        memory = self.decoder.memory(outputs, src_lens)
+        return memory, self.decoder.init_state(memory, state)
+
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor, need_weights: bool = False):
+        memory, state = self.encode(src, src_lens)
+        return self.decoder(tgt_in, memory, state, need_weights=need_weights)
+
+
+def decoder_name(decoder: str, score: str) -> str:
+    """``auto`` picks ``bahdanau`` for the additive score and ``luong`` otherwise."""
+    if decoder != "auto":
+        return decoder
+    return "bahdanau" if score == "additive" else "luong"
+
+
+def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
+    """The model described by a :class:`~attnrun.experiments.translate.TranslateConfig`."""
+    m, a = cfg.model, cfg.attention
+    score_options = {"max_len": cfg.data.max_len} if cfg.score == "location" else {}
+    window_options = {"half_width": a.window} if a.kind != "global" else None
+    attention = Attention(
+        cfg.score, m.num_hiddens, m.num_hiddens, m.attn_hiddens or m.num_hiddens,
+        normaliser="hard" if a.hard else "soft", window=WINDOWS[a.kind],
+        window_options=window_options, backend="plain", **score_options,
+    )
+    encoder = Encoder(src_vocab, m.embed_size, m.num_hiddens, m.num_layers, m.cell,
+                      m.bidirectional, m.dropout)
+    decoder = decoders.get(decoder_name(cfg.decoder, cfg.score))(
+        tgt_vocab, m.embed_size, m.num_hiddens, m.num_layers, m.cell, m.dropout,
+        attention=attention, input_feeding=m.input_feeding,
+    )
+    return Seq2Seq(encoder, decoder)
+
+
+__all__ = ["WINDOWS", "DecoderState", "Memory", "Seq2Seq", "build_model", "decoder_name"]

@@ -1,0 +1,201 @@
+"""Attention decoders: Bahdanau et al. 2015 and Luong et al. 2015, both on :class:`attnrun.core.Attention`.
+
+Each decoder offers
+
+- ``forward(tgt_in (B, T), memory, state, need_weights) -> (logits (B, T, V), weights (B, T, S))``
+  for teacher forcing, and
+- ``step(y_prev (B,), memory, state) -> (logits (B, V), state, weights (B, S))`` for search,
+
+where ``memory`` (:class:`Memory`) holds the encoder annotations and their key projection, computed
+once per source, and ``state`` (:class:`DecoderState`) the RNN state, the previous attentional
+vector (Luong input feeding) and the step ``t`` (for local windows). The weights of step ``t`` are
+the alignment of target token ``t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from attnrun.core import Attention
+from attnrun.registry import Registry
+from attnrun.translate.models.encoder import make_rnn
+from attnrun.translate.tokenize import PAD
+
+#: name → decoder class ``(vocab_size, embed_size, num_hiddens, num_layers, cell, dropout,
+#: attention, input_feeding)``.
+decoders: Registry[Callable[..., nn.Module]] = Registry("decoder")
+
+
+def select(x, index: Tensor):
+    """Rows ``index`` of a tensor (batch first), an RNN state ``(L, B, H)`` or a tuple of them."""
+    if x is None:
+        return None
+    if isinstance(x, tuple):
+        return tuple(select(s, index) for s in x)
+    return x.index_select(0, index)
+
+
+def _select_state(h, index: Tensor):
+    if isinstance(h, tuple):
+        return tuple(s.index_select(1, index) for s in h)
+    return h.index_select(1, index)
+
+
+def _top(hidden) -> Tensor:
+    """The last layer's hidden state ``(B, 1, H)`` (for LSTM, of ``h``)."""
+    h = hidden[0] if isinstance(hidden, tuple) else hidden
+    return h[-1].unsqueeze(1)
+
+
+@dataclass
+class Memory:
+    """The encoded source: keys ``(B, S, H)``, their projection for the score, valid lengths."""
+
+    keys: Tensor
+    projected: Tensor | None
+    valid_lens: Tensor
+
+    def select(self, index: Tensor) -> Memory:
+        return Memory(select(self.keys, index), select(self.projected, index),
+                      select(self.valid_lens, index))
+
+
+@dataclass
+class DecoderState:
+    """RNN state ``(L, B, H)`` (or ``(h, c)``), Luong's fed-back ``h̃_{t-1}`` ``(B, H)``, step ``t``."""
+
+    hidden: Tensor | tuple[Tensor, Tensor]
+    feed: Tensor | None
+    t: int
+
+    def select(self, index: Tensor) -> DecoderState:
+        return DecoderState(_select_state(self.hidden, index), select(self.feed, index), self.t)
+
+
+class _AttentionDecoder(nn.Module):
+    """Shared parts: embedding, attention, the output layer and memory construction."""
+
+    uses_feed = False
+
+    def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int,
+                 cell: str, dropout: float, attention: Attention, rnn_input: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
+        self.dropout = nn.Dropout(dropout)
+        self.attention = attention
+        self.rnn = make_rnn(cell, rnn_input, num_hiddens, num_layers, dropout)
+        self.out = nn.Linear(num_hiddens, vocab_size)
+
+    def memory(self, enc_outputs: Tensor, src_lens: Tensor) -> Memory:
+        # Key projections (W_k h_j) once per source, not once per decoder step.
+        return Memory(enc_outputs, self.attention.project_keys(enc_outputs), src_lens)
+
+    def init_state(self, memory: Memory, enc_state) -> DecoderState:
+        feed = None
+        if self.uses_feed:
+            feed = memory.keys.new_zeros(memory.keys.shape[0], self.out.in_features)
+        return DecoderState(enc_state, feed, 0)
+
+    def _attend(self, queries: Tensor, memory: Memory, positions, need_weights: bool):
+        return self.attention(queries, memory.keys, memory.keys, memory.valid_lens,
+                              need_weights=need_weights, positions=positions,
+                              projected_keys=memory.projected)
+
+
+@decoders.register("bahdanau")
+class BahdanauDecoder(_AttentionDecoder):
+    """Bahdanau et al. 2015 (sec. 3.1, appendix A.2).
+
+    At step ``t``: ``c_t = Σ_j α_tj h_j`` with ``α_t = attend(s_{t-1}, h)`` (eq. 5-6, the score on
+    the *previous* state); ``s_t = RNN([E y_{t-1}; c_t], s_{t-1})`` (eq. 4); the output layer sees
+    ``t_t = tanh(W_o [s_t; c_t; E y_{t-1}])`` (the paper's deep output, without maxout), all steps
+    projected to the vocabulary in one matrix product after the loop.
+    """
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, cell="gru", dropout=0.0,
+                 attention: Attention | None = None, input_feeding: bool = False) -> None:
+        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, cell, dropout, attention,
+                         embed_size + num_hiddens)
+        self.pre_output = nn.Linear(2 * num_hiddens + embed_size, num_hiddens)
+
+    def _output(self, s: Tensor, c: Tensor, e: Tensor) -> Tensor:
+        return self.out(self.dropout(torch.tanh(self.pre_output(torch.cat([s, c, e], -1)))))
+
+    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState,
+                need_weights: bool = False):
+        emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        hidden = state.hidden
+        outs, ctxs, weights = [], [], []
+        for t in range(tgt_in.shape[1]):
+            e = emb[:, t : t + 1]  # (B, 1, E)
+            c, w = self._attend(_top(hidden), memory, state.t + t, need_weights)  # (B, 1, H)
+            s, hidden = self.rnn(torch.cat([e, c], -1), hidden)  # (B, 1, H)
+            outs.append(s)
+            ctxs.append(c)
+            weights.append(w)
+        logits = self._output(torch.cat(outs, 1), torch.cat(ctxs, 1), emb)  # (B, T, V)
+        w = torch.cat(weights, 1) if need_weights and weights[0] is not None else None
+        return logits, w
+
+    def step(self, y_prev: Tensor, memory: Memory, state: DecoderState):
+        e = self.embedding(y_prev).unsqueeze(1)  # (B, 1, E)
+        c, w = self._attend(_top(state.hidden), memory, state.t, True)
+        s, hidden = self.rnn(torch.cat([e, c], -1), state.hidden)
+        logits = self._output(s, c, e).squeeze(1)  # (B, V)
+        return logits, DecoderState(hidden, None, state.t + 1), w.squeeze(1)
+
+
+@decoders.register("luong")
+class LuongDecoder(_AttentionDecoder):
+    """Luong et al. 2015 (sec. 3): attention on the *current* state.
+
+    ``h_t = RNN(x_t, h_{t-1})``; ``c_t = attend(h_t, h̄)``; ``h̃_t = tanh(W_c [c_t; h_t])`` (eq. 5);
+    ``p(y_t) = softmax(W_s h̃_t)`` (eq. 6). With input feeding (sec. 3.3) ``x_t = [E y_{t-1};
+    h̃_{t-1}]`` and the RNN runs step by step; without it ``x_t = E y_{t-1}`` and, in training, the
+    RNN runs over the whole target in one call and attention over all steps in one batched product.
+    """
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, cell="gru", dropout=0.0,
+                 attention: Attention | None = None, input_feeding: bool = False) -> None:
+        rnn_input = embed_size + (num_hiddens if input_feeding else 0)
+        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, cell, dropout, attention,
+                         rnn_input)
+        self.uses_feed = input_feeding
+        self.combine = nn.Linear(2 * num_hiddens, num_hiddens, bias=False)  # W_c
+
+    def _attentional(self, h: Tensor, memory: Memory, positions, need_weights: bool):
+        c, w = self._attend(h, memory, positions, need_weights)
+        return torch.tanh(self.combine(torch.cat([c, h], -1))), w  # h̃ (B, T, H)
+
+    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState,
+                need_weights: bool = False):
+        emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
+        if not self.uses_feed:
+            h, _ = self.rnn(emb, state.hidden)  # (B, T, H): one call for all steps
+            steps = torch.arange(state.t, state.t + tgt_in.shape[1], device=tgt_in.device)
+            h_tilde, w = self._attentional(h, memory, steps, need_weights)
+            return self.out(self.dropout(h_tilde)), w
+        hidden, feed = state.hidden, state.feed
+        tildes, weights = [], []
+        for t in range(tgt_in.shape[1]):
+            x = torch.cat([emb[:, t : t + 1], feed.unsqueeze(1)], -1)
+            h, hidden = self.rnn(x, hidden)
+            h_tilde, w = self._attentional(h, memory, state.t + t, need_weights)
+            feed = h_tilde.squeeze(1)
+            tildes.append(h_tilde)
+            weights.append(w)
+        w = torch.cat(weights, 1) if need_weights and weights[0] is not None else None
+        return self.out(self.dropout(torch.cat(tildes, 1))), w
+
+    def step(self, y_prev: Tensor, memory: Memory, state: DecoderState):
+        x = self.embedding(y_prev).unsqueeze(1)  # (B, 1, E)
+        if self.uses_feed:
+            x = torch.cat([x, state.feed.unsqueeze(1)], -1)
+        h, hidden = self.rnn(x, state.hidden)
+        h_tilde, w = self._attentional(h, memory, state.t, True)
+        feed = h_tilde.squeeze(1) if self.uses_feed else None
+        return self.out(h_tilde).squeeze(1), DecoderState(hidden, feed, state.t + 1), w.squeeze(1)

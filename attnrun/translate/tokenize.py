@@ -1,0 +1,164 @@
+"""Tokenizers: d2l-style words (default) or subword BPE (HuggingFace ``tokenizers``).
+
+Both map text to ids with the same four special ids (:data:`PAD`, :data:`BOS`, :data:`EOS`,
+:data:`UNK`), give readable pieces for heatmap labels, turn ids back into text, and save to /
+load from one JSON file per side (``tokenizer.src.json``, ``tokenizer.tgt.json``) in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Protocol
+
+from attnrun.errors import DataError
+from attnrun.io import write_text
+from attnrun.registry import Registry
+
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
+PAD, BOS, EOS, UNK = range(4)
+
+_PUNCT = re.compile(r"([.,!?;:\"()«»])")
+_GLUE_LEFT = re.compile(r" ([.,!?;:)»])")
+_GLUE_RIGHT = re.compile(r"([(«]) ")
+
+
+class Tokenizer(Protocol):
+    kind: str
+
+    @property
+    def size(self) -> int: ...
+    def encode(self, text: str) -> list[int]: ...
+    def pieces(self, ids: Iterable[int]) -> list[str]: ...
+    def decode(self, ids: Iterable[int]) -> str: ...
+    def to_json(self) -> str: ...
+
+
+#: name → ``build(texts, *, min_freq, vocab_size, lowercase) -> Tokenizer``.
+tokenizers: Registry[Callable[..., Tokenizer]] = Registry("tokenizer")
+
+
+def word_split(text: str, lowercase: bool = True) -> list[str]:
+    """d2l-style words: nbsp → space, (lowercase), punctuation split off, whitespace split."""
+    text = text.replace("\u202f", " ").replace("\xa0", " ")
+    if lowercase:
+        text = text.lower()
+    return _PUNCT.sub(r" \1 ", text).split()
+
+
+def _strip_specials(ids: Iterable[int]) -> list[int]:
+    out = []
+    for i in ids:
+        if i == EOS:
+            break
+        if i not in (PAD, BOS):
+            out.append(int(i))
+    return out
+
+
+class WordTokenizer:
+    """Words with a vocabulary of those seen at least ``min_freq`` times in training."""
+
+    kind = "word"
+
+    def __init__(self, tokens: list[str], lowercase: bool = True) -> None:
+        self.itos = list(tokens)
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+        self.lowercase = lowercase
+
+    @classmethod
+    def train(cls, texts: Iterable[str], *, min_freq: int = 2, lowercase: bool = True, **_):
+        counts = Counter(w for t in texts for w in word_split(t, lowercase))
+        words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        return cls([*SPECIALS, *words], lowercase)
+
+    @property
+    def size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.stoi.get(w, UNK) for w in word_split(text, self.lowercase)]
+
+    def pieces(self, ids: Iterable[int]) -> list[str]:
+        return [self.itos[i] if 0 <= i < len(self.itos) else "<unk>" for i in ids]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        text = " ".join(self.pieces(_strip_specials(ids)))
+        return _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": "word", "lowercase": self.lowercase, "tokens": self.itos},
+                          ensure_ascii=False)
+
+
+class BPETokenizer:
+    """Byte-pair-encoding subwords (Sennrich et al. 2016) trained on the training split."""
+
+    kind = "bpe"
+
+    def __init__(self, hf) -> None:
+        self.hf = hf
+
+    @classmethod
+    def train(cls, texts: Iterable[str], *, vocab_size: int = 8000, min_freq: int = 2,
+              lowercase: bool = True, **_):
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
+
+        hf = HFTokenizer(models.BPE(unk_token="<unk>"))
+        norms = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+        hf.normalizer = normalizers.Sequence(norms)
+        hf.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()]
+        )
+        hf.decoder = decoders.Metaspace()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq,
+                                      special_tokens=list(SPECIALS), show_progress=False)
+        hf.train_from_iterator(list(texts), trainer)
+        return cls(hf)
+
+    @property
+    def size(self) -> int:
+        return self.hf.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.hf.encode(text, add_special_tokens=False).ids
+
+    def pieces(self, ids: Iterable[int]) -> list[str]:
+        return [self.hf.id_to_token(int(i)) or "<unk>" for i in ids]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.hf.decode(_strip_specials(ids), skip_special_tokens=True)
+
+    def to_json(self) -> str:
+        return self.hf.to_str()
+
+
+tokenizers.register("word")(WordTokenizer.train)
+tokenizers.register("bpe")(BPETokenizer.train)
+
+
+def save_tokenizer(tok: Tokenizer, folder: Path, side: str) -> Path:
+    path = Path(folder) / f"tokenizer.{side}.json"
+    write_text(path, tok.to_json())
+    return path
+
+
+def load_tokenizer(folder: Path, side: str) -> Tokenizer:
+    """Load ``tokenizer.<side>.json``; a missing or damaged file raises DataError."""
+    path = Path(folder) / f"tokenizer.{side}.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+        obj = json.loads(text)
+        if obj.get("kind") == "word":
+            return WordTokenizer(obj["tokens"], obj.get("lowercase", True))
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return BPETokenizer(HFTokenizer.from_str(text))
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (not a translate run folder?)") from None
+    except Exception as e:
+        raise DataError(f"{path}: damaged tokenizer file ({type(e).__name__}: {e})") from None

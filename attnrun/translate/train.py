@@ -1,0 +1,116 @@
+"""The training loop: teacher forcing, Adam, gradient clipping, validation BLEU, early stopping.
+
+Per epoch: length-bucketed batches (:func:`~attnrun.translate.batching.bucket_batches`), a loss
+that is the mean cross-entropy per target token (optionally label-smoothed), then greedy decoding of
+the validation split scored with sacreBLEU. The best epoch's weights are kept in memory and in
+``model.pt``. A time budget (``train.max_minutes``) stops after the current batch. A non-finite loss
+raises :class:`~attnrun.errors.TrainingError`; ``model.pt`` then still holds the last good epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from attnrun.errors import TrainingError
+from attnrun.translate.artifacts import CHECKPOINT, save_weights
+from attnrun.translate.batching import Example, bucket_batches, make_batch
+from attnrun.translate.evaluation import perplexity, translate_texts
+from attnrun.translate.metrics import corpus_scores
+from attnrun.translate.tokenize import PAD
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_bleu: float = -1.0
+    tokens: int = 0
+    seconds: float = 0.0
+    stopped: str = "epochs"  # epochs | early_stopping | time_budget
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def token_loss(logits, tgt_out, label_smoothing: float = 0.0):
+    """Mean cross-entropy over the non-pad target tokens: logits ``(B, T, V)``, tgt ``(B, T)``."""
+    return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
+                           label_smoothing=label_smoothing)
+
+
+def train_model(model, train_ex: list[Example], val_pairs, val_ex: list[Example], src_tok,
+                tgt_tok, cfg, ctx, out_dir: Path) -> TrainResult:
+    tc = cfg.train
+    device = ctx.device
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    result = TrainResult()
+    best_state = None
+    bad_epochs = 0
+    deadline = time.monotonic() + 60 * tc.max_minutes if tc.max_minutes else math.inf
+    for epoch in range(1, tc.epochs + 1):
+        model.train()
+        batches = bucket_batches(train_ex, tc.batch_size, ctx.generator)
+        loss_sum, loss_tokens = 0.0, 0
+        with ctx.reporter.task(f"epoch {epoch}", len(batches)) as task:
+            for i, idx in enumerate(batches):
+                t0 = time.perf_counter()
+                b = make_batch(train_ex, idx).to(device)
+                logits, _ = model(b.src, b.src_lens, b.tgt_in)
+                loss = token_loss(logits, b.tgt_out, tc.label_smoothing)
+                if not torch.isfinite(loss):
+                    where = (f"model.pt keeps epoch {result.best_epoch}" if best_state is not None
+                             else "no checkpoint was saved yet")
+                    raise TrainingError(
+                        f"loss became {float(loss)} at epoch {epoch}, batch {i + 1}; training "
+                        f"stopped ({where}); try a lower train.lr or train.clip"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
+                opt.step()
+                dt = time.perf_counter() - t0
+                result.tokens += b.n_tokens
+                result.seconds += dt
+                loss_sum += loss.item() * b.n_tokens
+                loss_tokens += b.n_tokens
+                task.advance(1, loss=round(loss.item(), 3), tok_s=round(b.n_tokens / dt))
+                if time.monotonic() > deadline:
+                    result.stopped = "time_budget"
+                    break
+        val_hyps, _ = translate_texts(
+            model, src_tok, tgt_tok, [s for s, _ in val_pairs], max_len=cfg.data.max_len,
+            decode_max_len=cfg.decode.max_len, batch_size=max(tc.batch_size, 128), device=device)
+        val_bleu = float(corpus_scores(val_hyps, [t for _, t in val_pairs])["bleu_lowercase"])
+        val_loss = math.log(perplexity(model, val_ex, 128, device))
+        row = {"epoch": epoch, "train_loss": loss_sum / max(1, loss_tokens), "val_loss": val_loss,
+               "val_bleu": val_bleu, "tokens_per_s": result.tokens_per_s}
+        result.history.append(row)
+        ctx.reporter.info(
+            f"epoch {epoch}: train loss {row['train_loss']:.3f}, val loss {val_loss:.3f}, "
+            f"val BLEU {val_bleu:.2f}, {result.tokens_per_s:.0f} target tokens/s"
+        )
+        if val_bleu > result.best_val_bleu:
+            result.best_val_bleu, result.best_epoch, bad_epochs = val_bleu, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+            save_weights(model, out_dir / CHECKPOINT)
+        else:
+            bad_epochs += 1
+        ctx.record.update(epoch=epoch, val_bleu=val_bleu, best_epoch=result.best_epoch)
+        if result.stopped == "time_budget":
+            break
+        if tc.patience and bad_epochs >= tc.patience:
+            result.stopped = "early_stopping"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result

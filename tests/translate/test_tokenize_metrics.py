@@ -1,0 +1,102 @@
+"""Tokenizers, metrics (d2l BLEU, AER, sacreBLEU) and the toy generator's gold alignments."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+
+from attnrun.errors import DataError
+from attnrun.translate.data.tatoeba import d2l_preprocess
+from attnrun.translate.data.toy import generate_pair
+from attnrun.translate.metrics import (
+    alignment_error_rate,
+    argmax_alignment,
+    corpus_scores,
+    d2l_bleu,
+)
+from attnrun.translate.tokenize import (
+    EOS,
+    UNK,
+    BPETokenizer,
+    WordTokenizer,
+    load_tokenizer,
+    save_tokenizer,
+    word_split,
+)
+
+TEXTS = ["A man is riding a bike.", "Two dogs, playing!", "a man (smiling) rides"] * 3
+
+
+def test_word_split_is_d2l_style():
+    assert word_split("Hello,\u202fworld!") == ["hello", ",", "world", "!"]
+
+
+def test_word_tokenizer_roundtrip_and_unknowns(tmp_path):
+    tok = WordTokenizer.train(TEXTS, min_freq=2)
+    ids = tok.encode("A man is riding a zebra.")
+    assert UNK in ids
+    assert tok.decode([*tok.encode("a man is riding a bike ."), EOS, 7]) == "a man is riding a bike."
+    save_tokenizer(tok, tmp_path, "src")
+    again = load_tokenizer(tmp_path, "src")
+    assert again.encode("two dogs") == tok.encode("two dogs")
+
+
+def test_bpe_tokenizer_roundtrip(tmp_path):
+    tok = BPETokenizer.train(TEXTS * 5, vocab_size=60, min_freq=1)
+    ids = tok.encode("a man is riding a bike.")
+    assert tok.decode(ids) == "a man is riding a bike."
+    assert ids[:1] != [UNK]
+    save_tokenizer(tok, tmp_path, "tgt")
+    assert load_tokenizer(tmp_path, "tgt").encode("a bike") == tok.encode("a bike")
+
+
+def test_damaged_tokenizer_file(tmp_path):
+    (tmp_path / "tokenizer.src.json").write_text("{not json")
+    with pytest.raises(DataError, match="damaged tokenizer"):
+        load_tokenizer(tmp_path, "src")
+
+
+def test_d2l_bleu_matches_the_formula():
+    assert d2l_bleu("il est calme .", "il est calme .") == 1.0
+    # 3 of 4 unigrams, 2 of 3 bigrams, same length
+    got = d2l_bleu("il est bien .", "il est calme .")
+    assert got == pytest.approx((3 / 4) ** 0.5 * (1 / 3) ** 0.25)
+    # brevity penalty
+    assert d2l_bleu("va", "va !") == pytest.approx(math.exp(1 - 2))
+
+
+def test_d2l_preprocess():
+    assert d2l_preprocess("Go.\tVa !") == "go .\tva !"
+
+
+def test_aer_and_argmax_alignment():
+    w = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.0, 0.1, 0.9]])
+    links = argmax_alignment(w, n_src=2, n_tgt=3)
+    assert links == {(0, 0), (1, 1)}  # the last row points at EOS: no link
+    assert alignment_error_rate([links], [{(0, 0), (1, 1), (1, 2)}]) == pytest.approx(1 - 4 / 5)
+    assert alignment_error_rate([{(0, 0)}], [{(0, 0)}]) == 0.0
+
+
+def test_corpus_scores_signatures():
+    s = corpus_scores(["The cat sat ."], ["the cat sat ."])
+    assert s["bleu_lowercase"] == pytest.approx(100.0)
+    assert s["bleu"] < 100.0
+    assert "case:lc" in s["bleu_lowercase_signature"]
+    assert "nrefs:1" in s["bleu_signature"]
+
+
+def test_toy_gold_alignment_covers_every_target_word():
+    rng = random.Random(0)
+    for _ in range(200):
+        src, tgt, gold = generate_pair(rng)
+        s, t = src.split(), tgt.split()
+        assert sorted(j for _, j in gold) == list(range(len(t)))  # one link per target word
+        assert all(0 <= i < len(s) for i, _ in gold)
+        for i, j in gold:
+            if t[j] in ("ne", "pas"):
+                assert s[i] == "not"
+        if "does" in s:
+            assert all(i != s.index("does") for i, _ in gold)  # dropped word
