@@ -77,7 +77,12 @@ def print_runs(runs: Sequence[Run], total: int, rich: bool) -> None:
 
         table = Table(title=f"{total} runs, newest first", title_justify="left")
         for name in LIST_HEADER:
-            table.add_column(name, justify="right" if name == "key metric" else "left")
+            table.add_column(
+                name,
+                justify="right" if name == "key metric" else "left",
+                no_wrap=name in ("time", "status"),
+                overflow="fold",  # a long folder wraps instead of losing its end
+            )
         for row in rows:
             table.add_row(
                 Text(row[0]),

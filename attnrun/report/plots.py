@@ -28,6 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from attnrun.io import save_with  # noqa: E402
 from attnrun.report.collect import Run, as_number  # noqa: E402
@@ -256,6 +257,7 @@ def plot_losses(rep: Report, path: Path) -> Path | None:
             positive &= bool(np.all(arr[np.isfinite(arr)] > 0))
     if positive:
         ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("loss curves (mean ± std over seeds; dashed: validation)")
