@@ -208,7 +208,12 @@ def run(cfg: RegressConfig, out_dir: Path, ctx: RunContext) -> dict[str, Any]:
     plots.plot_attention(out_dir / "attention.png", weights, xq, xk, title=title)
     if result.losses:
         write_json(out_dir / "history.json", {"loss": result.losses})
-        plots.plot_loss(out_dir / "loss.png", result.losses)
+        plots.plot_loss(
+            out_dir / "loss.png",
+            result.losses,
+            ylabel="sum of squared errors",
+            title=f"parametric pooling, {cfg.kernel} kernel",
+        )
     return metrics
 
 
