@@ -47,6 +47,7 @@ def test_basic_launcher_sweep_and_report(tmp_path: Path) -> None:
     check_sweep(tmp_path)
 
 
+@pytest.mark.slow  # two worker processes start
 def test_joblib_sweep_and_report(tmp_path: Path) -> None:
     r = CliRunner().invoke(
         app,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -98,6 +99,7 @@ def test_unreadable_runs_are_listed_not_fatal(tmp_path: Path) -> None:
     assert statuses.count("unreadable") == 2 and statuses.count("completed") == 4
 
 
+@pytest.mark.slow  # four interpreter start-ups
 def test_two_concurrent_reports_leave_a_whole_csv(tmp_path: Path) -> None:
     """Two processes write report.csv at the same time: it parses and has every run once."""
     sweep = make_sweep(tmp_path / "s", kernels=tuple(f"k{i}" for i in range(20)), seeds=(0, 1))

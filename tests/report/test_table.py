@@ -131,3 +131,30 @@ def test_rich_tables_print_config_values_literally(tmp_path: Path) -> None:
         console.print(t)
     out = console.export_text()
     assert "[bold]x" in out and "[1, 2]" in out
+
+
+def test_readers_never_see_a_partial_csv_while_writers_race(sweep: Path, tmp_path: Path) -> None:
+    """Writers replace report.csv over and over while a reader parses it: always whole."""
+    import threading
+
+    rep = build(collect([sweep]), sweep)
+    path = tmp_path / "report.csv"
+    write_csv(rep, path)
+    stop = threading.Event()
+
+    def writer() -> None:
+        for _ in range(40):
+            write_csv(rep, path)
+        stop.set()
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    seen = 0
+    while not stop.is_set() or seen == 0:
+        with open(path, newline="") as f:
+            assert len(list(csv.DictReader(f))) == 6
+        seen += 1
+    for t in threads:
+        t.join()
+    assert not list(tmp_path.glob(".report.csv.*"))
