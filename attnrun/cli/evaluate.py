@@ -21,8 +21,15 @@ def _new_file(folder: Path, stem: str) -> Path:
     return path
 
 
-def evaluate_run(run_dir: Path, src: Path, ref: Path, *, beam: int | None = None,
-                 out: Path | None = None, skip_bad: bool = False) -> dict:
+def evaluate_run(
+    run_dir: Path,
+    src: Path,
+    ref: Path,
+    *,
+    beam: int | None = None,
+    out: Path | None = None,
+    skip_bad: bool = False,
+) -> dict:
     """Translate ``src`` with the run's model, score against ``ref``, write the translations."""
     from attnrun.io import write_text
     from attnrun.translate.artifacts import load_run
@@ -35,17 +42,28 @@ def evaluate_run(run_dir: Path, src: Path, ref: Path, *, beam: int | None = None
     run = load_run(run_dir)
     cfg = run.cfg
     hyps, _ = translate_texts(
-        run.model, run.src_tok, run.tgt_tok, [s for s, _ in pairs], max_len=cfg.data.max_len,
-        decode_max_len=cfg.decode.max_len, beam=beam or cfg.decode.beam,
-        alpha=cfg.decode.length_penalty, batch_size=cfg.decode.batch_size)
+        run.model,
+        run.src_tok,
+        run.tgt_tok,
+        [s for s, _ in pairs],
+        max_len=cfg.data.max_len,
+        decode_max_len=cfg.decode.max_len,
+        beam=beam or cfg.decode.beam,
+        alpha=cfg.decode.length_penalty,
+        batch_size=cfg.decode.batch_size,
+    )
     scores = corpus_scores(hyps, [r for _, r in pairs])
     if out is None:
         out = _new_file(Path(run_dir), f"evaluate_{Path(src).name.split('.')[0]}")
     elif out.exists():
         raise AttnrunError(f"{out} exists; evaluate never overwrites a file, pick another --out")
     write_text(out, "".join(h + "\n" for h in hyps))
-    return {**scores, "sentences": len(pairs), "skipped_lines": report.skipped,
-            "translations": str(out)}
+    return {
+        **scores,
+        "sentences": len(pairs),
+        "skipped_lines": report.skipped,
+        "translations": str(out),
+    }
 
 
 def register(app: typer.Typer) -> None:
@@ -74,14 +92,27 @@ def register(app: typer.Typer) -> None:
                 raise
             common.fail(str(e))
         if as_json:
-            keys = ("bleu", "bleu_lowercase", "chrf", "chrf_lowercase", "bleu_signature",
-                    "chrf_signature", "sentences", "skipped_lines", "translations")
+            keys = (
+                "bleu",
+                "bleu_lowercase",
+                "chrf",
+                "chrf_lowercase",
+                "bleu_signature",
+                "chrf_signature",
+                "sentences",
+                "skipped_lines",
+                "translations",
+            )
             print(json.dumps({k: res[k] for k in keys}))
             return
-        print(f"BLEU {res['bleu']:.2f} (lowercased {res['bleu_lowercase']:.2f})  "
-              f"{res['bleu_signature']}")
-        print(f"chrF {res['chrf']:.2f} (lowercased {res['chrf_lowercase']:.2f})  "
-              f"{res['chrf_signature']}")
+        print(
+            f"BLEU {res['bleu']:.2f} (lowercased {res['bleu_lowercase']:.2f})  "
+            f"{res['bleu_signature']}"
+        )
+        print(
+            f"chrF {res['chrf']:.2f} (lowercased {res['chrf_lowercase']:.2f})  "
+            f"{res['chrf_signature']}"
+        )
         if res["skipped_lines"]:
             print(f"skipped {res['skipped_lines']} bad line(s)")
         print(f"translations: {res['translations']}")

@@ -1,4 +1,4 @@
-"""``attnrun translate``: train an RNN encoder-decoder with attention and show what it attends to."""
+"""``attnrun translate``: train an RNN encoder-decoder with attention; show what it attends to."""
 
 from __future__ import annotations
 
@@ -27,14 +27,18 @@ def register(app: typer.Typer) -> None:
     )
     def translate(
         ctx: typer.Context,
-        score: str = typer.Option(None, "--score", "-s",
-                                  help=f"Score: {common.choices(score_functions.names())}."),
+        score: str = typer.Option(
+            None, "--score", "-s", help=f"Score: {common.choices(score_functions.names())}."
+        ),
         decoder: str = typer.Option(
-            None, "--decoder", help=f"Decoder: auto | {common.choices(decoders.names())}."),
+            None, "--decoder", help=f"Decoder: auto | {common.choices(decoders.names())}."
+        ),
         attention: str = typer.Option(
-            None, "--attention", "-a", help=f"Window: {common.choices(list(WINDOWS))}."),
+            None, "--attention", "-a", help=f"Window: {common.choices(list(WINDOWS))}."
+        ),
         dataset: str = typer.Option(
-            None, "--dataset", "-d", help=f"Dataset: {common.choices(datasets.names())}."),
+            None, "--dataset", "-d", help=f"Dataset: {common.choices(datasets.names())}."
+        ),
         epochs: int = typer.Option(None, "--epochs", help="Training epochs."),
         beam: int = typer.Option(None, "--beam", help="Beam size for the test split (1: greedy)."),
         seed: int = common.SEED,
@@ -45,7 +49,23 @@ def register(app: typer.Typer) -> None:
         debug: bool = common.DEBUG,
         root: Path = common.ROOT,
     ) -> None:
-        typed = {"score": score, "decoder": decoder, "attention": attention, "dataset": dataset,
-                 "train.epochs": epochs, "decode.beam": beam, "seed": seed, "device": device}
-        common.run_command("translate", typed, list(ctx.args), multirun=multirun, cfg=cfg,
-                           quiet=quiet, debug=debug, root=root)
+        typed = {
+            "score": score,
+            "decoder": decoder,
+            "attention": attention,
+            "dataset": dataset,
+            "train.epochs": epochs,
+            "decode.beam": beam,
+            "seed": seed,
+            "device": device,
+        }
+        common.run_command(
+            "translate",
+            typed,
+            list(ctx.args),
+            multirun=multirun,
+            cfg=cfg,
+            quiet=quiet,
+            debug=debug,
+            root=root,
+        )

@@ -1,7 +1,8 @@
 """Run files of a translation run: weights-only checkpoints, tokenizers, and reloading a run.
 
-A run folder holds ``config.yaml`` (written by the run frame), ``model.pt`` (a ``state_dict`` only,
-loadable with ``torch.load(weights_only=True)``) and ``tokenizer.src.json`` / ``tokenizer.tgt.json``.
+A run folder holds ``config.yaml`` (written by the run frame), ``model.pt`` (a ``state_dict``
+only, loadable with ``torch.load(weights_only=True)``) and ``tokenizer.src.json`` /
+``tokenizer.tgt.json``.
 :func:`load_run` rebuilds the model from those three; a missing, truncated or tampered file raises
 :class:`~attnrun.errors.DataError` with one line naming it.
 """

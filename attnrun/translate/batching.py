@@ -47,8 +47,14 @@ class Batch:
     index: list[int]
 
     def to(self, device) -> Batch:
-        return Batch(self.src.to(device), self.src_lens.to(device), self.tgt_in.to(device),
-                     self.tgt_out.to(device), self.n_tokens, self.index)
+        return Batch(
+            self.src.to(device),
+            self.src_lens.to(device),
+            self.tgt_in.to(device),
+            self.tgt_out.to(device),
+            self.n_tokens,
+            self.index,
+        )
 
 
 def make_batch(examples: Sequence[Example], index: list[int]) -> Batch:
@@ -56,8 +62,14 @@ def make_batch(examples: Sequence[Example], index: list[int]) -> Batch:
     tgts = [examples[i][1] for i in index]
     tgt_out = pad(tgts)
     tgt_in = torch.cat([torch.full((len(index), 1), BOS, dtype=torch.long), tgt_out[:, :-1]], 1)
-    return Batch(pad(srcs), torch.tensor([len(s) for s in srcs]), tgt_in, tgt_out,
-                 sum(len(t) for t in tgts), list(index))
+    return Batch(
+        pad(srcs),
+        torch.tensor([len(s) for s in srcs]),
+        tgt_in,
+        tgt_out,
+        sum(len(t) for t in tgts),
+        list(index),
+    )
 
 
 def bucket_batches(
@@ -73,8 +85,9 @@ def bucket_batches(
     pool = batch_size * 50
     batches: list[list[int]] = []
     for start in range(0, n, pool):
-        chunk = sorted(perm[start : start + pool],
-                       key=lambda i: (len(examples[i][0]), len(examples[i][1])))
+        chunk = sorted(
+            perm[start : start + pool], key=lambda i: (len(examples[i][0]), len(examples[i][1]))
+        )
         batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
     order = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in order]

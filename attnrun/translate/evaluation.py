@@ -13,14 +13,32 @@ from attnrun.translate.search import Hypothesis, translate_ids
 from attnrun.translate.tokenize import PAD, Tokenizer
 
 
-def translate_texts(model, src_tok: Tokenizer, tgt_tok: Tokenizer, texts: Sequence[str], *,
-                    max_len: int, decode_max_len: int, beam: int = 1, alpha: float = 0.0,
-                    n_best: int = 1, batch_size: int = 128, device="cpu"
-                    ) -> tuple[list[str], list[list[Hypothesis]]]:
+def translate_texts(
+    model,
+    src_tok: Tokenizer,
+    tgt_tok: Tokenizer,
+    texts: Sequence[str],
+    *,
+    max_len: int,
+    decode_max_len: int,
+    beam: int = 1,
+    alpha: float = 0.0,
+    n_best: int = 1,
+    batch_size: int = 128,
+    device="cpu",
+) -> tuple[list[str], list[list[Hypothesis]]]:
     """Detokenised best translations and all hypotheses (``n_best`` per text)."""
     ids = encode_sources(texts, src_tok, max_len)
-    hyps = translate_ids(model, ids, batch_size=batch_size, max_len=decode_max_len, beam=beam,
-                         alpha=alpha, n_best=n_best, device=device)
+    hyps = translate_ids(
+        model,
+        ids,
+        batch_size=batch_size,
+        max_len=decode_max_len,
+        beam=beam,
+        alpha=alpha,
+        n_best=n_best,
+        device=device,
+    )
     return [tgt_tok.decode(h[0].ids) for h in hyps], hyps
 
 
@@ -32,15 +50,19 @@ def perplexity(model, examples: Sequence[Example], batch_size: int, device="cpu"
     for idx in sorted_chunks([len(e[0]) for e in examples], batch_size):
         b = make_batch(examples, idx).to(device)
         logits, _ = model(b.src, b.src_lens, b.tgt_in)
-        total += float(F.cross_entropy(logits.flatten(0, 1), b.tgt_out.flatten(),
-                                       ignore_index=PAD, reduction="sum"))
+        total += float(
+            F.cross_entropy(
+                logits.flatten(0, 1), b.tgt_out.flatten(), ignore_index=PAD, reduction="sum"
+            )
+        )
         count += b.n_tokens
     return math.exp(min(total / max(1, count), 50.0))
 
 
 @torch.no_grad()
-def forced_attention(model, examples: Sequence[Example], batch_size: int, device="cpu"
-                     ) -> list[torch.Tensor]:
+def forced_attention(
+    model, examples: Sequence[Example], batch_size: int, device="cpu"
+) -> list[torch.Tensor]:
     """Attention ``(T, S)`` of each example when the decoder is fed its reference (rows: the
     reference tokens incl. EOS; columns: source tokens incl. EOS)."""
     model.eval()

@@ -61,11 +61,19 @@ def argmax_alignment(weights: torch.Tensor, n_src: int, n_tgt: int) -> set[tuple
     return links
 
 
-def alignment_error_rate(predicted: Iterable[set], gold: Iterable[set]) -> float:
-    """AER (Och & Ney 2003) with every gold link sure (S = P): ``1 − 2|A∩S| / (|A| + |S|)``."""
-    hit = n_pred = n_gold = 0
-    for a, s in zip(predicted, gold):
-        hit += len(a & s)
+def alignment_error_rate(
+    predicted: Iterable[set], sure: Iterable[set], possible: Iterable[set] | None = None
+) -> float:
+    """AER (Och & Ney 2003): ``1 − (|A∩S| + |A∩P|) / (|A| + |S|)`` summed over the corpus.
+
+    ``possible`` (each a superset of its sure set) defaults to the sure links (``P = S``).
+    """
+    sure = list(sure)
+    possible = sure if possible is None else list(possible)
+    hit_s = hit_p = n_pred = n_sure = 0
+    for a, s, p in zip(predicted, sure, possible):
+        hit_s += len(a & s)
+        hit_p += len(a & (p | s))
         n_pred += len(a)
-        n_gold += len(s)
-    return 1.0 - 2.0 * hit / max(1, n_pred + n_gold)
+        n_sure += len(s)
+    return 1.0 - (hit_s + hit_p) / max(1, n_pred + n_sure)

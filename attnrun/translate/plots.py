@@ -36,8 +36,9 @@ def plot_loss(history: list[dict], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_attention(weights, src_tokens: list[str], tgt_tokens: list[str], path: Path,
-                   title: str = "") -> None:
+def plot_attention(
+    weights, src_tokens: list[str], tgt_tokens: list[str], path: Path, title: str = ""
+) -> None:
     """Heatmap of ``weights (len(tgt_tokens), len(src_tokens))``: source on x, target on y."""
     w = weights[: len(tgt_tokens), : len(src_tokens)]
     w = w.detach().cpu().numpy() if hasattr(w, "detach") else w

@@ -15,8 +15,9 @@ from attnrun.translate.artifacts import load_run
 from attnrun.translate.evaluation import translate_texts
 
 
-def predict_translate(run_dir: str | Path, sentences: list[str], out_dir: str | Path, *,
-                      beam: int | None = None) -> list[dict[str, Any]]:
+def predict_translate(
+    run_dir: str | Path, sentences: list[str], out_dir: str | Path, *, beam: int | None = None
+) -> list[dict[str, Any]]:
     """Translate ``sentences``; writes ``attention_<i>.png`` (+ ``.html``) and
     ``translations.json`` into ``out_dir``. Returns ``[{"source", "translation", "heatmap"}]``."""
     from attnrun.translate.pipeline import attention_figures
@@ -28,13 +29,22 @@ def predict_translate(run_dir: str | Path, sentences: list[str], out_dir: str | 
     cfg = run.cfg
     out_dir = Path(out_dir)
     hyps, all_hyps = translate_texts(
-        run.model, run.src_tok, run.tgt_tok, sentences, max_len=cfg.data.max_len,
-        decode_max_len=cfg.decode.max_len, beam=beam or cfg.decode.beam,
-        alpha=cfg.decode.length_penalty)
-    items = attention_figures(out_dir, run.model, run.src_tok, run.tgt_tok, sentences,
-                              [h[0] for h in all_hyps])
-    result = [{"source": s, "translation": h, "heatmap": str(out_dir / it["png"])}
-              for s, h, it in zip(sentences, hyps, items)]
+        run.model,
+        run.src_tok,
+        run.tgt_tok,
+        sentences,
+        max_len=cfg.data.max_len,
+        decode_max_len=cfg.decode.max_len,
+        beam=beam or cfg.decode.beam,
+        alpha=cfg.decode.length_penalty,
+    )
+    items = attention_figures(
+        out_dir, run.model, run.src_tok, run.tgt_tok, sentences, [h[0] for h in all_hyps]
+    )
+    result = [
+        {"source": s, "translation": h, "heatmap": str(out_dir / it["png"])}
+        for s, h, it in zip(sentences, hyps, items)
+    ]
     write_json(out_dir / "translations.json", result)
     return result
 

@@ -55,8 +55,15 @@ def length_penalty(length: int, alpha: float) -> float:
 
 
 @torch.no_grad()
-def beam_search(model, src: Tensor, src_lens: Tensor, max_len: int, beam: int = 4,
-                alpha: float = 0.0, n_best: int = 1) -> list[list[Hypothesis]]:
+def beam_search(
+    model,
+    src: Tensor,
+    src_lens: Tensor,
+    max_len: int,
+    beam: int = 4,
+    alpha: float = 0.0,
+    n_best: int = 1,
+) -> list[list[Hypothesis]]:
     """Batched beam search: ``beam`` live hypotheses per source, all rows in one ``(B·K)`` batch.
 
     Per step, the top ``2K`` extensions of each row are ranked; those ending in EOS among the first
@@ -98,9 +105,13 @@ def beam_search(model, src: Tensor, src_lens: Tensor, max_len: int, beam: int = 
                     if rank < k and active[b]:
                         ids = history[src_row].tolist()
                         weights = torch.cat([att[src_row], w[src_row : src_row + 1]], 0)
-                        finished[b].append(Hypothesis(
-                            ids, weights[:, : int(src_lens[b])].cpu(),
-                            sc / length_penalty(len(ids) + 1, alpha)))
+                        finished[b].append(
+                            Hypothesis(
+                                ids,
+                                weights[:, : int(src_lens[b])].cpu(),
+                                sc / length_penalty(len(ids) + 1, alpha),
+                            )
+                        )
                     continue
                 if len(rows) < k:
                     rows.append(src_row)
@@ -133,15 +144,28 @@ def beam_search(model, src: Tensor, src_lens: Tensor, max_len: int, beam: int = 
                     continue
                 row = b * k + j
                 ids = history[row].tolist()
-                finished[b].append(Hypothesis(ids, att[row][:, : int(src_lens[b])].cpu(),
-                                              sc / length_penalty(len(ids), alpha)))
+                finished[b].append(
+                    Hypothesis(
+                        ids,
+                        att[row][:, : int(src_lens[b])].cpu(),
+                        sc / length_penalty(len(ids), alpha),
+                    )
+                )
         finished[b].sort(key=lambda h: h.score, reverse=True)
     return [f[:n_best] for f in finished]
 
 
-def translate_ids(model, sources: list[list[int]], *, batch_size: int, max_len: int,
-                  beam: int = 1, alpha: float = 0.0, n_best: int = 1,
-                  device: torch.device | str = "cpu") -> list[list[Hypothesis]]:
+def translate_ids(
+    model,
+    sources: list[list[int]],
+    *,
+    batch_size: int,
+    max_len: int,
+    beam: int = 1,
+    alpha: float = 0.0,
+    n_best: int = 1,
+    device: torch.device | str = "cpu",
+) -> list[list[Hypothesis]]:
     """Decode id lists (each ending in EOS) in length-sorted batches; results in input order."""
     from attnrun.translate.batching import pad, sorted_chunks
 

@@ -72,7 +72,9 @@ class WordTokenizer:
     @classmethod
     def train(cls, texts: Iterable[str], *, min_freq: int = 2, lowercase: bool = True, **_):
         counts = Counter(w for t in texts for w in word_split(t, lowercase))
-        words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w)
+        )
         return cls([*SPECIALS, *words], lowercase)
 
     @property
@@ -90,8 +92,9 @@ class WordTokenizer:
         return _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
 
     def to_json(self) -> str:
-        return json.dumps({"kind": "word", "lowercase": self.lowercase, "tokens": self.itos},
-                          ensure_ascii=False)
+        return json.dumps(
+            {"kind": "word", "lowercase": self.lowercase, "tokens": self.itos}, ensure_ascii=False
+        )
 
 
 class BPETokenizer:
@@ -103,8 +106,15 @@ class BPETokenizer:
         self.hf = hf
 
     @classmethod
-    def train(cls, texts: Iterable[str], *, vocab_size: int = 8000, min_freq: int = 2,
-              lowercase: bool = True, **_):
+    def train(
+        cls,
+        texts: Iterable[str],
+        *,
+        vocab_size: int = 8000,
+        min_freq: int = 2,
+        lowercase: bool = True,
+        **_,
+    ):
         from tokenizers import Tokenizer as HFTokenizer
         from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
 
@@ -115,8 +125,12 @@ class BPETokenizer:
             [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()]
         )
         hf.decoder = decoders.Metaspace()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq,
-                                      special_tokens=list(SPECIALS), show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_freq,
+            special_tokens=list(SPECIALS),
+            show_progress=False,
+        )
         hf.train_from_iterator(list(texts), trainer)
         return cls(hf)
 

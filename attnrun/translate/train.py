@@ -42,12 +42,22 @@ class TrainResult:
 
 def token_loss(logits, tgt_out, label_smoothing: float = 0.0):
     """Mean cross-entropy over the non-pad target tokens: logits ``(B, T, V)``, tgt ``(B, T)``."""
-    return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD,
-                           label_smoothing=label_smoothing)
+    return F.cross_entropy(
+        logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD, label_smoothing=label_smoothing
+    )
 
 
-def train_model(model, train_ex: list[Example], val_pairs, val_ex: list[Example], src_tok,
-                tgt_tok, cfg, ctx, out_dir: Path) -> TrainResult:
+def train_model(
+    model,
+    train_ex: list[Example],
+    val_pairs,
+    val_ex: list[Example],
+    src_tok,
+    tgt_tok,
+    cfg,
+    ctx,
+    out_dir: Path,
+) -> TrainResult:
     tc = cfg.train
     device = ctx.device
     model.to(device)
@@ -67,10 +77,13 @@ def train_model(model, train_ex: list[Example], val_pairs, val_ex: list[Example]
                 logits, _ = model(b.src, b.src_lens, b.tgt_in)
                 loss = token_loss(logits, b.tgt_out, tc.label_smoothing)
                 if not torch.isfinite(loss):
-                    where = (f"model.pt keeps epoch {result.best_epoch}" if best_state is not None
-                             else "no checkpoint was saved yet")
+                    where = (
+                        f"model.pt keeps epoch {result.best_epoch}"
+                        if best_state is not None
+                        else "no checkpoint was saved yet"
+                    )
                     raise TrainingError(
-                        f"loss became {float(loss)} at epoch {epoch}, batch {i + 1}; training "
+                        f"loss became {loss.item()} at epoch {epoch}, batch {i + 1}; training "
                         f"stopped ({where}); try a lower train.lr or train.clip"
                     )
                 opt.zero_grad(set_to_none=True)
@@ -88,12 +101,24 @@ def train_model(model, train_ex: list[Example], val_pairs, val_ex: list[Example]
                     result.stopped = "time_budget"
                     break
         val_hyps, _ = translate_texts(
-            model, src_tok, tgt_tok, [s for s, _ in val_pairs], max_len=cfg.data.max_len,
-            decode_max_len=cfg.decode.max_len, batch_size=max(tc.batch_size, 128), device=device)
+            model,
+            src_tok,
+            tgt_tok,
+            [s for s, _ in val_pairs],
+            max_len=cfg.data.max_len,
+            decode_max_len=cfg.decode.max_len,
+            batch_size=max(tc.batch_size, 128),
+            device=device,
+        )
         val_bleu = float(corpus_scores(val_hyps, [t for _, t in val_pairs])["bleu_lowercase"])
         val_loss = math.log(perplexity(model, val_ex, 128, device))
-        row = {"epoch": epoch, "train_loss": loss_sum / max(1, loss_tokens), "val_loss": val_loss,
-               "val_bleu": val_bleu, "tokens_per_s": result.tokens_per_s}
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(1, loss_tokens),
+            "val_loss": val_loss,
+            "val_bleu": val_bleu,
+            "tokens_per_s": result.tokens_per_s,
+        }
         result.history.append(row)
         ctx.reporter.info(
             f"epoch {epoch}: train loss {row['train_loss']:.3f}, val loss {val_loss:.3f}, "

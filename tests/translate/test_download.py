@@ -23,9 +23,11 @@ def test_fetch_file_url_verifies_and_caches(tmp_path):
     dest = tmp_path / "cache" / "x.gz"
     assert fetch(src.as_uri(), dest, _sha(b"payload")) == dest
     assert dest.read_bytes() == b"payload"
+
     # a good cached copy is neither downloaded again nor overwritten
     def never(url):
         raise AssertionError("should not download")
+
     assert fetch("file:///nowhere", dest, _sha(b"payload"), opener=never) == dest
 
 
@@ -72,7 +74,9 @@ def test_multi30k_download_uses_pattern_and_sums(tmp_path, monkeypatch):
         return io.BytesIO(b"data")
 
     path = multi30k.locate("val", "en", None, opener=opener)
-    assert seen == ["https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/val.en.gz"]
+    assert seen == [
+        "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/val.en.gz"
+    ]
     assert path.read_bytes() == b"data"
 
 

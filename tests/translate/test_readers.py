@@ -57,8 +57,10 @@ def _gz(path, data: bytes):
 def test_parallel_gz_and_length_mismatch(tmp_path):
     _gz(tmp_path / "a.en.gz", b"one\ntwo\n")
     _gz(tmp_path / "a.fr.gz", b"un\ndeux\n")
-    assert read_parallel(tmp_path / "a.en.gz", tmp_path / "a.fr.gz") == [("one", "un"),
-                                                                          ("two", "deux")]
+    assert read_parallel(tmp_path / "a.en.gz", tmp_path / "a.fr.gz") == [
+        ("one", "un"),
+        ("two", "deux"),
+    ]
     _gz(tmp_path / "b.fr.gz", b"un\n")
     with pytest.raises(DataError, match="has 2 lines but .*has 1"):
         read_parallel(tmp_path / "a.en.gz", tmp_path / "b.fr.gz")
@@ -100,9 +102,10 @@ lines = st.lists(
     max_size=12,
 )
 endings = st.sampled_from([b"\n", b"\r\n"])
+FIXTURE = [HealthCheck.function_scoped_fixture]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE)
 @given(lines=lines, end=endings, gz=st.booleans(), cut=st.integers(0, 20), skip=st.booleans())
 def test_fuzz_tsv_never_crashes(tmp_path_factory, lines, end, gz, cut, skip):
     """Any bytes give pairs (each with a non-empty source and target) or a one-line DataError."""
@@ -124,7 +127,7 @@ def test_fuzz_tsv_never_crashes(tmp_path_factory, lines, end, gz, cut, skip):
     assert all(s and t and "\t" not in s for s, t in pairs)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURE)
 @given(src=lines, tgt=lines, skip=st.booleans())
 def test_fuzz_parallel_never_misaligns(tmp_path_factory, src, tgt, skip):
     folder = tmp_path_factory.mktemp("fuzzp")

@@ -38,7 +38,9 @@ def test_word_tokenizer_roundtrip_and_unknowns(tmp_path):
     tok = WordTokenizer.train(TEXTS, min_freq=2)
     ids = tok.encode("A man is riding a zebra.")
     assert UNK in ids
-    assert tok.decode([*tok.encode("a man is riding a bike ."), EOS, 7]) == "a man is riding a bike."
+    assert (
+        tok.decode([*tok.encode("a man is riding a bike ."), EOS, 7]) == "a man is riding a bike."
+    )
     save_tokenizer(tok, tmp_path, "src")
     again = load_tokenizer(tmp_path, "src")
     assert again.encode("two dogs") == tok.encode("two dogs")
@@ -78,6 +80,8 @@ def test_aer_and_argmax_alignment():
     assert links == {(0, 0), (1, 1)}  # the last row points at EOS: no link
     assert alignment_error_rate([links], [{(0, 0), (1, 1), (1, 2)}]) == pytest.approx(1 - 4 / 5)
     assert alignment_error_rate([{(0, 0)}], [{(0, 0)}]) == 0.0
+    # a possible link counts for precision only: 1 - (1 + 2) / (2 + 1)
+    assert alignment_error_rate([{(0, 0), (1, 0)}], [{(0, 0)}], [{(0, 0), (1, 0)}]) == 0.0
 
 
 def test_corpus_scores_signatures():
@@ -91,7 +95,8 @@ def test_corpus_scores_signatures():
 def test_toy_gold_alignment_covers_every_target_word():
     rng = random.Random(0)
     for _ in range(200):
-        src, tgt, gold = generate_pair(rng)
+        src, tgt, gold, possible = generate_pair(rng)
+        assert gold <= possible
         s, t = src.split(), tgt.split()
         assert sorted(j for _, j in gold) == list(range(len(t)))  # one link per target word
         assert all(0 <= i < len(s) for i, _ in gold)
@@ -100,3 +105,4 @@ def test_toy_gold_alignment_covers_every_target_word():
                 assert s[i] == "not"
         if "does" in s:
             assert all(i != s.index("does") for i, _ in gold)  # dropped word
+            assert {t[j] for i, j in possible - gold} == {"ne", "pas"}

@@ -20,8 +20,9 @@ Pair = tuple[str, str]
 class Corpus:
     """Train/validation/test pairs of raw text.
 
-    ``test_alignments[i]`` (toy only) holds the gold word alignment of test pair ``i`` as a set of
-    ``(source_word, target_word)`` indices over the whitespace-split sentences. ``extra`` carries
+    ``test_alignments[i]`` (toy only) holds the sure gold links of test pair ``i`` as a set of
+    ``(source_word, target_word)`` indices over the whitespace-split sentences, and
+    ``test_possible[i]`` the possible ones (a superset). ``extra`` carries
     dataset-specific evaluation material (tatoeba: d2l's demo sentences).
     """
 
@@ -31,6 +32,7 @@ class Corpus:
     test: list[Pair]
     test_name: str = "test"
     test_alignments: list[set[tuple[int, int]]] | None = None
+    test_possible: list[set[tuple[int, int]]] | None = None
     skipped: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -54,14 +54,14 @@ def _decode(raw: bytes, first: bool) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BadLine(f"not UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
+        raise BadLine(f"not UTF-8 (byte {e.start}: {raw[e.start : e.start + 1]!r})") from None
     if first and text.startswith("\ufeff"):
         text = text[1:]
     return text.rstrip("\r\n")
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str | BadLine]]:
-    """``(line_number, text)`` for every line, or ``(line_number, BadLine)`` for undecodable ones."""
+    """``(line_number, text)`` per line, or ``(line_number, BadLine)`` for undecodable ones."""
     path = Path(path)
     for n, raw in enumerate(_raw_lines(path), start=1):
         try:
@@ -81,7 +81,11 @@ def _check_text(text: str | BadLine) -> str:
 
 
 def read_parallel(
-    src_path: str | Path, tgt_path: str | Path, *, skip_bad: bool = False, report: ReadReport | None = None
+    src_path: str | Path,
+    tgt_path: str | Path,
+    *,
+    skip_bad: bool = False,
+    report: ReadReport | None = None,
 ) -> list[tuple[str, str]]:
     """Pairs ``(source, target)`` from two line-aligned files (line N with line N).
 

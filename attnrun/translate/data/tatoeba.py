@@ -63,5 +63,4 @@ def load_tatoeba(cfg, seed: int, opener=None) -> Corpus:
     train, val, test = split_pairs(pairs, cfg.n_val, cfg.n_test, seed=1)
     if cfg.n_train is not None:
         train = train[: cfg.n_train]
-    return Corpus("tatoeba", train, val, test, "test", skipped=report.skipped,
-                  extra={"demo": DEMO})
+    return Corpus("tatoeba", train, val, test, "test", skipped=report.skipped, extra={"demo": DEMO})

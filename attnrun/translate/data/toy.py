@@ -4,12 +4,14 @@ Rules that make the attention maps interesting (non-monotonic, not one-to-one):
 
 - adjectives follow the noun, in reversed order: "the big red dog" → "le chien rouge grand";
 - "very" goes with its adjective: "a very old cat" → "un chat très vieux";
-- negation is one-to-many and drops a word: "does not see" → "ne voit pas" ("does" has no
-  counterpart, "not" aligns to both "ne" and "pas");
+- negation is one-to-many and drops a word: "does not see" → "ne voit pas" ("does" has no word
+  of its own, "not" aligns to both "ne" and "pas");
 - an optional time adverb moves to the front: "... today ." → "aujourd'hui ... .".
 
 Every target word keeps the index of the source word it came from, so the generator knows the gold
-alignment of each pair.
+alignment of each pair: one *sure* link per target word, plus, as in the Och & Ney (2003) annotation
+scheme, *possible* links where a phrase corresponds as a whole — "does not" ↔ "ne … pas" makes
+does–ne and does–pas possible (the do-support "does" is part of the negation phrase).
 """
 
 from __future__ import annotations
@@ -74,15 +76,18 @@ def _noun_phrase(b: _Builder, rng: random.Random) -> list[tuple[str, int]]:
     return out
 
 
-def generate_pair(rng: random.Random) -> tuple[str, str, set[tuple[int, int]]]:
-    """One ``(english, french, gold_alignment)`` triple."""
+def generate_pair(rng: random.Random) -> tuple[str, str, set, set]:
+    """One ``(english, french, sure_links, possible_links)``; links are ``(src, tgt)`` indices and
+    ``possible ⊇ sure``."""
     b = _Builder()
+    extra: list[tuple[int, str]] = []  # (source index, target word) possible links
     subject = _noun_phrase(b, rng)
     verb = rng.choice(list(VERBS))
     third, fr = VERBS[verb]
     if rng.random() < 0.3:
-        b.word("does")  # dropped: no target word aligns to it
+        does = b.word("does")  # dropped: no target word of its own
         neg = b.word("not")
+        extra += [(does, "ne"), (does, "pas")]
         v = b.word(verb)
         predicate = [("ne", neg), (fr, v), ("pas", neg)]
     else:
@@ -94,18 +99,21 @@ def generate_pair(rng: random.Random) -> tuple[str, str, set[tuple[int, int]]]:
         front = [(ADVERBS[adv], b.word(adv))]
     stop = [(".", b.word("."))]
     tgt = front + subject + predicate + obj + stop
-    gold = {(s, t) for t, (_, s) in enumerate(tgt)}
-    return " ".join(b.src), " ".join(w for w, _ in tgt), gold
+    sure = {(s, t) for t, (_, s) in enumerate(tgt)}
+    possible = sure | {(s, t) for s, word in extra for t, (w, _) in enumerate(tgt) if w == word}
+    return " ".join(b.src), " ".join(w for w, _ in tgt), sure, possible
 
 
-def generate(n: int, seed: int) -> tuple[list[tuple[str, str]], list[set[tuple[int, int]]]]:
+def generate(n: int, seed: int) -> tuple[list[tuple[str, str]], list[set], list[set]]:
+    """``n`` pairs with their sure and possible alignments."""
     rng = random.Random(seed)
-    pairs, golds = [], []
+    pairs, sure, possible = [], [], []
     for _ in range(n):
-        s, t, g = generate_pair(rng)
+        s, t, g, p = generate_pair(rng)
         pairs.append((s, t))
-        golds.append(g)
-    return pairs, golds
+        sure.append(g)
+        possible.append(p)
+    return pairs, sure, possible
 
 
 @datasets.register("toy")
@@ -116,7 +124,7 @@ def load_toy(cfg, seed: int) -> Corpus:
     run's seed so runs with different seeds see the same language.
     """
     n_train = cfg.n_train if cfg.n_train is not None else 6000
-    train, _ = generate(n_train, 1)
-    val, _ = generate(cfg.n_val, 2)
-    test, gold = generate(cfg.n_test, 3)
-    return Corpus("toy", train, val, test, "test", test_alignments=gold)
+    train, _, _ = generate(n_train, 1)
+    val, _, _ = generate(cfg.n_val, 2)
+    test, sure, possible = generate(cfg.n_test, 3)
+    return Corpus("toy", train, val, test, "test", test_alignments=sure, test_possible=possible)

@@ -43,15 +43,28 @@ def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
     score_options = {"max_len": cfg.data.max_len} if cfg.score == "location" else {}
     window_options = {"half_width": a.window} if a.kind != "global" else None
     attention = Attention(
-        cfg.score, m.num_hiddens, m.num_hiddens, m.attn_hiddens or m.num_hiddens,
-        normaliser="hard" if a.hard else "soft", window=WINDOWS[a.kind],
-        window_options=window_options, backend="plain", **score_options,
+        cfg.score,
+        m.num_hiddens,
+        m.num_hiddens,
+        m.attn_hiddens or m.num_hiddens,
+        normaliser="hard" if a.hard else "soft",
+        window=WINDOWS[a.kind],
+        window_options=window_options,
+        backend="plain",
+        **score_options,
     )
-    encoder = Encoder(src_vocab, m.embed_size, m.num_hiddens, m.num_layers, m.cell,
-                      m.bidirectional, m.dropout)
+    encoder = Encoder(
+        src_vocab, m.embed_size, m.num_hiddens, m.num_layers, m.cell, m.bidirectional, m.dropout
+    )
     decoder = decoders.get(decoder_name(cfg.decoder, cfg.score))(
-        tgt_vocab, m.embed_size, m.num_hiddens, m.num_layers, m.cell, m.dropout,
-        attention=attention, input_feeding=m.input_feeding,
+        tgt_vocab,
+        m.embed_size,
+        m.num_hiddens,
+        m.num_layers,
+        m.cell,
+        m.dropout,
+        attention=attention,
+        input_feeding=m.input_feeding,
     )
     return Seq2Seq(encoder, decoder)
 

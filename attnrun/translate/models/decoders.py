@@ -1,4 +1,4 @@
-"""Attention decoders: Bahdanau et al. 2015 and Luong et al. 2015, both on :class:`attnrun.core.Attention`.
+"""Attention decoders (Bahdanau et al. 2015; Luong et al. 2015) on :class:`attnrun.core.Attention`.
 
 Each decoder offers
 
@@ -60,13 +60,14 @@ class Memory:
     valid_lens: Tensor
 
     def select(self, index: Tensor) -> Memory:
-        return Memory(select(self.keys, index), select(self.projected, index),
-                      select(self.valid_lens, index))
+        return Memory(
+            select(self.keys, index), select(self.projected, index), select(self.valid_lens, index)
+        )
 
 
 @dataclass
 class DecoderState:
-    """RNN state ``(L, B, H)`` (or ``(h, c)``), Luong's fed-back ``h̃_{t-1}`` ``(B, H)``, step ``t``."""
+    """RNN state ``(L, B, H)`` or ``(h, c)``; Luong's fed-back ``h̃_{t-1}`` ``(B, H)``; step."""
 
     hidden: Tensor | tuple[Tensor, Tensor]
     feed: Tensor | None
@@ -81,8 +82,17 @@ class _AttentionDecoder(nn.Module):
 
     uses_feed = False
 
-    def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int,
-                 cell: str, dropout: float, attention: Attention, rnn_input: int) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_size: int,
+        num_hiddens: int,
+        num_layers: int,
+        cell: str,
+        dropout: float,
+        attention: Attention,
+        rnn_input: int,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
@@ -101,9 +111,15 @@ class _AttentionDecoder(nn.Module):
         return DecoderState(enc_state, feed, 0)
 
     def _attend(self, queries: Tensor, memory: Memory, positions, need_weights: bool):
-        return self.attention(queries, memory.keys, memory.keys, memory.valid_lens,
-                              need_weights=need_weights, positions=positions,
-                              projected_keys=memory.projected)
+        return self.attention(
+            queries,
+            memory.keys,
+            memory.keys,
+            memory.valid_lens,
+            need_weights=need_weights,
+            positions=positions,
+            projected_keys=memory.projected,
+        )
 
 
 @decoders.register("bahdanau")
@@ -116,17 +132,35 @@ class BahdanauDecoder(_AttentionDecoder):
     projected to the vocabulary in one matrix product after the loop.
     """
 
-    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, cell="gru", dropout=0.0,
-                 attention: Attention | None = None, input_feeding: bool = False) -> None:
-        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, cell, dropout, attention,
-                         embed_size + num_hiddens)
+    def __init__(
+        self,
+        vocab_size,
+        embed_size,
+        num_hiddens,
+        num_layers,
+        cell="gru",
+        dropout=0.0,
+        attention: Attention | None = None,
+        input_feeding: bool = False,
+    ) -> None:
+        super().__init__(
+            vocab_size,
+            embed_size,
+            num_hiddens,
+            num_layers,
+            cell,
+            dropout,
+            attention,
+            embed_size + num_hiddens,
+        )
         self.pre_output = nn.Linear(2 * num_hiddens + embed_size, num_hiddens)
 
     def _output(self, s: Tensor, c: Tensor, e: Tensor) -> Tensor:
         return self.out(self.dropout(torch.tanh(self.pre_output(torch.cat([s, c, e], -1)))))
 
-    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState,
-                need_weights: bool = False):
+    def forward(
+        self, tgt_in: Tensor, memory: Memory, state: DecoderState, need_weights: bool = False
+    ):
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
         hidden = state.hidden
         outs, ctxs, weights = [], [], []
@@ -159,11 +193,21 @@ class LuongDecoder(_AttentionDecoder):
     RNN runs over the whole target in one call and attention over all steps in one batched product.
     """
 
-    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, cell="gru", dropout=0.0,
-                 attention: Attention | None = None, input_feeding: bool = False) -> None:
+    def __init__(
+        self,
+        vocab_size,
+        embed_size,
+        num_hiddens,
+        num_layers,
+        cell="gru",
+        dropout=0.0,
+        attention: Attention | None = None,
+        input_feeding: bool = False,
+    ) -> None:
         rnn_input = embed_size + (num_hiddens if input_feeding else 0)
-        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, cell, dropout, attention,
-                         rnn_input)
+        super().__init__(
+            vocab_size, embed_size, num_hiddens, num_layers, cell, dropout, attention, rnn_input
+        )
         self.uses_feed = input_feeding
         self.combine = nn.Linear(2 * num_hiddens, num_hiddens, bias=False)  # W_c
 
@@ -171,8 +215,9 @@ class LuongDecoder(_AttentionDecoder):
         c, w = self._attend(h, memory, positions, need_weights)
         return torch.tanh(self.combine(torch.cat([c, h], -1))), w  # h̃ (B, T, H)
 
-    def forward(self, tgt_in: Tensor, memory: Memory, state: DecoderState,
-                need_weights: bool = False):
+    def forward(
+        self, tgt_in: Tensor, memory: Memory, state: DecoderState, need_weights: bool = False
+    ):
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
         if not self.uses_feed:
             h, _ = self.rnn(emb, state.hidden)  # (B, T, H): one call for all steps

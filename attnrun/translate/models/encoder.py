@@ -11,12 +11,24 @@ from attnrun.translate.tokenize import PAD
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
-def make_rnn(cell: str, input_size: int, hidden: int, layers: int, dropout: float,
-             bidirectional: bool = False) -> nn.RNNBase:
+def make_rnn(
+    cell: str,
+    input_size: int,
+    hidden: int,
+    layers: int,
+    dropout: float,
+    bidirectional: bool = False,
+) -> nn.RNNBase:
     if cell not in CELLS:
         raise ConfigError(f"model.cell={cell!r}; valid: {', '.join(CELLS)}")
-    return CELLS[cell](input_size, hidden, layers, batch_first=True, bidirectional=bidirectional,
-                       dropout=dropout if layers > 1 else 0.0)
+    return CELLS[cell](
+        input_size,
+        hidden,
+        layers,
+        batch_first=True,
+        bidirectional=bidirectional,
+        dropout=dropout if layers > 1 else 0.0,
+    )
 
 
 class Encoder(nn.Module):
@@ -29,8 +41,16 @@ class Encoder(nn.Module):
     final state ``(L, B, H)`` (a pair ``(h, c)`` for LSTM), both directions concatenated.
     """
 
-    def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, num_layers: int,
-                 cell: str = "gru", bidirectional: bool = True, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_size: int,
+        num_hiddens: int,
+        num_layers: int,
+        cell: str = "gru",
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if bidirectional and num_hiddens % 2:
             raise ConfigError(
