@@ -18,7 +18,9 @@ def qkv(b=2, tq=3, tk=5, d=4, dv=6, requires_grad=False):
     )
 
 
-@pytest.mark.parametrize("score", ["dot", "scaled_dot", "cosine", "general", "additive", "location"])
+@pytest.mark.parametrize(
+    "score", ["dot", "scaled_dot", "cosine", "general", "additive", "location"]
+)
 def test_context_is_weights_times_values(score):
     q, k, v = qkv()
     ctx, w = Attention(score, 4, 4, num_hiddens=8)(q, k, v, torch.tensor([2, 5]))
