@@ -91,9 +91,9 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 64
-    lr: float = 0.003
+    lr: float = 0.005
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:

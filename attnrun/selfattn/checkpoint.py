@@ -2,16 +2,15 @@
 ``vocab.json`` beside the run's ``config.yaml``.
 
 ``metrics.json`` records the SHA-256 of ``model.pt``; loading checks it, so a truncated or edited
-file is refused with a clear message rather than giving wrong answers. ``torch.load`` runs with
-``weights_only=True``: a file carrying pickled code is refused as well.
+file is refused with a clear message rather than giving wrong answers. Loading goes through
+:func:`attnrun.runs.checkpoint.safe_load` (``weights_only=True``): a file carrying pickled code is
+refused as well.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -19,6 +18,7 @@ from omegaconf import OmegaConf
 
 from attnrun.errors import DataError
 from attnrun.io import save_with, write_json
+from attnrun.runs.checkpoint import safe_load
 from attnrun.selfattn.data import Vocab
 from attnrun.selfattn.model import PronounResolver
 
@@ -84,11 +84,7 @@ def load(run_dir: Path, expected_sha256: str | None) -> tuple[PronounResolver, V
             f"{model_path}: does not match the checksum recorded at training (truncated or "
             "modified); retrain or restore the file"
         )
-    try:
-        state = torch.load(model_path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{model_path}: unreadable ({first[:160]})") from None
+    state = safe_load(model_path)
     if not isinstance(state, dict):
         raise DataError(f"{model_path}: expected a state_dict, found {type(state).__name__}")
     max_len = int(vocab_obj.get("max_len", 64))

@@ -132,8 +132,8 @@ _PAGE = """<!DOCTYPE html>
 <div class="controls">
   <label>Layer <select id="layer"></select></label>
   <label>Head <select id="head"></select></label>
-  <span id="readout" aria-live="polite"></span>
 </div>
+<div id="readout" aria-live="polite"></div>
 <p class="hint">Hover or focus a token on the left to draw lines to the tokens it attends to; on
 the right, to see which tokens attend to it. Line width is proportional to the weight.</p>
 <svg id="view" role="img" aria-label="attention lines between tokens"></svg>
@@ -152,7 +152,8 @@ main { max-width: 60rem; }
 h1 { font-size: 1.25rem; margin: 0 0 .75rem; overflow-wrap: anywhere; }
 .controls { display: flex; gap: 1.25rem; align-items: center; flex-wrap: wrap; }
 .controls select { font: inherit; margin-left: .35rem; }
-#readout { color: #57606a; font-size: .9rem; }
+#readout { color: #57606a; font-size: .9rem; margin-top: .5rem; height: 1.4em; line-height: 1.4em;
+           white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .hint { color: #57606a; font-size: .85rem; margin: .6rem 0 .4rem; }
 svg { display: block; overflow: visible; }
 .token { font: 14px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; cursor: pointer;
