@@ -88,8 +88,8 @@ def ours_tokens_per_s(data: Path, variant: dict, budget: float, threads: int) ->
     for idx in batches:
         t0 = time.perf_counter()
         b = make_batch(examples, idx)
-        logits, _ = model(b.src, b.src_lens, b.tgt_in)
-        loss = token_loss(logits, b.tgt_out)
+        logits, targets = model.token_logits(b.src, b.src_lens, b.tgt_in, b.tgt_out)
+        loss = token_loss(logits, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

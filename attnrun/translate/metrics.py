@@ -48,16 +48,15 @@ def d2l_bleu(prediction: str, reference: str, k: int = 2) -> float:
 
 
 def argmax_alignment(weights: torch.Tensor, n_src: int, n_tgt: int) -> set[tuple[int, int]]:
-    """``{(argmax_j α_tj, t)}`` over the first ``n_tgt`` target words and ``n_src`` source words.
+    """``{(argmax_j α_tj, t)}``: each of the first ``n_tgt`` target words linked to the source
+    word (among the first ``n_src``) with the highest attention weight.
 
-    ``weights`` is ``(T, S)`` (target steps × source positions); positions past ``n_src`` (the
-    source EOS) count as "no link" for that target word.
+    ``weights`` is ``(T, S)`` (target steps × source positions). As in fairseq's hard-alignment
+    extraction, the end-of-sentence positions on both sides are not words and are left out.
     """
     links = set()
     for t in range(min(n_tgt, weights.shape[0])):
-        j = int(weights[t].argmax())
-        if j < n_src:
-            links.add((j, t))
+        links.add((int(weights[t, :n_src].argmax()), t))
     return links
 
 

@@ -77,8 +77,8 @@ def test_d2l_preprocess():
 def test_aer_and_argmax_alignment():
     w = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.0, 0.1, 0.9]])
     links = argmax_alignment(w, n_src=2, n_tgt=3)
-    assert links == {(0, 0), (1, 1)}  # the last row points at EOS: no link
-    assert alignment_error_rate([links], [{(0, 0), (1, 1), (1, 2)}]) == pytest.approx(1 - 4 / 5)
+    assert links == {(0, 0), (1, 1), (1, 2)}  # the last row's EOS column is not a word
+    assert alignment_error_rate([links], [{(0, 0), (1, 1), (2, 2)}]) == pytest.approx(1 - 4 / 6)
     assert alignment_error_rate([{(0, 0)}], [{(0, 0)}]) == 0.0
     # a possible link counts for precision only: 1 - (1 + 2) / (2 + 1)
     assert alignment_error_rate([{(0, 0), (1, 0)}], [{(0, 0)}], [{(0, 0), (1, 0)}]) == 0.0

@@ -6,7 +6,8 @@ Rules that make the attention maps interesting (non-monotonic, not one-to-one):
 - "very" goes with its adjective: "a very old cat" → "un chat très vieux";
 - negation is one-to-many and drops a word: "does not see" → "ne voit pas" ("does" has no word
   of its own, "not" aligns to both "ne" and "pas");
-- an optional time adverb moves to the front: "... today ." → "aujourd'hui ... .".
+- an optional time adverb moves to the front: "... today ." → "aujourd'hui ... .";
+- the sentence ends in ".", "!" or "?", copied, so the last target word depends on the source.
 
 Every target word keeps the index of the source word it came from, so the generator knows the gold
 alignment of each pair: one *sure* link per target word, plus, as in the Och & Ney (2003) annotation
@@ -35,6 +36,7 @@ VERBS = {  # base form → (3rd person singular, French)
 }  # fmt: skip
 DETERMINERS = {"the": "le", "a": "un"}
 ADVERBS = {"today": "aujourd'hui", "often": "souvent", "again": "encore"}
+PUNCTUATION = {".": ".", "!": "!", "?": "?"}  # copied, so even the last word needs attention
 
 
 class _Builder:
@@ -97,7 +99,8 @@ def generate_pair(rng: random.Random) -> tuple[str, str, set, set]:
     if rng.random() < 0.25:
         adv = rng.choice(list(ADVERBS))
         front = [(ADVERBS[adv], b.word(adv))]
-    stop = [(".", b.word("."))]
+    mark = rng.choice(list(PUNCTUATION))
+    stop = [(PUNCTUATION[mark], b.word(mark))]
     tgt = front + subject + predicate + obj + stop
     sure = {(s, t) for t, (_, s) in enumerate(tgt)}
     possible = sure | {(s, t) for s, word in extra for t, (w, _) in enumerate(tgt) if w == word}

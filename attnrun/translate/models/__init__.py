@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from attnrun.core import Attention
 from attnrun.translate.models.decoders import DecoderState, Memory, decoders
 from attnrun.translate.models.encoder import Encoder
+from attnrun.translate.tokenize import PAD
 
 #: attention.kind in the config → window name in :data:`attnrun.core.windows`.
 WINDOWS = {"global": "global", "local_m": "local-m", "local_p": "local-p"}
@@ -28,6 +29,19 @@ class Seq2Seq(nn.Module):
     def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor, need_weights: bool = False):
         memory, state = self.encode(src, src_lens)
         return self.decoder(tgt_in, memory, state, need_weights=need_weights)
+
+    def token_logits(
+        self, src: Tensor, src_lens: Tensor, tgt_in: Tensor, tgt_out: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Logits ``(N, V)`` and targets ``(N,)`` of the ``N`` non-pad target positions only.
+
+        The vocabulary projection is the largest matrix product of a training step; skipping the
+        padded positions saves its share of padding exactly.
+        """
+        memory, state = self.encode(src, src_lens)
+        feats, _ = self.decoder(tgt_in, memory, state, project=False)  # (B, T, H)
+        keep = tgt_out != PAD  # (B, T)
+        return self.decoder.out(feats[keep]), tgt_out[keep]
 
 
 def decoder_name(decoder: str, score: str) -> str:

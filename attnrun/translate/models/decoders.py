@@ -3,7 +3,8 @@
 Each decoder offers
 
 - ``forward(tgt_in (B, T), memory, state, need_weights) -> (logits (B, T, V), weights (B, T, S))``
-  for teacher forcing, and
+  for teacher forcing (``project=False``: the features ``(B, T, H)`` before the vocabulary
+  projection ``self.out``, so training can project only the non-pad positions), and
 - ``step(y_prev (B,), memory, state) -> (logits (B, V), state, weights (B, S))`` for search,
 
 where ``memory`` (:class:`Memory`) holds the encoder annotations and their key projection, computed
@@ -155,11 +156,17 @@ class BahdanauDecoder(_AttentionDecoder):
         )
         self.pre_output = nn.Linear(2 * num_hiddens + embed_size, num_hiddens)
 
-    def _output(self, s: Tensor, c: Tensor, e: Tensor) -> Tensor:
-        return self.out(self.dropout(torch.tanh(self.pre_output(torch.cat([s, c, e], -1)))))
+    def _features(self, s: Tensor, c: Tensor, e: Tensor) -> Tensor:
+        """Deep-output features ``tanh(W_o [s; c; e])`` (before the vocabulary projection)."""
+        return torch.tanh(self.pre_output(torch.cat([s, c, e], -1)))
 
     def forward(
-        self, tgt_in: Tensor, memory: Memory, state: DecoderState, need_weights: bool = False
+        self,
+        tgt_in: Tensor,
+        memory: Memory,
+        state: DecoderState,
+        need_weights: bool = False,
+        project: bool = True,
     ):
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
         hidden = state.hidden
@@ -171,15 +178,15 @@ class BahdanauDecoder(_AttentionDecoder):
             outs.append(s)
             ctxs.append(c)
             weights.append(w)
-        logits = self._output(torch.cat(outs, 1), torch.cat(ctxs, 1), emb)  # (B, T, V)
+        feats = self.dropout(self._features(torch.cat(outs, 1), torch.cat(ctxs, 1), emb))
         w = torch.cat(weights, 1) if need_weights and weights[0] is not None else None
-        return logits, w
+        return (self.out(feats) if project else feats), w  # (B, T, V) or (B, T, H)
 
     def step(self, y_prev: Tensor, memory: Memory, state: DecoderState):
         e = self.embedding(y_prev).unsqueeze(1)  # (B, 1, E)
         c, w = self._attend(_top(state.hidden), memory, state.t, True)
         s, hidden = self.rnn(torch.cat([e, c], -1), state.hidden)
-        logits = self._output(s, c, e).squeeze(1)  # (B, V)
+        logits = self.out(self._features(s, c, e)).squeeze(1)  # (B, V)
         return logits, DecoderState(hidden, None, state.t + 1), w.squeeze(1)
 
 
@@ -216,14 +223,20 @@ class LuongDecoder(_AttentionDecoder):
         return torch.tanh(self.combine(torch.cat([c, h], -1))), w  # h̃ (B, T, H)
 
     def forward(
-        self, tgt_in: Tensor, memory: Memory, state: DecoderState, need_weights: bool = False
+        self,
+        tgt_in: Tensor,
+        memory: Memory,
+        state: DecoderState,
+        need_weights: bool = False,
+        project: bool = True,
     ):
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
         if not self.uses_feed:
             h, _ = self.rnn(emb, state.hidden)  # (B, T, H): one call for all steps
             steps = torch.arange(state.t, state.t + tgt_in.shape[1], device=tgt_in.device)
             h_tilde, w = self._attentional(h, memory, steps, need_weights)
-            return self.out(self.dropout(h_tilde)), w
+            feats = self.dropout(h_tilde)
+            return (self.out(feats) if project else feats), w
         hidden, feed = state.hidden, state.feed
         tildes, weights = [], []
         for t in range(tgt_in.shape[1]):
@@ -234,7 +247,8 @@ class LuongDecoder(_AttentionDecoder):
             tildes.append(h_tilde)
             weights.append(w)
         w = torch.cat(weights, 1) if need_weights and weights[0] is not None else None
-        return self.out(self.dropout(torch.cat(tildes, 1))), w
+        feats = self.dropout(torch.cat(tildes, 1))
+        return (self.out(feats) if project else feats), w
 
     def step(self, y_prev: Tensor, memory: Memory, state: DecoderState):
         x = self.embedding(y_prev).unsqueeze(1)  # (B, 1, E)
