@@ -99,8 +99,8 @@ def expand_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [job for batch in batches for job in batch]
 
 
-def validate(name: str, overrides: list[str], multirun: bool) -> int:
-    """Compose and type-check every job before anything runs; returns the number of jobs."""
+def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]:
+    """Compose and type-check every job before anything runs; returns each job's overrides."""
     from hydra import compose, initialize_config_dir
 
     exp = experiments.get(name)
@@ -115,7 +115,7 @@ def validate(name: str, overrides: list[str], multirun: bool) -> int:
             except Exception as e:  # Hydra and OmegaConf raise many types here
                 raise ConfigError(_one_line(e)) from None
             exp.make_config(cfg)
-    return len(jobs)
+    return jobs
 
 
 def _task(cfg: DictConfig) -> Any:
@@ -155,12 +155,15 @@ def launch(
     """Validate, reserve the run folder, and run experiment ``name`` through ``@hydra.main``."""
     global _CURRENT
     _CURRENT = LaunchResult()
-    n_jobs = validate(name, overrides, multirun)
+    jobs = validate(name, overrides, multirun)
     hydra_args = [f"--config-name={name}"]
     if cfg is not None:
         if cfg not in ("job", "hydra", "all"):
             raise ConfigError(f"--cfg {cfg!r} is not valid; valid: job, hydra, all")
         hydra_args += ["--cfg", cfg, "--resolve"]
+        if multirun:  # Hydra prints one config: the sweep's first job
+            print(f"# the first of {len(jobs)} jobs: {' '.join(jobs[0])}")
+            overrides = jobs[0]
     else:
         user_dir = next(
             (o for o in overrides if o.startswith(("hydra.run.dir=", "hydra.sweep.dir="))), None
@@ -180,7 +183,7 @@ def launch(
             folder = reserve_run_dir(Path(root) / "outputs")
             overrides = [*overrides, f"hydra.run.dir={folder}"]
         _CURRENT.folder = folder
-    if multirun:
+    if multirun and cfg is None:  # Hydra takes one of --cfg and --multirun
         hydra_args.append("--multirun")
 
     os.environ[_ENV_QUIET] = "1" if quiet else "0"
@@ -203,11 +206,11 @@ def launch(
         sys.argv = saved_argv
         GlobalHydra.instance().clear()
     if multirun and cfg is None and _CURRENT.folder is not None:
-        _collect_sweep_failures(_CURRENT, n_jobs)
+        _collect_sweep_failures(_CURRENT)
     return _CURRENT
 
 
-def _collect_sweep_failures(result: LaunchResult, n_jobs: int) -> None:
+def _collect_sweep_failures(result: LaunchResult) -> None:
     """Jobs of a launcher that ran them elsewhere (joblib, submitit): read their metrics.json."""
     seen = {p.resolve() for p, _, _ in result.failures}
     for sub in sorted(p for p in result.folder.iterdir() if p.is_dir()):

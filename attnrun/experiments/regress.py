@@ -81,6 +81,12 @@ class RegressConfig(BaseConfig):
         super().__post_init__()
         kernels.get(self.kernel)
         poolings.get(self.pooling)
+        if self.pooling == "parametric" and not _has_gradient(self.kernel):
+            trainable = [k for k in kernels.names() if _has_gradient(k)]
+            raise ConfigError(
+                f"kernel={self.kernel} is flat inside its support, so pooling=parametric cannot "
+                f"learn its bandwidth; use one of: {', '.join(trainable)}"
+            )
         _check_bandwidth_spec(self.bandwidth)
         d, t = self.data, self.train
         if d.path is None:
@@ -108,6 +114,16 @@ class RegressConfig(BaseConfig):
             raise ConfigError(
                 f"plot.max_heatmap_points={self.plot.max_heatmap_points}: must be >= 2"
             )
+
+
+def _has_gradient(kernel: str) -> bool:
+    """Whether K(u) changes with u inside its support (a learnable bandwidth needs it)."""
+    u = torch.tensor([0.2, 0.5, 0.8], requires_grad=True)
+    out = kernels.get(kernel)(u).sum()
+    if not out.requires_grad:
+        return False
+    (grad,) = torch.autograd.grad(out, u)
+    return bool(grad.abs().sum() > 0)
 
 
 def _check_bandwidth_spec(spec: str) -> None:

@@ -199,3 +199,17 @@ def test_user_run_dir_is_never_reused(tmp_path):
     assert r.exit_code == 2 and "not empty" in r.stderr
     assert (used / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in used.iterdir()) == ["notes.txt"]
+
+
+def test_parametric_with_a_flat_kernel_is_refused_up_front(tmp_path):
+    r = invoke("regress", "--root", str(tmp_path), "--pooling", "parametric", "--kernel", "boxcar")
+    assert r.exit_code == 2
+    assert "boxcar" in r.stderr and "gaussian" in r.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_cfg_with_multirun_prints_the_config(tmp_path):
+    r = invoke("regress", "--root", str(tmp_path), "-m", "--cfg", "job", "kernel=gaussian,boxcar")
+    assert r.exit_code == 0, r.output
+    assert "kernel:" in r.output
+    assert not (tmp_path / "multirun").exists()
