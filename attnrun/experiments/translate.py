@@ -68,7 +68,7 @@ class TokenizerConfig:
 @dataclass
 class ModelConfig:
     cell: str = "gru"  # gru | lstm
-    bidirectional: bool = True
+    bidirectional: bool = False  # toy maps are sharpest unidirectional (AER 0.05 vs 0.09)
     embed_size: int = 64
     num_hiddens: int = 128
     num_layers: int = 1
@@ -112,7 +112,7 @@ class AttentionConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 12
+    epochs: int = 8
     batch_size: int = 64
     lr: float = 0.003
     clip: float = 1.0  # max gradient norm (0: off)

@@ -41,7 +41,8 @@ def attention_figures(
     items = []
     for i, (text, h) in enumerate(zip(sources, hyps)):
         src_pieces = src_tok.pieces(src_tok.encode(text)[: h.weights.shape[1] - 1]) + ["<eos>"]
-        tgt_pieces = tgt_tok.pieces(h.ids) + ["<eos>"]
+        ended = h.weights.shape[0] > len(h.ids)  # False when decoding stopped at max_len
+        tgt_pieces = tgt_tok.pieces(h.ids) + (["<eos>"] if ended else [])
         path = out_dir / f"{prefix}_{i}.png"
         plot_attention(h.weights, src_pieces, tgt_pieces, path, title=tgt_tok.decode(h.ids))
         items.append(
@@ -53,7 +54,7 @@ def attention_figures(
             }
         )
     try:
-        from attnrun.viz import write_attention_html  # the shared viewer, when present
+        from attnrun.viz.viewer import write_attention_html  # the shared viewer, when present
     except ImportError:
         return items
     for i, item in enumerate(items):

@@ -257,3 +257,34 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("attnrun: error:") and "\n" not in err
     assert _cli(["evaluate", str(tmp_path), "--src", "x", "--ref", "y"]) == 2
+
+
+def test_predict_command_dispatches_to_translate(bahdanau_run):
+    from attnrun.predictors import predict
+
+    out, _ = bahdanau_run
+    prediction, folder = predict(out, "the dog sees a cat .\na boy likes the ball !")
+    assert len(prediction.lines) == 2
+    assert prediction.lines[0].startswith("the dog sees a cat .\t")
+    assert all(f.is_file() for f in prediction.files)
+    assert folder.is_dir()
+
+
+def test_attention_viewer_written_when_available(bahdanau_run):
+    pytest.importorskip("attnrun.viz")
+    out, _ = bahdanau_run
+    assert (out / "attention.html").is_file()
+    assert "<script" in (out / "attention.html").read_text()
+
+
+def test_tatoeba_run_scores_d2l_demo_sentences(tmp_path):
+    lines = ["Go.\tVa !", "I lost.\tJ'ai perdu.", "He's calm.\tIl est calme.",
+             "I'm home.\tJe suis chez moi."] * 12  # fmt: skip
+    (tmp_path / "fra.txt").write_text("".join(x + "\tCC-BY\n" for x in lines), encoding="utf-8")
+    m = run(
+        _tiny(dataset="tatoeba", data={"path": str(tmp_path / "fra.txt"), "n_val": 4, "n_test": 4}),
+        tmp_path / "run",
+    )
+    demo = m["d2l_demo"]
+    assert [d["source"] for d in demo] == ["go .", "i lost .", "he's calm .", "i'm home ."]
+    assert all(0.0 <= d["bleu_k2"] <= 1.0 for d in demo)
