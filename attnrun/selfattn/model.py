@@ -99,6 +99,12 @@ class PronounResolver(nn.Module):
         super().__init__()
         self.num_hiddens = num_hiddens
         self.embedding = nn.Embedding(vocab_size, num_hiddens, padding_idx=0)
+        # With the default N(0, 1) init, embedding · √d would swamp the ±1 positional encoding and
+        # "it" could not find the adjective by position: training then sits at chance for a long
+        # plateau. N(0, 1/d) makes embedding · √d unit-scale, as the √d factor assumes.
+        nn.init.normal_(self.embedding.weight, std=num_hiddens**-0.5)
+        with torch.no_grad():
+            self.embedding.weight[0].zero_()
         self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
         self.blocks = nn.ModuleList(
             EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, score)
