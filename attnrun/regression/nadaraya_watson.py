@@ -13,25 +13,32 @@ of inventing a value (``0``, the global mean or the nearest neighbour would each
 :func:`nadaraya_watson` never builds the ``(n_query, n_train)`` matrix. Keys are sorted once and
 queries are processed in sorted blocks, each against the contiguous slice of keys that can carry
 weight (method ``"windowed"``, exact for compact kernels; for the gaussian, keys whose weight is
-below ``1e-12`` of the row's largest are cut). For the gaussian, method ``"expansion"`` groups the
-sorted keys into small blocks of half-width ``r <= rho h`` around centres ``c`` and expands the
-cross term (Taylor form of the fast Gauss transform: Greengard & Strain 1991; Yang, Duraiswami &
-Gumerov 2003):
+below ``1e-12`` of the row's largest are cut). For the gaussian, method ``"expansion"`` is a grid
+form of the fast Gauss transform (Greengard & Strain 1991): keys and queries fall in cells of
+width ``2 rho h`` (``rho = 1/4``) on one grid; with ``s``, ``b`` the query's and key's offsets from
+their cells' centres (in units of ``h``, ``|s|, |b| <= rho``) and ``D = 2 rho (c_q - c_k)``::
 
-    exp(-(q-x)^2/2h^2) = exp(-t^2/2) * exp(t b) * exp(-b^2/2),   t = (q-c)/h, b = (x-c)/h
-    exp(t b) = sum_{n<P} t^n b^n / n!  +  R_P,   |R_P| <= z^P/P! e^z,   z = |t| |b| <= |t| rho
+    g(u) = exp(-u^2/2),   u = (q - x)/h = D + s - b
+    g(D + s - b) = sum_{a+c<M} g^(a+c)(D) s^a/a! (-b)^c/c!  +  R_M,   g^(m) = (-1)^m He_m g
+    |R_M| <= max|g^(M)| (2 rho)^M / M!  <=  kappa (2 rho)^M / sqrt(M!)      (kappa = 1.086435)
 
-so each (query, key block) pair costs ``P`` multiply-adds against the block's moments
-``sum_j y_j e^{-b_j^2/2} b_j^n / n!`` instead of one exponential per key. The relative error of
-every single weight is ``<= z^P/P! e^{2z}``; the expansion is used only where this bound is
-``<= 1e-13`` (below the 1e-12 cut): a query for which any key block in its window violates it (a
-query far from all data) goes through the exact windowed path instead, so the bound holds on all
-inputs. Every weight is stabilised by the nearest key's weight (``exp(+u0^2/2)`` with ``u0`` the
-scaled distance to the nearest key), so far queries do not underflow to 0/0.
+(the Taylor series of ``g`` about ``D`` in ``v = s - b``, ``|v| <= 2 rho``, bounded by Cramér's
+inequality ``|He_m(x)| e^{-x^2/4} <= kappa sqrt(m!)``). Keys give per-cell moments
+``sum_j [y_j, 1] (-b_j)^c/c!``; a fixed table of ``g^(m)(D)`` over the ``2R+1`` neighbouring
+cells turns them into one degree-``M`` polynomial in ``s`` per occupied query cell; each query
+evaluates its cell's polynomial. Cost O(M (n_train + n_query) + (2R+1) M^2 cells), independent of
+the window size. ``M`` (19) is the smallest order with ``kappa e^2 (2 rho)^M / sqrt(M!) <= 1e-13``:
+each weight's error is below ``1e-13`` of the row's largest weight for every query within ``2h``
+of a key (the nearest weight is ``>= e^{-2}``); queries farther out go through the exact windowed
+path, so the bound holds on all inputs. Keys beyond the ``R = 16`` neighbouring cells lie
+``>= 8h`` away, where weights are below the same 1e-12 cut as the windowed path's. Sums are
+stabilised by the nearest key's weight (``exp(+u0^2/2)`` with ``u0`` the scaled distance to the
+nearest key), so far queries do not underflow to 0/0.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -39,29 +46,16 @@ import torch
 from torch import Tensor
 
 from attnrun.errors import ConfigError, DataError
-from attnrun.regression.kernels import Kernel, get_kernel
+from attnrun.regression.kernels import GAUSSIAN_CUT, Kernel, get_kernel
 
 __all__ = ["attention_weights", "check_bandwidth", "nadaraya_watson", "prepare_1d"]
 
 _METHODS = ("auto", "dense", "windowed", "expansion")
-_EXP_ORDER = 18  # P: Taylor terms per key block
-_EXP_RHO = 0.125  # key block half-width in units of h
-_EXP_TOL = 1e-13  # bound on each weight's relative truncation error
+_FGT_RHO = 0.25  # cell half-width in units of h
+_FGT_U0 = 2.0  # queries farther than 2h from every key take the exact windowed path
+_FGT_TOL = 1e-13  # bound on each weight's truncation error, relative to the row's largest
+_CRAMER = 1.086435  # Cramer: |He_m(x)| e^{-x^2/4} <= kappa sqrt(m!)
 _DENSE_LIMIT = 50_000_000  # attention_weights refuses larger matrices
-
-
-def _z_max(order: int, tol: float) -> float:
-    """Largest z with z^P/P! e^{2z} <= tol (bisection on the monotone bound)."""
-    log_fact = math.lgamma(order + 1)
-    lo, hi = 0.0, 50.0
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        bound = order * math.log(mid) - log_fact + 2 * mid if mid > 0 else -math.inf
-        lo, hi = (mid, hi) if bound <= math.log(tol) else (lo, mid)
-    return lo
-
-
-_EXP_ZMAX = _z_max(_EXP_ORDER, _EXP_TOL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,73 +217,120 @@ def _windowed_sums(
     return out
 
 
-def _expansion_sums(
-    qs: Tensor, xs: Tensor, vals: Tensor, h: float, u0: Tensor, *, block: int = 256
-) -> tuple[Tensor, Tensor]:
-    """Gaussian sums by the Taylor expansion over key blocks (see the module docstring).
+def _fgt_order(rho: float, u0_max: float, tol: float) -> int:
+    """Smallest M with kappa e^{u0_max^2/2} (2 rho)^M / sqrt(M!) <= tol (module docstring)."""
+    r, m = 2 * rho, 1
+    log_tol = math.log(tol) - math.log(_CRAMER) - 0.5 * u0_max**2
+    while m * math.log(r) - 0.5 * math.lgamma(m + 1) > log_tol:
+        m += 1
+    return m
 
-    Returns ``(sums (n_query, 2) float64, ok (n_query,) bool)``; rows where ``ok`` is False were
-    not computed (the truncation bound could not be guaranteed) and need the exact path.
+
+_FGT_ORDER = _fgt_order(_FGT_RHO, _FGT_U0, _FGT_TOL)
+#: Key cells reached on each side: excluded keys sit >= 2 rho R scaled units away, past the cut.
+_FGT_REACH = math.ceil(math.sqrt(_FGT_U0**2 + 2 * math.log(1 / GAUSSIAN_CUT)) / (2 * _FGT_RHO))
+
+
+@functools.cache
+def _fgt_table(rho: float, order: int, reach: int) -> Tensor:
+    """``G`` of shape ``(2R+1) * M, M``: row ``(o, c)``, column ``a`` holds ``g^(a+c)(-2 rho o)``
+    for key-cell offset ``o = k - c_q`` in ``[-R, R]`` (zero where ``a + c >= M``).
+
+    ``g^(m)(D) = (-1)^m He_m(D) e^{-D^2/2}`` with the probabilists' Hermite recurrence
+    ``He_{m+1} = D He_m - m He_{m-1}``. It depends on neither ``h`` nor the data: computed once.
     """
-    P, rho = _EXP_ORDER, _EXP_RHO
-    width = 2 * rho * h
-    # 1. key blocks by value: consecutive sorted keys within one cell of width 2 rho h.
-    cell = torch.floor((xs - xs[0]) / width).long()
-    _, counts = torch.unique_consecutive(cell, return_counts=True)
-    ends = torch.cumsum(counts, 0)
-    starts = ends - counts
-    bmin, bmax = xs[starts], xs[ends - 1]
-    centres = 0.5 * (bmin + bmax)  # (K,)
-    bid = torch.repeat_interleave(torch.arange(counts.numel()), counts)  # (n_train,)
-    # 2. moments M[k, n, :] = sum_j e^{-b_j^2/2} b_j^n / n! [y_j, 1].
-    b = (xs - centres[bid]) / h  # (n_train,), |b| <= rho
-    inv_fact = torch.exp(-torch.lgamma(torch.arange(P, dtype=torch.float64) + 1))
-    powers = torch.cat([torch.ones_like(b)[:, None], b[:, None].expand(-1, P - 1)], dim=1)
-    powers = powers.cumprod(dim=1) * inv_fact  # (n_train, P)
-    base = torch.exp(-0.5 * b * b)
-    moments = torch.zeros(counts.numel(), P, 2, dtype=torch.float64)
-    moments[:, :, 0].index_add_(0, bid, powers * (base * vals)[:, None])
-    moments[:, :, 1].index_add_(0, bid, powers * base[:, None])
-    # 3. per query: the key blocks that meet its cut window, and whether the bound holds there.
-    radius = torch.sqrt(u0 * u0 + 2 * math.log(1e12)) * h * (1 + 1e-9)
-    k_lo = torch.searchsorted(bmax, qs - radius, side="left")
-    k_hi = torch.searchsorted(bmin, qs + radius, side="right")
-    k_last = (k_hi - 1).clamp(min=0)
-    t_far = (
-        torch.maximum(
-            (qs - centres[k_lo.clamp(max=centres.numel() - 1)]).abs(), (qs - centres[k_last]).abs()
-        )
-        / h
-    )
-    ok = (t_far * rho <= _EXP_ZMAX) & (k_hi > k_lo)
+    offsets = torch.arange(-reach, reach + 1, dtype=torch.float64)
+    d = -2 * rho * offsets  # (T,) scaled offset query cell - key cell
+    he = [torch.ones_like(d), d.clone()]
+    for m in range(1, order - 1):
+        he.append(d * he[m] - m * he[m - 1])
+    sign = torch.tensor([(-1.0) ** m for m in range(order)], dtype=torch.float64)
+    deriv = torch.stack(he[:order], dim=1) * sign * torch.exp(-0.5 * d * d)[:, None]  # (T, M)
+    a = torch.arange(order)
+    m = a[:, None] + a[None, :]  # (a, c) -> a + c
+    table = torch.where(m < order, deriv[:, m.clamp(max=order - 1)], 0.0)  # (T, a, c)
+    return table.permute(0, 2, 1).reshape(-1, order).contiguous()  # ((T, c), a)
+
+
+def _scaled_powers(v: Tensor, order: int) -> Tensor:
+    """``v^n / n!`` for ``n < order``: shape ``(len(v), order)`` (a loop over the few columns
+    is faster than ``cumprod`` over a short last dimension)."""
+    out = torch.empty(v.numel(), order, dtype=v.dtype)
+    out[:, 0] = 1
+    for n in range(1, order):
+        torch.mul(out[:, n - 1], v, out=out[:, n]).mul_(1.0 / n)
+    return out
+
+
+def _expansion_sums(
+    qs: Tensor, xs: Tensor, vals: Tensor, h: float, u0: Tensor, *, cell_chunk: int = 2048
+) -> tuple[Tensor, Tensor]:
+    """Gaussian sums by the grid expansion (module docstring), stabilised by ``exp(u0^2/2)``.
+
+    Returns ``(sums (n_query, 2) float64, ok (n_query,) bool)``; rows where ``ok`` is False
+    (queries farther than ``2h`` from every key) were not computed and need the exact path.
+
+    Steps:
+        1. Cell coordinates ``z = (x - x_0) / (2 rho h)``, cell ``floor(z)``, offset from the
+           cell's centre ``b = 2 rho (z - floor(z) - 1/2)``, ``|b| <= rho``; same for queries.
+        2. Key moments ``mu[k, c] = sum_{j in k} [y_j, 1] (-b_j)^c / c!`` (K, M, 2).
+        3. Per occupied query cell, the ``2R+1`` neighbouring key cells' moments times the
+           table ``G`` give the local coefficients ``L[c_q, a]`` (one matmul per chunk).
+        4. Per query: ``sum_a L[c_q, a] s^a / a!``.
+    """
+    M, R = _FGT_ORDER, _FGT_REACH
+    width = 2 * _FGT_RHO * h
+    origin = xs[0]
+    # 1-2. key cells (consecutive: xs is sorted) and their moments.
+    zk = (xs - origin) / width
+    kcell = torch.floor(zk)
+    kc, bid = torch.unique_consecutive(kcell.long(), return_inverse=True)  # (K,), (n_train,)
+    b = 2 * _FGT_RHO * (zk - kcell - 0.5)
+    pk = _scaled_powers(-b, M)  # (n_train, M)
+    mom = torch.zeros(kc.numel(), 2, M, dtype=torch.float64)
+    mom[:, 0].index_add_(0, bid, pk * vals[:, None])
+    mom[:, 1].index_add_(0, bid, pk)
+    # 3. occupied query cells (consecutive: qs is sorted) and their neighbours' moments.
+    ok = u0 <= _FGT_U0
+    rows = ok.nonzero()[:, 0]
     out = torch.zeros(qs.numel(), 2, dtype=torch.float64)
-    idx_ok = ok.nonzero()[:, 0]
-    m_flat = moments  # (K, P, 2)
-    for s in range(0, idx_ok.numel(), block):
-        rows = idx_ok[s : s + block]
-        a, z = int(k_lo[rows].min()), int(k_hi[rows].max())
-        kk = torch.arange(a, z)
-        t = (qs[rows, None] - centres[None, a:z]) / h  # (B, Kb)
-        own = (kk[None, :] >= k_lo[rows, None]) & (kk[None, :] < k_hi[rows, None])
-        # exp(-(t^2 - u0^2)/2) for the query's own blocks, 0 for the rest of the union.
-        expo = torch.where(own, -0.5 * (t * t - u0[rows, None] ** 2), -math.inf)
-        factor = torch.exp(expo)  # (B, Kb)
-        tp = torch.cat([factor[:, :, None], t[:, :, None].expand(-1, -1, P - 1)], dim=2)
-        tp = tp.cumprod(dim=2)  # (B, Kb, P): factor · t^n
-        out[rows] = tp.reshape(rows.numel(), -1) @ m_flat[a:z].reshape(-1, 2)
+    if rows.numel() == 0:
+        return out, ok
+    zq = (qs[rows] - origin) / width
+    qcell = torch.floor(zq)
+    qc, qinv = torch.unique_consecutive(qcell.long(), return_inverse=True)  # (C,), (n_ok,)
+    table = _fgt_table(_FGT_RHO, M, R)  # ((2R+1) M, M)
+    local = torch.empty(qc.numel(), 2, M, dtype=torch.float64)
+    reach = torch.arange(-R, R + 1)
+    for s in range(0, qc.numel(), cell_chunk):
+        target = qc[s : s + cell_chunk, None] + reach  # (C, 2R+1) key cell ids
+        pos = torch.searchsorted(kc, target).clamp(max=kc.numel() - 1)
+        hit = (kc[pos] == target).to(torch.float64)
+        near = mom[pos] * hit[:, :, None, None]  # (C, 2R+1, 2, M)
+        x = near.permute(0, 2, 1, 3).reshape(-1, (2 * R + 1) * M)  # (C*2, (2R+1) M)
+        local[s : s + cell_chunk] = (x @ table).reshape(-1, 2, M)
+    # 4. evaluate each query's local polynomial; stabilise by the nearest key's weight.
+    pq = _scaled_powers(2 * _FGT_RHO * (zq - qcell - 0.5), M)  # (n_ok, M)
+    sums = torch.bmm(local[qinv], pq[:, :, None])[:, :, 0]  # (n_ok, 2)
+    out[rows] = sums * torch.exp(0.5 * u0[rows] ** 2)[:, None]
     return out, ok
 
 
 def _choose(qs: Tensor, xs: Tensor, kern: Kernel, h: float, u0: Tensor) -> str:
-    """``"expansion"`` where cheaper than ``"windowed"`` (gaussian only), else ``"windowed"``."""
+    """``"expansion"`` where cheaper than ``"windowed"`` (gaussian only), else ``"windowed"``.
+
+    Costs in multiply-adds: the exact path pays ~8 per (query, key in window) pair (an
+    exponential and the products); the expansion ``M`` per key and query plus ``(2R+1) M^2``
+    per occupied query cell, and a fixed ~30 tensor operations.
+    """
     if kern.name != "gaussian" or kern.log_fn is None:
         return "windowed"
     lo, hi = _windows(qs, xs, kern, h, u0)
-    exact_cost = float((hi - lo).sum())
-    n_cells = (xs[-1] - xs[0]).item() / (2 * _EXP_RHO * h) + 1
-    per_query_blocks = min(n_cells, 2 * kern.cut_radius(0.0) / (2 * _EXP_RHO) + 2)
-    blocks_cost = qs.numel() * min(per_query_blocks, float(xs.numel()))
-    return "expansion" if _EXP_ORDER * blocks_cost < 2 * exact_cost else "windowed"
+    exact_cost = 8.0 * float((hi - lo).sum())
+    M, T = _FGT_ORDER, 2 * _FGT_REACH + 1
+    n_cells = min(qs.numel(), (qs[-1] - qs[0]).item() / (2 * _FGT_RHO * h) + 1)
+    grid_cost = 4.0 * M * (xs.numel() + qs.numel()) + 2.0 * T * M * M * n_cells + 30_000
+    return "expansion" if grid_cost < exact_cost else "windowed"
 
 
 def loo_sums(
@@ -306,7 +347,7 @@ def loo_sums(
     u0 = gap / h
     if _choose(xs, xs, kern, h, u0) == "windowed":
         return _windowed_sums(xs, xs, ys, kern, h, u0, exclude_self=True, block=128, dtype=dtype)
-    out, ok = _expansion_sums(xs, xs, ys, h, u0, block=128)
+    out, ok = _expansion_sums(xs, xs, ys, h, u0)
     self_w = torch.exp(0.5 * u0 * u0)
     out[:, 0] -= self_w * ys
     out[:, 1] -= self_w
@@ -328,7 +369,7 @@ def _sums(
     if method == "expansion":
         if kern.log_fn is None or kern.name != "gaussian":
             raise ConfigError(f"method 'expansion' needs the gaussian kernel, not {kern.name!r}")
-        out, ok = _expansion_sums(qs, xs, ys, h, u0, block=block)
+        out, ok = _expansion_sums(qs, xs, ys, h, u0)
         rest = (~ok).nonzero()[:, 0]
         if rest.numel():
             out[rest] = _windowed_sums(qs[rest], xs, ys, kern, h, u0[rest], block=block)
