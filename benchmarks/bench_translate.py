@@ -1,27 +1,33 @@
 """Training speed of ``attnrun translate`` against the d2l recipe on Multi30k (target tokens/s).
 
-Both sides train on the same Multi30k en→fr training pairs at the d2l recipe's sizes (batch 128,
-embedding 256, hidden 256, 2 GRU layers, dropout 0.2, Adam, clipping 1.0) for a fixed wall-clock
-budget each, with the same number of torch CPU threads, and count target tokens including
-end-of-sentence and excluding padding.
+Both sides train on the Multi30k en→fr training pairs at the d2l recipe's sizes (batch 128,
+embedding 256, hidden 256, 2 GRU layers, dropout 0.2, Adam, gradient clipping 1.0) with the same
+number of torch CPU threads, counting target tokens including end-of-sentence and excluding padding.
 
-- ``d2l``: the peer's own training loop (``../shared/peers/d2l_multi30k.py``: d2l 1.0.3's
-  ``Seq2SeqEncoder`` and a Bahdanau decoder on d2l's ``AdditiveAttention``, one step at a time),
-  skipped when the peers folder is missing;
-- ``attnrun`` rows: attnrun's model and batching (:mod:`attnrun.translate`) in attnrun's training
-  step, for several decoders.
+- ``d2l recipe (peer)``: the peer's own pieces from ``../shared/peers`` — d2l 1.0.3's
+  ``Seq2SeqEncoder``, the Bahdanau decoder on d2l's ``AdditiveAttention`` (one GRU step and one
+  attention call per target position), and ``d2l_multi30k.py``'s tokenizer, vocabulary and random
+  (unbucketed) batches — in the same training step as ``d2l_multi30k.py``; skipped when the peers
+  folder is missing;
+- ``attnrun ...`` rows: attnrun's model, length-bucketed batching and training step
+  (:mod:`attnrun.translate`) for several decoders.
 
-usage: python benchmarks/bench_translate.py [--budget 60] [--threads 1] [--shared DIR] [--json F]
+The machine may be shared, so the rows are *interleaved*: each round trains every row for a few
+batches, and a row's figure is its tokens over its own training time summed over the rounds.
+
+usage: python benchmarks/bench_translate.py [--rounds 4] [--batches 8] [--threads 1]
+           [--shared DIR] [--json FILE] [--only SUBSTRING]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import os
-import subprocess
+import random
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -30,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZES = {"embed_size": 256, "num_hiddens": 256, "num_layers": 2, "dropout": 0.2}
-
+PEER = "d2l recipe (peer)"
 VARIANTS = {
     "attnrun bahdanau (additive, uni GRU)": {
         "score": "additive",
@@ -47,25 +53,69 @@ VARIANTS = {
         "decoder": "luong",
         "model": {"bidirectional": True},
     },
+    # not the same arithmetic as the peer (bfloat16 matrix products): reported apart
+    "attnrun luong general, no input feeding (bi GRU, bf16 autocast)": {
+        "score": "general",
+        "decoder": "luong",
+        "model": {"bidirectional": True},
+        "train": {"precision": "bf16"},
+    },
 }
 
+Step = Callable[[], int]  # one training step; returns the target tokens it trained on
 
-def peer_tokens_per_s(shared: Path, data: Path, budget: float, threads: int) -> float | None:
-    script = shared / "peers" / "d2l_multi30k.py"
-    if not script.is_file():
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def peer_step(shared: Path, data: Path) -> Step | None:
+    """The d2l recipe's training step, as in ``d2l_multi30k.py`` (random batches, lr 0.005)."""
+    peers = shared / "peers"
+    if not (peers / "d2l_multi30k.py").is_file():
         return None
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    out = subprocess.run(
-        [sys.executable, str(script), str(data), "en", "fr", str(budget), "--speed-only"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["train_tok_per_s"])
+    sys.path.insert(0, str(peers))
+    recipe = _load(peers / "d2l_multi30k.py", "d2l_multi30k")
+    d2l = recipe.import_d2l()
+    torch.manual_seed(0)
+    random.seed(0)
+    src = [recipe.tok(x) for x in recipe.read(f"{data}/train.en.gz")]
+    tgt = [recipe.tok(x) for x in recipe.read(f"{data}/train.fr.gz")]
+    sv, tv = recipe.Vocab(src), recipe.Vocab(tgt)
+    enc = d2l.Seq2SeqEncoder(len(sv.itos), 256, 256, 2, 0.2)
+    dec = recipe.BahdanauDecoder(d2l, len(tv.itos), 256, 256, 2, 0.2)
+    xs, vl, xd, _ = next(recipe.batches(src[:4], tgt[:4], sv, tv, 4))
+    eo, es = enc(xs)
+    dec(xd, eo, es, vl)  # materialise the lazy output layer
+    params = list(enc.parameters()) + list(dec.parameters())
+    opt = torch.optim.Adam(params, lr=0.005)
+    lossf = torch.nn.CrossEntropyLoss(ignore_index=0)
+
+    def forever() -> Iterator:
+        while True:
+            yield from recipe.batches(src, tgt, sv, tv, 128)
+
+    it = forever()
+
+    def step() -> int:
+        xs, vl, xd, y = next(it)
+        opt.zero_grad()
+        eo, es = enc(xs)
+        out, _ = dec(xd, eo, es, vl)
+        loss = lossf(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return int((y != 0).sum())
+
+    return step
 
 
-def ours_tokens_per_s(data: Path, variant: dict, budget: float, threads: int) -> float:
+def ours_step(data: Path, variant: dict) -> Step:
     from attnrun.experiments import experiments
     from attnrun.translate.batching import bucket_batches, encode_pairs, make_batch
     from attnrun.translate.data.readers import read_parallel
@@ -73,73 +123,87 @@ def ours_tokens_per_s(data: Path, variant: dict, budget: float, threads: int) ->
     from attnrun.translate.tokenize import WordTokenizer
     from attnrun.translate.train import token_loss
 
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     pairs = read_parallel(data / "train.en.gz", data / "train.fr.gz")
     src_tok = WordTokenizer.train([s for s, _ in pairs], min_freq=2)
     tgt_tok = WordTokenizer.train([t for _, t in pairs], min_freq=2)
-    examples = encode_pairs(pairs, src_tok, tgt_tok, max_len=31)  # d2l's recipe: 30 + EOS
-    model_cfg = {**SIZES, **variant.get("model", {})}
-    cfg = experiments.get("translate").make_config({**variant, "model": model_cfg})
+    examples = encode_pairs(pairs, src_tok, tgt_tok, max_len=31)  # the recipe's 30 + EOS
+    cfg = experiments.get("translate").make_config(
+        {**variant, "model": {**SIZES, **variant.get("model", {})}}
+    )
     model = build_model(cfg, src_tok.size, tgt_tok.size).train()
     opt = torch.optim.Adam(model.parameters(), lr=0.005)
-    tokens, seconds = 0, 0.0
-    batches = bucket_batches(examples, 128, torch.Generator().manual_seed(0))
-    for idx in batches:
-        t0 = time.perf_counter()
-        b = make_batch(examples, idx)
-        logits, targets = model.token_logits(b.src, b.src_lens, b.tgt_in, b.tgt_out)
-        loss = token_loss(logits, targets)
+    gen = torch.Generator().manual_seed(0)
+    bf16 = cfg.train.precision == "bf16"
+
+    def forever() -> Iterator[list[int]]:
+        while True:
+            yield from bucket_batches(examples, 128, gen)
+
+    it = forever()
+
+    def step() -> int:
+        b = make_batch(examples, next(it))
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            logits, targets = model.token_logits(b.src, b.src_lens, b.tgt_in, b.tgt_out)
+        loss = token_loss(logits.float(), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        seconds += time.perf_counter() - t0
-        tokens += b.n_tokens
-        if seconds > budget:
-            break
-    return tokens / seconds
+        return b.n_tokens
+
+    return step
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--budget", type=float, default=60.0, help="seconds of training per row")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (both sides)")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
+    ap.add_argument("--batches", type=int, default=8, help="batches per row per round")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (all rows)")
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
-    ap.add_argument("--only", default=None, help="run only rows whose name contains this")
+    ap.add_argument("--only", default=None, help="only attnrun rows containing this (peer kept)")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
     data = args.shared / "data" / "multi30k"
     if not (data / "train.en.gz").is_file():
         print(f"no Multi30k under {data}; pass --shared", file=sys.stderr)
         return 2
-    rows: dict[str, float] = {}
-    if args.only is None or "d2l" in args.only:
-        peer = peer_tokens_per_s(args.shared, data, args.budget, args.threads)
-        if peer is None:
-            print("(peer row skipped: no", args.shared / "peers", ")")
-        else:
-            rows["d2l recipe (peer)"] = peer
-            print(f"d2l recipe (peer): {peer:,.0f} target tokens/s", flush=True)
+    steps: dict[str, Step] = {}
+    peer = peer_step(args.shared, data)
+    if peer is None:
+        print(f"(peer row skipped: no {args.shared / 'peers'})")
+    else:
+        steps[PEER] = peer
     for name, variant in VARIANTS.items():
-        if args.only and args.only not in name:
-            continue
-        rows[name] = ours_tokens_per_s(data, variant, args.budget, args.threads)
-        print(f"{name}: {rows[name]:,.0f} target tokens/s", flush=True)
-    base = rows.get("d2l recipe (peer)")
+        if args.only is None or args.only in name:
+            steps[name] = ours_step(data, variant)
+    for step in steps.values():  # warm-up
+        step()
+    tokens = dict.fromkeys(steps, 0)
+    seconds = dict.fromkeys(steps, 0.0)
+    for r in range(args.rounds):
+        for name, step in steps.items():
+            for _ in range(args.batches):
+                t0 = time.perf_counter()
+                tokens[name] += step()
+                seconds[name] += time.perf_counter() - t0
+        line = ", ".join(f"{n.split(' (')[0]} {tokens[n] / seconds[n]:,.0f}" for n in steps)
+        print(f"round {r + 1}/{args.rounds}: {line}", flush=True)
+    rate = {n: tokens[n] / seconds[n] for n in steps}
+    base = rate.get(PEER)
     print(
-        f"\nMulti30k en->fr, batch 128, embed 256, hidden 256, 2 GRU layers, dropout 0.2, "
-        f"{args.threads} thread(s), {args.budget:.0f} s per row"
+        f"\nMulti30k en->fr training, batch 128, embed 256, hidden 256, 2 GRU layers, dropout "
+        f"0.2; {args.threads} thread(s); {args.rounds} interleaved rounds x {args.batches} batches"
     )
-    print(f"{'row':55s} {'tokens/s':>10s} {'vs d2l':>7s}")
-    for name, v in rows.items():
+    print(f"{'row':52s} {'tokens/s':>10s} {'vs d2l':>7s}")
+    for name, v in rate.items():
         ratio = f"{v / base:6.2f}x" if base else "   n/a"
-        print(f"{name:55s} {v:10,.0f} {ratio:>7s}")
+        print(f"{name:52s} {v:10,.0f} {ratio:>7s}")
     if args.json:
         args.json.write_text(
-            json.dumps(
-                {"threads": args.threads, "budget_s": args.budget, "tokens_per_s": rows}, indent=2
-            )
+            json.dumps({"threads": args.threads, "tokens_per_s": rate, "tokens": tokens}, indent=2)
         )
     return 0
 

@@ -120,6 +120,7 @@ class TrainConfig:
     max_minutes: float | None = None  # time budget: stop after the current batch
     patience: int = 3  # epochs without a better validation BLEU before stopping (0: off)
     threads: int = 1  # CPU threads for torch (0: torch's default, one per core)
+    precision: str = "fp32"  # fp32 | bf16 (autocast: bfloat16 matrix products, fp32 weights)
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "train.epochs", self.epochs, "allowed: >= 1")
@@ -140,6 +141,12 @@ class TrainConfig:
         )
         _require(self.patience >= 0, "train.patience", self.patience, "allowed: >= 0")
         _require(self.threads >= 0, "train.threads", self.threads, "allowed: >= 0")
+        _require(
+            self.precision in ("fp32", "bf16"),
+            "train.precision",
+            self.precision,
+            "valid: fp32, bf16",
+        )
 
 
 @dataclass

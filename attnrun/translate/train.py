@@ -78,8 +78,9 @@ def train_model(
             for i, idx in enumerate(batches):
                 t0 = time.perf_counter()
                 b = make_batch(train_ex, idx).to(device)
-                logits, targets = model.token_logits(b.src, b.src_lens, b.tgt_in, b.tgt_out)
-                loss = token_loss(logits, targets, tc.label_smoothing)
+                with torch.autocast(device.type, torch.bfloat16, enabled=tc.precision == "bf16"):
+                    logits, targets = model.token_logits(b.src, b.src_lens, b.tgt_in, b.tgt_out)
+                loss = token_loss(logits.float(), targets, tc.label_smoothing)
                 if not torch.isfinite(loss):
                     where = (
                         f"model.pt keeps epoch {result.best_epoch}"

@@ -66,7 +66,7 @@ def test_bahdanau_toy_run_writes_everything(bahdanau_run):
 @pytest.mark.parametrize(
     "over",
     [
-        {"score": "general"},
+        {"score": "general", "train": {"precision": "bf16"}},
         {
             "score": "dot",
             "attention": {"kind": "local_p", "window": 2},
@@ -74,7 +74,7 @@ def test_bahdanau_toy_run_writes_everything(bahdanau_run):
             "decode": {"beam": 3, "n_best": 2},
         },
     ],
-    ids=["luong-global", "luong-local_p-feed-lstm-beam"],
+    ids=["luong-global-bf16", "luong-local_p-feed-lstm-beam"],
 )
 def test_luong_toy_runs(tmp_path, over):
     m = run(_tiny(**over), tmp_path)
