@@ -38,6 +38,7 @@ nearest key), so far queries do not underflow to 0/0.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections.abc import Sequence
@@ -56,6 +57,7 @@ _FGT_U0 = 2.0  # queries farther than 2h from every key take the exact windowed 
 _FGT_TOL = 1e-13  # bound on each weight's truncation error, relative to the row's largest
 _CRAMER = 1.086435  # Cramer: |He_m(x)| e^{-x^2/4} <= kappa sqrt(m!)
 _DENSE_LIMIT = 50_000_000  # attention_weights refuses larger matrices
+_TILE = 1 << 18  # entries per windowed tile (2 MB in float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,24 +182,39 @@ def _windowed_sums(
     exclude_self: bool = False,
     self_index: Tensor | None = None,
     block: int = 256,
-    key_chunk: int = 4096,
     dtype: torch.dtype = torch.float64,
 ) -> Tensor:
     """Exact windowed sums ``S[i] = sum_j w_ij [vals_j, 1]`` of shape ``(n_query, 2)``, float64.
 
     ``qs`` (n_query,) and ``xs`` (n_train,) sorted ascending, float64; ``vals`` (n_train,).
-    Weights are computed in ``dtype`` block by block (``block`` queries × ``key_chunk`` keys), so
-    memory is O(block · key_chunk). With ``exclude_self`` the queries are the keys themselves and
-    the diagonal (self) weight is left out (leave-one-out); with ``self_index`` (n_query,) query
-    ``i`` is key ``self_index[i]`` and that weight is left out.
+    Weights are computed in ``dtype`` tile by tile: consecutive queries whose windows overlap by
+    at least half (up to ``max(block, _TILE / window)`` of them) against as many keys as keep a
+    tile near ``_TILE`` entries (2 MB in float64: cache-sized, so the few in-place passes per tile
+    stay cheap, and Python iterations stay few). With ``exclude_self`` the queries are the keys
+    themselves and the diagonal (self) weight is left out (leave-one-out); with ``self_index``
+    (n_query,) query ``i`` is key ``self_index[i]`` and that weight is left out.
     """
     lo, hi = _windows(qs, xs, kern, h, u0)
+    n_q = qs.numel()
+    # Query blocks: consecutive sorted queries whose windows start within half a window of the
+    # first one's, so a block's key range is at most ~1.5 windows (little wasted work), capped
+    # so that narrow windows still make few, large tiles.
+    window = max(1, int((hi - lo).median()))
+    lo_list = lo.tolist()
+    max_rows = max(block, _TILE // window)
+    starts, s = [], 0
+    while s < n_q:
+        starts.append(s)
+        s = max(s + 1, min(s + max_rows, bisect.bisect_left(lo_list, lo_list[s] + window // 2)))
+    starts.append(n_q)
+    gaussian = kern.name == "gaussian" and kern.log_fn is not None
     y2 = torch.stack([vals, torch.ones_like(vals)], dim=1).to(dtype)  # (n_train, 2)
-    out = torch.zeros(qs.numel(), 2, dtype=torch.float64)
+    out = torch.zeros(n_q, 2, dtype=torch.float64)
+    u0sq = (u0 * u0).to(dtype)
     u0d = u0.to(dtype)
     inv_h = 1.0 / h
-    for s in range(0, qs.numel(), block):
-        e = min(s + block, qs.numel())
+    for s, e in zip(starts[:-1], starts[1:]):
+        key_chunk = max(256, _TILE // (e - s))
         a, b = int(lo[s:e].min()), int(hi[s:e].max())
         # Offsets relative to the block's first query keep float32 differences accurate.
         centre = qs[s]
@@ -206,7 +223,10 @@ def _windowed_sums(
             c1 = min(c0 + key_chunk, b)
             xb = ((xs[c0:c1] - centre) * inv_h).to(dtype)
             u = qb[:, None] - xb[None, :]  # (B, m)
-            w = _kernel_block(kern, u, u0d[s:e])
+            if gaussian:  # exp(-(u^2 - u0^2)/2) in place: one allocation per tile
+                w = u.mul_(u).sub_(u0sq[s:e, None]).mul_(-0.5).exp_()
+            else:
+                w = _kernel_block(kern, u, u0d[s:e])
             if exclude_self:
                 w.diagonal(offset=s - c0).zero_()  # entries (r, s + r - c0): the query's own key
             elif self_index is not None:
