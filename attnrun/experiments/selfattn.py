@@ -32,7 +32,7 @@ from attnrun.selfattn.data import Vocab, make_splits, templates, tokenize
 from attnrun.selfattn.figures import positional_figures, sentence_figures
 from attnrun.selfattn.model import positional_encodings
 from attnrun.selfattn.predict import predict_selfattn
-from attnrun.selfattn.train import evaluate, read_sentence, train
+from attnrun.selfattn.train import cpu_threads, evaluate, read_sentence, train
 
 MOTIVATING = (  # (file stem, sentence): attention.html is the first
     ("attention", "The animal didn't cross the street because it was too tired ."),
@@ -95,12 +95,14 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 0.005
     weight_decay: float = 0.0
+    threads: int = 1  # torch CPU threads while training; 0 = torch's default (see train.py)
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
         _require(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
         _require(self.lr > 0, "train.lr", self.lr, "a number > 0")
         _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
+        _require(self.threads >= 0, "train.threads", self.threads, "an integer >= 0")
 
 
 @dataclass
@@ -143,7 +145,7 @@ def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     model = checkpoint.build_model(cfg.model, len(vocab), cfg.data.max_len).to(ctx.device)
     steps = cfg.train.epochs * -(-len(splits.train) // cfg.train.batch_size)
     t0 = time.perf_counter()
-    with ctx.reporter.task("train", steps) as task:
+    with cpu_threads(cfg.train.threads), ctx.reporter.task("train", steps) as task:
         history = train(
             model, splits.train, vocab, epochs=cfg.train.epochs,
             batch_size=cfg.train.batch_size, lr=cfg.train.lr,
