@@ -151,6 +151,13 @@ def softmax_keep(
     """
     if keep is None:
         return torch.softmax(scores, dim=-1)
+    if torch.is_autocast_enabled(scores.device.type) or (inplace and scores._base is not None):
+        return _softmax_keep_autograd(scores, keep, zero_empty_rows, inplace)
+    return _KeepSoftmax.apply(scores, keep, zero_empty_rows, inplace)
+
+
+def _softmax_keep_autograd(scores: Tensor, keep: Tensor, zero_empty_rows: bool, inplace: bool):
+    """:func:`softmax_keep` composed of autograd ops (autocast, views, and the tests' reference)."""
     # Fill with the dtype's lowest finite value rather than -inf: a fully masked row then softmaxes
     # to a uniform row instead of NaN, and the final multiply zeroes it (and its gradient). In any
     # row with a kept entry, exp(min - max) underflows to exactly 0.
@@ -160,3 +167,52 @@ def softmax_keep(
     if zero_empty_rows:
         weights = weights * keep.to(weights.dtype)
     return weights
+
+
+def softmax_keep_(scores: Tensor, keep: Tensor | None, zero_empty_rows: bool) -> Tensor:
+    """Masked softmax written into ``scores`` itself (no autograd; the caller owns ``scores``).
+
+    Every masked entry ends up exactly 0 (``exp(min - max)`` underflows in a row with a kept
+    entry; a row with nothing kept is zeroed when ``zero_empty_rows``), which is what lets the
+    backward pass skip the mask: the softmax gradient ``w ⊙ (g - Σ g w)`` is 0 wherever ``w`` is.
+    """
+    if keep is not None:
+        scores.masked_fill_(~keep, torch.finfo(scores.dtype).min)
+    # out= the input: CPU's last-axis softmax reads a row before writing it, so aliasing is safe,
+    # and skipping a fresh (Tq, Tk) allocation (page faults) is most of the win on CPU.
+    weights = torch._softmax(scores, -1, False, out=scores)
+    if zero_empty_rows and keep is not None:
+        weights.mul_(keep.any(dim=-1, keepdim=True))
+    return weights
+
+
+def softmax_backward(grad: Tensor, weights: Tensor) -> Tensor:
+    """``∂L/∂scores = w ⊙ (g - Σ_j g w)`` for ``w = softmax(scores)``; differentiable when grad is
+    enabled (double backward), otherwise ATen's fused kernel."""
+    if torch.is_grad_enabled():
+        return weights * (grad - (grad * weights).sum(dim=-1, keepdim=True))
+    return torch._softmax_backward_data(grad, weights, -1, weights.dtype)
+
+
+class _KeepSoftmax(torch.autograd.Function):
+    """Masked softmax with a one-pass backward: masked weights are exactly 0, so the softmax
+    gradient is already 0 there and the mask's own backward (a full ``where`` pass) is not needed.
+    """
+
+    @staticmethod
+    def forward(ctx, scores, keep, zero_empty_rows, inplace):
+        if inplace:
+            ctx.mark_dirty(scores)
+            buf = scores
+        else:
+            buf = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
+        weights = softmax_keep_(buf, keep if inplace else None, False)
+        if zero_empty_rows:
+            weights.mul_(keep.any(dim=-1, keepdim=True))
+        ctx.save_for_backward(weights)
+        return weights
+
+    @staticmethod
+    def backward(ctx, grad):
+        (weights,) = ctx.saved_tensors
+        return softmax_backward(grad, weights), None, None, None
