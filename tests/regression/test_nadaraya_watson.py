@@ -159,3 +159,23 @@ def test_properties(pairs, queries, kernel, h):
         assert ok.all()
     dense = nadaraya_watson(q, x, y, kernel, h, method="dense")
     np.testing.assert_allclose(pred.numpy(), dense.numpy(), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("h", [0.02, 0.3, 2.0])
+def test_expansion_within_its_bound_of_dense(h):
+    """The grid expansion's per-weight bound (1e-13 of the row's largest) leaves the sums, and
+    so the predictions on dense data, equal to the plain formula far below 1e-9."""
+    q, x, y = data(3000, seed=5)
+    q = q.clamp(0, 5)
+    dense = nadaraya_watson(q, x, y, "gaussian", h, method="dense")
+    got = nadaraya_watson(q, x, y, "gaussian", h, method="expansion")
+    torch.testing.assert_close(got, dense, rtol=0, atol=1e-11)
+
+
+def test_fast_threads_restores_the_count():
+    from attnrun.regression.nadaraya_watson import fast_threads
+
+    before = torch.get_num_threads()
+    with fast_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
