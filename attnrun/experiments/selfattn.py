@@ -95,7 +95,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 0.005
     weight_decay: float = 0.0
-    threads: int = 1  # torch CPU threads while training; 0 = torch's default (see train.py)
+    threads: int = 1  # torch CPU threads for the run; 0 = torch's default (see train.py)
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
@@ -128,6 +128,11 @@ class SelfAttnConfig(BaseConfig):
     help="Self-attention resolves 'it': which head points at the animal or the street.",
 )
 def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
+    with cpu_threads(cfg.train.threads):
+        return _run(cfg, out_dir, ctx)
+
+
+def _run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     # 1. data
     splits = make_splits(
         cfg.data.n_train, cfg.data.n_test, ctx.generator,
@@ -145,7 +150,7 @@ def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     model = checkpoint.build_model(cfg.model, len(vocab), cfg.data.max_len).to(ctx.device)
     steps = cfg.train.epochs * -(-len(splits.train) // cfg.train.batch_size)
     t0 = time.perf_counter()
-    with cpu_threads(cfg.train.threads), ctx.reporter.task("train", steps) as task:
+    with ctx.reporter.task("train", steps) as task:
         history = train(
             model, splits.train, vocab, epochs=cfg.train.epochs,
             batch_size=cfg.train.batch_size, lr=cfg.train.lr,
