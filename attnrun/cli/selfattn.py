@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
     @app.command(
         "selfattn",
         context_settings=common.EXTRA,
+        options_metavar="[demo] [OPTIONS] [OVERRIDES]...",
         help=(
             "Self-attention resolves 'it' in \"the animal didn't cross the street because it was "
             'too tired/wide": trains a small encoder, reports held-out accuracy and which head '
