@@ -20,10 +20,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from attnrun.core import score_functions
+from attnrun.core import make_score
 from attnrun.errors import ConfigError
 from attnrun.experiments.base import BaseConfig, RunContext, experiment
 from attnrun.predictors import predictors
@@ -73,6 +74,7 @@ class ModelConfig:
     ffn_hiddens: int = 64
     positional: str = "sinusoidal"  # sinusoidal | learned
     score: str = "scaled_dot"  # any name in attnrun.core.score_functions
+    score_options: dict[str, Any] = field(default_factory=dict)  # +model.score_options.beta=4
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -85,7 +87,8 @@ class ModelConfig:
         )  # fmt: skip
         _require(self.ffn_hiddens >= 1, "model.ffn_hiddens", self.ffn_hiddens, "an integer >= 1")
         positional_encodings.get(self.positional)
-        score_functions.get(self.score)
+        head_dim = self.num_hiddens // self.num_heads
+        make_score(self.score, head_dim, head_dim, head_dim, **dict(self.score_options))
         _require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= x < 1")
 
 

@@ -45,6 +45,7 @@ def build_model(model_cfg, vocab_size: int, max_len: int) -> PronounResolver:
         score=model_cfg.score,
         dropout=model_cfg.dropout,
         max_len=max_len,
+        score_options=dict(getattr(model_cfg, "score_options", None) or {}),
     )
 
 

@@ -40,10 +40,18 @@ class EncoderBlock(nn.Module):
     """
 
     def __init__(
-        self, num_hiddens: int, num_heads: int, ffn_hiddens: int, dropout: float, score: str
+        self,
+        num_hiddens: int,
+        num_heads: int,
+        ffn_hiddens: int,
+        dropout: float,
+        score: str,
+        score_options: dict | None = None,
     ) -> None:
         super().__init__()
-        self.attention = MultiHeadAttention(num_hiddens, num_heads, dropout, score)
+        self.attention = MultiHeadAttention(
+            num_hiddens, num_heads, dropout, score, **(score_options or {})
+        )
         self.norm1 = nn.LayerNorm(num_hiddens)
         self.ffn = nn.Sequential(
             nn.Linear(num_hiddens, ffn_hiddens), nn.ReLU(), nn.Linear(ffn_hiddens, num_hiddens)
@@ -80,6 +88,7 @@ class PronounResolver(nn.Module):
         score: a name in :data:`attnrun.core.score_functions`.
         dropout: dropout in the blocks (0 keeps training deterministic and quick).
         max_len: longest sentence.
+        score_options: options of the score (e.g. ``{"learn_beta": True}`` for ``cosine``).
 
     ``forward(tokens (B, T), valid_lens (B,), it_index (B,)) -> Resolution``.
     """
@@ -95,6 +104,7 @@ class PronounResolver(nn.Module):
         score: str = "scaled_dot",
         dropout: float = 0.0,
         max_len: int = 64,
+        score_options: dict | None = None,
     ) -> None:
         super().__init__()
         self.num_hiddens = num_hiddens
@@ -107,10 +117,12 @@ class PronounResolver(nn.Module):
             self.embedding.weight[0].zero_()
         self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
         self.blocks = nn.ModuleList(
-            EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, score)
+            EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, score, score_options)
             for _ in range(num_layers)
         )
-        self.pointer = MultiHeadAttention(num_hiddens, num_heads, 0.0, score)
+        self.pointer = MultiHeadAttention(
+            num_hiddens, num_heads, 0.0, score, **(score_options or {})
+        )
         self.gate_logits = nn.Parameter(torch.zeros(num_heads))
 
     @property
