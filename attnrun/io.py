@@ -20,13 +20,14 @@ from typing import IO, Any
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
-    For writers that want a file name rather than a file object (``savefig``, ``torch.save``).
+    For writers that want a file name rather than a file object (``savefig``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; artefacts get the usual mode
     try:
         yield tmp_path
         with open(tmp_path, "rb") as f:
@@ -65,11 +66,32 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def save_with(path: str | os.PathLike, saver: Callable[[Path], Any]) -> None:
     """Call ``saver(tmp_path)`` and move the result onto ``path`` atomically.
 
-    ``save_with(p, lambda t: fig.savefig(t, format="png"))`` or
-    ``save_with(p, lambda t: torch.save(state, t))``.
+    ``save_with(p, lambda t: fig.savefig(t, format="png"))`` (for torch use :func:`save_torch`).
     """
     with atomic_path(path) as tmp:
         saver(tmp)
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save(obj)`` atomically, byte-identical for identical ``obj``.
+
+    ``torch.save`` to a file name records that name inside the archive; serialising to memory
+    first keeps the temporary name out, so two identical runs write identical files.
+    """
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_open(path, "wb") as f:
+        f.write(buf.getbuffer())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _jsonable(obj: Any) -> Any:

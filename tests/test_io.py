@@ -46,3 +46,25 @@ def test_disk_full_during_json_write(tmp_path, monkeypatch):
     monkeypatch.setattr(io_mod.os, "fsync", real_fsync)
     assert json.loads(p.read_text()) == {"status": "completed"}
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_files_get_the_usual_mode_not_0600(tmp_path):
+    import os
+
+    p = tmp_path / "a.txt"
+    write_text(p, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_save_torch_is_byte_identical_for_identical_objects(tmp_path):
+    import torch
+
+    from attnrun.io import save_torch
+
+    state = {"w": torch.arange(6.0).reshape(2, 3)}
+    save_torch(tmp_path / "a.pt", state)
+    save_torch(tmp_path / "b.pt", state)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    torch.testing.assert_close(torch.load(tmp_path / "a.pt", weights_only=True)["w"], state["w"])

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from attnrun.errors import DataError
-from attnrun.io import save_with
+from attnrun.io import save_torch
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -101,7 +101,7 @@ class Checkpointer:
             "rng": _rng_states(self.generator),
             "extra": extra,
         }
-        save_with(self.path, lambda tmp: torch.save(state, tmp))
+        save_torch(self.path, state)
 
     def restore(
         self,

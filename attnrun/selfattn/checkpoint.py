@@ -13,11 +13,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
 
 from attnrun.errors import DataError
-from attnrun.io import save_with, write_json
+from attnrun.io import save_torch, write_json
 from attnrun.runs.checkpoint import safe_load
 from attnrun.selfattn.data import Vocab
 from attnrun.selfattn.model import PronounResolver
@@ -52,7 +51,7 @@ def build_model(model_cfg, vocab_size: int, max_len: int) -> PronounResolver:
 def save(out_dir: Path, model: PronounResolver, vocab: Vocab, max_len: int) -> str:
     """Write ``model.pt`` and ``vocab.json``; returns the SHA-256 of ``model.pt``."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    save_with(out_dir / MODEL_FILE, lambda tmp: torch.save(state, tmp))
+    save_torch(out_dir / MODEL_FILE, state)
     write_json(out_dir / VOCAB_FILE, {**vocab.to_json(), "max_len": max_len})
     return sha256(out_dir / MODEL_FILE)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from attnrun.errors import DataError
-from attnrun.io import save_with
+from attnrun.io import save_torch
 from attnrun.translate.tokenize import Tokenizer, load_tokenizer
 
 CHECKPOINT = "model.pt"
@@ -23,7 +23,7 @@ CHECKPOINT = "model.pt"
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    save_with(path, lambda tmp: torch.save(state, tmp))
+    save_torch(path, state)
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
