@@ -27,6 +27,7 @@ import torch
 from attnrun.core import make_score
 from attnrun.errors import ConfigError
 from attnrun.experiments.base import BaseConfig, RunContext, experiment
+from attnrun.io import write_json
 from attnrun.predictors import predictors
 from attnrun.selfattn import checkpoint
 from attnrun.selfattn.data import Vocab, make_splits, templates, tokenize
@@ -159,7 +160,9 @@ def _run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
             batch_size=cfg.train.batch_size, lr=cfg.train.lr,
             weight_decay=cfg.train.weight_decay, generator=ctx.generator, device=ctx.device,
             on_step=lambda loss: task.advance(1, loss=round(loss, 4)),
+            checkpoint=ctx.checkpoint,
         )  # fmt: skip
+    write_json(out_dir / "history.json", {"loss": history})
     train_time = time.perf_counter() - t0
 
     # 3. evaluation

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from attnrun.errors import TrainingError
+from attnrun.runs.checkpoint import Checkpointer
 from attnrun.selfattn.data import PRONOUN, Example, Vocab, encode_batch
 from attnrun.selfattn.model import PronounResolver
 
@@ -58,13 +59,19 @@ def train(
     generator: torch.Generator,
     device: torch.device,
     on_step=None,
+    checkpoint: Checkpointer | None = None,
 ) -> list[float]:
     """Adam on shuffled mini-batches (order drawn from ``generator``); returns the mean loss of
-    each epoch. ``on_step(loss)`` is called after every optimiser step (for progress)."""
+    each epoch. ``on_step(loss)`` is called after every optimiser step (for progress).
+
+    With a ``checkpoint``, training starts after the epochs it holds (``attnrun resume``) and a
+    checkpoint is written at the end of every epoch, so an interrupted run continues exactly.
+    """
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history = []
+    done, saved, _ = checkpoint.restore(model, opt) if checkpoint else (0, {}, {})
+    history = list(saved.get("loss", []))
     model.train()
-    for _ in range(epochs):
+    for epoch in range(done, epochs):
         order = torch.randperm(len(examples), generator=generator).tolist()
         total, count = 0.0, 0
         for start in range(0, len(order), batch_size):
@@ -82,6 +89,8 @@ def train(
             if on_step is not None:
                 on_step(loss.item())
         history.append(total / count)
+        if checkpoint is not None:
+            checkpoint.save(epoch + 1, model, opt, {"loss": history})
     model.eval()
     return history
 
