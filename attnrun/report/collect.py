@@ -129,11 +129,22 @@ def collect(paths: Iterable[str | os.PathLike]) -> list[Run]:
 
 
 def swept_keys(runs: list[Run]) -> list[str]:
-    """Config keys whose values differ between runs (``seed`` excluded), in config order."""
+    """Config keys whose values differ between runs of one experiment (``seed`` excluded).
+
+    Runs of different experiments have different configs; a key one experiment lacks is not
+    "swept", so each experiment's runs are compared among themselves. In config order.
+    """
     keys: dict[str, None] = {}
     for r in runs:
         keys.update(dict.fromkeys(r.config))
-    return [k for k in keys if k != "seed" and len({_hashable(r.config.get(k)) for r in runs}) > 1]
+    by_exp: dict[Any, list[Run]] = {}
+    for r in runs:
+        by_exp.setdefault(r.experiment, []).append(r)
+
+    def varies(k: str) -> bool:
+        return any(len({_hashable(r.config.get(k)) for r in g}) > 1 for g in by_exp.values())
+
+    return [k for k in keys if k != "seed" and varies(k)]
 
 
 def _hashable(v: Any) -> Any:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,9 @@ def plot_metrics(rep: Report, out_dir: Path) -> list[Path]:
         for ax in list(axes.flat)[n:]:
             ax.set_visible(False)
         fig.suptitle(f"{metric} (mean ± std over seeds)")
-        fig.tight_layout()
+        with warnings.catch_warnings():  # crowded panels: a looser layout is fine
+            warnings.simplefilter("ignore", UserWarning)
+            fig.tight_layout()
         written.append(_save(fig, out_dir / f"report_metric_{_slug(metric)}.png"))
     return written
 
