@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from attnrun.core.hard import normalisers
 from attnrun.core.local import windows
-from attnrun.core.masking import combine_masks, keep_mask_info
+from attnrun.core.masking import combine_masks, keep_mask_info, softmax_backward, softmax_keep_
 from attnrun.core.scores import Score, make_score
 from attnrun.errors import ConfigError
 
@@ -161,6 +161,11 @@ class Attention(nn.Module):
             if context is not None:
                 return context, None
 
+        if reweight is None and getattr(self.normaliser, "is_soft", False):
+            out = self._dot_with_weights(queries, keys, values, keep, maybe_empty, projected_keys)
+            if out is not None:
+                return out
+
         # 1. score
         scores = self.score(queries, keys, projected_keys)
         # 3. normalise (+ reweight)
@@ -204,6 +209,22 @@ class Attention(nn.Module):
             context = context.masked_fill(~keep.any(dim=-1, keepdim=True), 0.0)
         return context
 
+    def _dot_with_weights(self, queries, keys, values, keep, maybe_empty, projected_keys):
+        """Steps 1-4 for dot-form scores as one autograd Function (:class:`_DotAttention`), or
+        ``None`` for the plain path (backend ``"plain"``, active dropout, autocast, mixed dtypes).
+        """
+        if self.backend == "plain" or (self.training and self.dropout.p > 0):
+            return None
+        if torch.is_autocast_enabled(queries.device.type):
+            return None
+        form = self.score.dot_form(queries, keys, projected_keys)
+        if form is None:
+            return None
+        q, k, scale = form
+        if not q.dtype == k.dtype == values.dtype or not q.dtype.is_floating_point:
+            return None
+        return _DotAttention.apply(q, k, values, keep, scale, maybe_empty)
+
     def extra_repr(self) -> str:
         return f"backend={self.backend!r}"
 
@@ -220,3 +241,67 @@ def _check_qkv(queries: Tensor, keys: Tensor, values: Tensor) -> None:
             "attention: queries (B, Tq, dq), keys (B, Tk, dk) and values (B, Tk, dv) disagree on "
             f"B or Tk; got {tuple(queries.shape)}, {tuple(keys.shape)}, {tuple(values.shape)}"
         )
+
+
+class _DotAttention(torch.autograd.Function):
+    """``w = softmax_keep(scale · q kᵀ)``, ``context = w v`` with two (Tq, Tk) buffers in all.
+
+    Autograd's composition allocates five (Tq, Tk) tensors per forward + backward (scores,
+    weights, their gradient, the softmax gradient, the mask's gradient); on CPU each fresh
+    allocation costs as much as a pass over it (page faults). Here the scores are masked and
+    softmaxed in place (``bmm``'s backward does not need its output) and the softmax gradient is
+    written over the weights' gradient. Masked weights are exactly 0, so the mask needs no
+    backward. Shapes: q ``(..., Tq, d)``, k ``(..., Tk, d)``, v ``(..., Tk, dv)``.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, keep, scale, zero_empty_rows):
+        *lead, tq, d = q.shape
+        tk, dv = k.shape[-2], v.shape[-1]
+        q3, k3, v3 = q.reshape(-1, tq, d), k.reshape(-1, tk, d), v.reshape(-1, tk, dv)
+        # The scale rides on the matmul (BLAS alpha): no elementwise pass, no extra kernel launch.
+        scores = _bmm(q3, k3.transpose(1, 2), scale)  # (N, Tq, Tk)
+        weights = softmax_keep_(scores.view(*lead, tq, tk), keep, zero_empty_rows)
+        context = torch.bmm(weights.view(-1, tq, tk), v3)  # (N, Tq, dv)
+        ctx.save_for_backward(q, k, v, weights)
+        ctx.scale = scale
+        ctx.set_materialize_grads(False)
+        return context.view(*lead, tq, dv), weights
+
+    @staticmethod
+    def backward(ctx, grad_context, grad_weights):
+        q, k, v, weights = ctx.saved_tensors
+        *lead, tq, d = q.shape
+        tk, dv = k.shape[-2], v.shape[-1]
+        w3 = weights.reshape(-1, tq, tk)
+        q3, k3, v3 = q.reshape(-1, tq, d), k.reshape(-1, tk, d), v.reshape(-1, tk, dv)
+        grad_v = grad_w = None
+        if grad_context is not None:
+            g3 = grad_context.reshape(-1, tq, dv)
+            grad_w = torch.bmm(g3, v3.transpose(1, 2))  # (N, Tq, Tk), a fresh buffer
+            grad_v = torch.bmm(w3.transpose(1, 2), g3).view(v.shape)
+        if grad_weights is not None:
+            gw = grad_weights.reshape(-1, tq, tk)
+            if grad_w is None:
+                grad_w = gw
+            elif torch.is_grad_enabled():
+                grad_w = grad_w + gw
+            else:
+                grad_w.add_(gw)
+        if grad_w is None:
+            return None, None, grad_v, None, None, None
+        if torch.is_grad_enabled() or grad_context is None:
+            grad_s = softmax_backward(grad_w, w3)
+        else:  # grad_w is ours: overwrite it
+            grad_s = torch._softmax_backward_data(grad_w, w3, -1, w3.dtype, grad_input=grad_w)
+        grad_q = _bmm(grad_s, k3, ctx.scale)
+        grad_k = _bmm(grad_s.transpose(1, 2), q3, ctx.scale)
+        return grad_q.view(q.shape), grad_k.view(k.shape), grad_v, None, None, None
+
+
+def _bmm(a: Tensor, b: Tensor, alpha: float) -> Tensor:
+    """``alpha · a @ b`` for 3-D ``a``, ``b``, with ``alpha`` folded into the matmul."""
+    if alpha == 1.0:
+        return torch.bmm(a, b)
+    # beta=0: the (empty, 0-d) input is ignored, NaNs in it included (documented).
+    return torch.baddbmm(a.new_empty(()), a, b, beta=0.0, alpha=alpha)

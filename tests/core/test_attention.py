@@ -56,6 +56,45 @@ def test_fused_path_matches_plain_path_with_gradients(score, masking):
         assert_close(gf, gp)
 
 
+@pytest.mark.parametrize("score", ["dot", "scaled_dot", "cosine", "general"])
+@pytest.mark.parametrize("masking", ["none", "lens_with_empty_row", "lens_per_query", "mask"])
+@pytest.mark.parametrize("heads", [False, True])
+def test_weights_path_matches_plain_path_to_second_order(score, masking, heads):
+    """The one-Function weights path (auto backend) against autograd's composition (plain)."""
+    torch.manual_seed(2)
+    shape = (2, 3) if heads else (2,)
+    q = torch.randn(*shape, 3, 4, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(*shape, 5, 4, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(*shape, 5, 6, dtype=torch.float64, requires_grad=True)
+    lens = mask = None
+    if masking == "lens_with_empty_row":
+        lens = torch.tensor([0, 3])
+    elif masking == "lens_per_query":
+        lens = torch.tensor([[1, 2, 3], [5, 4, 0]])
+    elif masking == "mask":
+        mask = torch.rand(*shape[:1], *(1,) * len(shape), 5) > 0.3  # (B, [1,] 1, Tk)
+    plain = Attention(score, 4, backend="plain").double()
+    auto = Attention(score, 4).double()
+    auto.load_state_dict(plain.state_dict())
+    outs_p, outs_a = plain(q, k, v, lens, mask=mask), auto(q, k, v, lens, mask=mask)
+    for p, a in zip(outs_p, outs_a, strict=True):
+        assert_close(a, p)
+    seeds = [torch.randn_like(t) for t in outs_p]
+    grads_p = torch.autograd.grad(outs_p, (q, k, v), seeds)
+    grads_a = torch.autograd.grad(outs_a, (q, k, v), seeds)
+    for gp, ga in zip(grads_p, grads_a, strict=True):
+        assert_close(ga, gp)
+    if masking == "lens_with_empty_row":
+        assert (outs_a[1][0] == 0).all() and (grads_a[0][0] == 0).all()
+
+    def attend(q, k, v):
+        return auto(q, k, v, lens, mask=mask)
+
+    if score == "scaled_dot":  # the slow checks once per masking; the Function is the same
+        assert torch.autograd.gradcheck(attend, (q, k, v))
+        assert torch.autograd.gradgradcheck(attend, (q, k, v))
+
+
 def test_auto_backend_returns_weights_when_asked():
     q, k, v = qkv()
     ctx, w = Attention("dot", 4)(q, k, v)
