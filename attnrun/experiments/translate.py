@@ -119,6 +119,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     max_minutes: float | None = None  # time budget: stop after the current batch
     patience: int = 3  # epochs without a better validation BLEU before stopping (0: off)
+    lr_decay: float = 0.5  # multiply the learning rate by this after an epoch without progress
     threads: int = 1  # CPU threads for torch (0: torch's default, one per core)
     precision: str = "fp32"  # fp32 | bf16 (autocast: bfloat16 matrix products, fp32 weights)
 
@@ -140,6 +141,7 @@ class TrainConfig:
             "allowed: > 0 or null",
         )
         _require(self.patience >= 0, "train.patience", self.patience, "allowed: >= 0")
+        _require(0 < self.lr_decay <= 1, "train.lr_decay", self.lr_decay, "allowed: (0, 1]")
         _require(self.threads >= 0, "train.threads", self.threads, "allowed: >= 0")
         _require(
             self.precision in ("fp32", "bf16"),

@@ -3,7 +3,8 @@
 Per epoch: length-bucketed batches (:func:`~attnrun.translate.batching.bucket_batches`), a loss
 that is the mean cross-entropy per target token (optionally label-smoothed), then greedy decoding of
 the validation split scored with sacreBLEU. The best epoch's weights are kept in memory and in
-``model.pt``. A time budget (``train.max_minutes``) stops after the current batch. A non-finite loss
+``model.pt``; an epoch without progress multiplies the learning rate by ``train.lr_decay``. A time
+budget (``train.max_minutes``) stops after the current batch. A non-finite loss
 raises :class:`~attnrun.errors.TrainingError`; ``model.pt`` then still holds the last good epoch.
 """
 
@@ -137,6 +138,8 @@ def train_model(
             save_weights(model, out_dir / CHECKPOINT)
         else:
             bad_epochs += 1
+            for group in opt.param_groups:  # reduce on plateau
+                group["lr"] *= tc.lr_decay
         ctx.record.update(epoch=epoch, val_bleu=val_bleu, best_epoch=result.best_epoch)
         if result.stopped == "time_budget":
             break

@@ -288,3 +288,11 @@ def test_tatoeba_run_scores_d2l_demo_sentences(tmp_path):
     demo = m["d2l_demo"]
     assert [d["source"] for d in demo] == ["go .", "i lost .", "he's calm .", "i'm home ."]
     assert all(0.0 <= d["bleu_k2"] <= 1.0 for d in demo)
+
+
+def test_time_budget_stops_after_the_current_batch(tmp_path):
+    m = run(_tiny(train={"epochs": 5, "max_minutes": 1e-6, "label_smoothing": 0.1}), tmp_path)
+    assert m["stopped"] == "time_budget"
+    assert m["epochs_run"] == 1 and (tmp_path / "model.pt").is_file()
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history) == 1

@@ -124,4 +124,4 @@ def test_bidirectional_needs_even_hidden():
     from attnrun.errors import ConfigError
 
     with pytest.raises(ConfigError, match="num_hiddens=13"):
-        _cfg(model={"num_hiddens": 13})
+        _cfg(model={"num_hiddens": 13, "bidirectional": True})
