@@ -33,6 +33,7 @@ from attnrun.errors import AttnrunError, ConfigError, TrainingError
 from attnrun.progress import Reporter
 from attnrun.registry import Registry
 from attnrun.runs.checkpoint import Checkpointer
+from attnrun.runs.logger import loggers, make_logger
 from attnrun.runs.record import RunRecord
 from attnrun.seeding import seed_everything
 
@@ -47,8 +48,10 @@ class BaseConfig:
 
     seed: int = 0
     device: str = "auto"
+    logger: str = "none"  # none | tensorboard (attnrun.runs.logger.loggers)
 
     def __post_init__(self) -> None:
+        loggers.get(self.logger)
         dev = str(self.device)
         if dev not in DEVICE_CHOICES and not dev.startswith("cuda:"):
             raise ConfigError(
@@ -133,16 +136,20 @@ def execute(
     """
     typed = exp.make_config(cfg)
     device = resolve_device(typed.device)
+    # before the record, so a missing tensorboard package is a plain config error
+    logger = make_logger(typed.logger, out_dir)
     record = RunRecord(out_dir, exp.name, typed.seed, str(device), resume=resume)
     record.start(OmegaConf.to_yaml(OmegaConf.structured(typed), resolve=True))
     generator = seed_everything(typed.seed)
-    checkpoint = Checkpointer(out_dir, generator, resume=resume)
+    checkpoint = Checkpointer(out_dir, generator, resume=resume, on_save=_log_latest(logger))
     ctx = RunContext(out_dir, device, reporter, generator, record, checkpoint)
 
     in_main = threading.current_thread() is threading.main_thread()
     old_handler = signal.signal(signal.SIGTERM, _sigterm_to_exception) if in_main else None
     try:
         metrics = exp.body(typed, out_dir, ctx)
+        logger.scalars(checkpoint.restored_epoch, {f"final/{k}": v for k, v in metrics.items()})
+        logger.figures(sorted(out_dir.glob("*.png")))
     except (KeyboardInterrupt, Interrupted) as e:
         record.finish("interrupted", error=f"interrupted ({type(e).__name__})")
         raise
@@ -172,9 +179,19 @@ def execute(
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, old_handler)
+        logger.close()
     record.finish("completed", metrics)
     log.info("completed: %s", metrics)
     return metrics
+
+
+def _log_latest(logger):
+    """Checkpoint hook: log the newest value of each per-epoch series."""
+
+    def hook(epoch: int, history: dict[str, list]) -> None:
+        logger.scalars(epoch, {k: v[-1] for k, v in history.items() if isinstance(v, list) and v})
+
+    return hook
 
 
 def _finish_failed(record: RunRecord, message: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +79,17 @@ class Checkpointer:
     resume``) or start fresh (a new run never reads a stale file).
     """
 
-    def __init__(self, out_dir: Path, generator: torch.Generator | None, resume: bool = False):
+    def __init__(
+        self,
+        out_dir: Path,
+        generator: torch.Generator | None,
+        resume: bool = False,
+        on_save: Callable[[int, dict[str, list]], None] | None = None,
+    ):
         self.path = Path(out_dir) / CHECKPOINT
         self.generator = generator
         self.resume = resume
+        self.on_save = on_save
         self.restored_epoch = 0
 
     def save(
@@ -102,6 +110,9 @@ class Checkpointer:
             "extra": extra,
         }
         save_torch(self.path, state)
+        self.restored_epoch = int(epoch)
+        if self.on_save is not None:
+            self.on_save(int(epoch), history or {})
 
     def restore(
         self,
