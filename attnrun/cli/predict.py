@@ -1,8 +1,10 @@
-"""``attnrun predict RUN_DIR TEXT``: use a trained run on new input (dispatches on the run's
-experiment; see :mod:`attnrun.predictors`)."""
+"""``attnrun predict RUN_DIR [TEXT ...]``: use a trained run on new input (dispatches on the run's
+experiment; see :mod:`attnrun.predictors`). Sentences come as arguments, or on stdin one per line
+when none is given (or ``-``)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -11,24 +13,43 @@ from attnrun.cli import common
 from attnrun.errors import AttnrunError
 
 
+def read_inputs(texts: list[str] | None) -> list[str]:
+    """The arguments, or the non-empty lines of stdin for none / ``-``; a one-line error when
+    there is nothing to read."""
+    if texts and texts != ["-"]:
+        return texts
+    if sys.stdin is None or sys.stdin.isatty():
+        common.fail("give the input as arguments or on stdin (one sentence per line)")
+    lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    if not lines:
+        common.fail("stdin held no sentence to use")
+    return lines
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "predict",
         help=(
             "Run a trained model on your input, e.g. attnrun predict outputs/DATE/TIME "
-            '"The dog didn\'t cross the road because it was too busy ." Figures go into a new '
-            "folder RUN_DIR/predictions/..."
+            '"The dog didn\'t cross the road because it was too busy ." Several sentences: '
+            "several arguments, or one per line on stdin. Figures go into a new folder "
+            "RUN_DIR/predictions/..."
         ),
     )
     def predict(
         run_dir: Path = typer.Argument(..., help="A completed run folder.", show_default=False),
-        text: str = typer.Argument(..., help="The input (a sentence with one 'it' for selfattn)."),
+        texts: list[str] | None = typer.Argument(
+            None,
+            help="Input sentences (for selfattn each with one 'it'); none or '-': read stdin.",
+            show_default=False,
+        ),
         debug: bool = common.DEBUG,
     ) -> None:
         from attnrun.predictors import predict as run_predictor
 
+        sentences = read_inputs(texts)
         try:
-            prediction, out_dir = run_predictor(run_dir, text)
+            prediction, out_dir = run_predictor(run_dir, "\n".join(sentences))
         except AttnrunError as e:
             if debug:
                 raise

@@ -30,38 +30,63 @@ def check_sentence(tokens: list[str]) -> None:
 def predict_selfattn(
     run_dir: Path, text: str, out_dir: Path, metrics: dict[str, Any]
 ) -> Prediction:
-    """Point from "it" to its antecedent; write the heatmap grid, the viewer and
-    ``prediction.json`` into ``out_dir``."""
-    tokens = tokenize(text)
-    check_sentence(tokens)
+    """Point from "it" to its antecedent in each line of ``text``; write the heatmap grid, the
+    viewer and ``prediction.json`` into ``out_dir`` (``attention_<i>…``, ``prediction_<i>.json``
+    for the ``i``-th of several sentences). Every sentence is checked before any is run."""
+    sentences = [line.strip() for line in text.splitlines() if line.strip()] or [text]
+    token_lists = [tokenize(s) for s in sentences]
+    for i, tokens in enumerate(token_lists):
+        try:
+            check_sentence(tokens)
+        except DataError as e:
+            where = f"sentence {i + 1}: " if len(sentences) > 1 else ""
+            raise DataError(f"{where}{e}") from None
     model, vocab, cfg = checkpoint.load(run_dir, metrics.get("model_sha256"))
-    unknown = vocab.unknown(tokens)
-    if unknown:
-        raise DataError(
-            f"unknown word(s) {', '.join(repr(w) for w in unknown)}; the model knows the "
-            f"{len(vocab) - 1} words of its training sentences ({run_dir / checkpoint.VOCAB_FILE})"
-        )
-    if len(tokens) > model.positional.max_len:
-        raise DataError(
-            f"the sentence has {len(tokens)} tokens; at most {model.positional.max_len}"
-        )
+    for i, tokens in enumerate(token_lists):
+        unknown = vocab.unknown(tokens)
+        where = f"sentence {i + 1}: " if len(sentences) > 1 else ""
+        if unknown:
+            raise DataError(
+                f"{where}unknown word(s) {', '.join(repr(w) for w in unknown)}; the model knows "
+                f"the {len(vocab) - 1} words of its training sentences "
+                f"({run_dir / checkpoint.VOCAB_FILE})"
+            )
+        if len(tokens) > model.positional.max_len:
+            raise DataError(
+                f"{where}the sentence has {len(tokens)} tokens; at most "
+                f"{model.positional.max_len}"
+            )
+    lines: list[str] = []
+    files: list[Path] = []
+    for i, (text_i, tokens) in enumerate(zip(sentences, token_lists)):
+        suffix = f"_{i}" if len(sentences) > 1 else ""
+        line, written = _predict_one(model, vocab, text_i, tokens, out_dir, suffix, metrics)
+        lines.append(line)
+        files.extend(written)
+    return Prediction(lines, files)
+
+
+def _predict_one(model, vocab, text, tokens, out_dir: Path, suffix: str, metrics):
     reading = read_sentence(model, vocab, tokens, torch.device("cpu"))
     best = tuple(metrics.get("it_attention_best") or (len(model.layer_names) - 1, 0))
-    files = sentence_figures(out_dir, "attention", reading, model.layer_names, best)
+    files = sentence_figures(out_dir, f"attention{suffix}", reading, model.layer_names, best)
     top = torch.topk(reading.probs, k=min(3, len(tokens)))
     candidates = [
         {"position": int(i), "token": tokens[int(i)], "probability": round(float(p), 4)}
         for p, i in zip(top.values, top.indices)
     ]
     answer = candidates[0]
-    write_json(out_dir / "prediction.json", {
+    path = out_dir / f"prediction{suffix}.json"
+    write_json(path, {
         "sentence": text, "tokens": tokens, "it_index": reading.it_index,
         "antecedent": answer["token"], "antecedent_index": answer["position"],
         "candidates": candidates,
     })  # fmt: skip
-    files.append(out_dir / "prediction.json")
+    files.append(path)
     others = ", ".join(f"{c['token']} {c['probability']:.2f}" for c in candidates[1:])
-    return Prediction(
-        [f'"it" refers to "{answer["token"]}" (p={answer["probability"]:.2f}; then {others})'],
-        files,
+    prefix = f"{text}\t" if suffix else ""
+    line = (
+        f'{prefix}"it" refers to "{answer["token"]}" (p={answer["probability"]:.2f}; '
+        f"then {others})"
     )
+    return line, files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,18 @@ def test_selfattn_trains_then_predict_uses_the_run(tmp_path, capsys):
     code, out, err = _cli(["predict", str(run_dir), sentence], capsys)
     assert code == 0, err
     assert 'refers to "road"' in out and "files:" in out
+
+    second = "The animal didn't cross the street because it was too tired ."
+    code, out, err = _cli(["predict", str(run_dir), sentence, second], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(sentence + "\t") and 'refers to "road"' in lines[0]
+    assert lines[1].startswith(second + "\t") and lines[2].startswith("files:")
+    folder = Path(lines[2].removeprefix("files: "))
+    assert (folder / "prediction_0.json").is_file() and (folder / "prediction_1.json").is_file()
+
+    code, out, err = _cli(["predict", str(run_dir), sentence, "no pronoun here ."], capsys)
+    assert code == 2 and "sentence 2" in err and 'no "it"' in err
 
     code, out, err = _cli(["predict", str(run_dir), "The dog didn't cross the road ."], capsys)
     assert code == 2

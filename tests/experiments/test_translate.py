@@ -270,6 +270,28 @@ def test_predict_command_dispatches_to_translate(bahdanau_run):
     assert folder.is_dir()
 
 
+def test_predict_cli_takes_several_arguments_or_stdin(bahdanau_run, capsys, monkeypatch):
+    import io
+
+    out, _ = bahdanau_run
+    assert _cli(["predict", str(out), "the dog sees a cat .", "a boy likes the ball !"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [x.split("\t")[0] for x in lines[:2]] == ["the dog sees a cat .", "a boy likes the ball !"]
+    assert lines[2].startswith("files: ")
+    folder = Path(lines[2].removeprefix("files: "))
+    assert (folder / "attention_0.png").is_file() and (folder / "attention_1.png").is_file()
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("the cat sees a dog .\n\na boy runs .\n"))
+    assert _cli(["predict", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [x.split("\t")[0] for x in lines[:2]] == ["the cat sees a dog .", "a boy runs ."]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n  \n"))
+    assert _cli(["predict", str(out), "-"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no sentence" in err and "\n" not in err
+
+
 def test_attention_viewer_written_when_available(bahdanau_run):
     pytest.importorskip("attnrun.viz")
     out, _ = bahdanau_run
