@@ -263,8 +263,48 @@ class AdditiveScore(Score):
 
     def score(self, queries: Tensor, projected_keys: Tensor) -> Tensor:
         q = self.W_q(queries)  # (..., Tq, h)
+        v = self.v.weight.squeeze(0)  # (h,)
+        if q.dtype == projected_keys.dtype == v.dtype and q.dtype.is_floating_point:
+            return _AdditiveFeatures.apply(q, projected_keys, v)  # (..., Tq, Tk)
         features = torch.tanh(q.unsqueeze(-2) + projected_keys.unsqueeze(-3))  # (..., Tq, Tk, h)
-        return features @ self.v.weight.squeeze(0)  # (..., Tq, Tk)
+        return features @ v.to(features.dtype)  # (..., Tq, Tk)
+
+
+class _AdditiveFeatures(torch.autograd.Function):
+    """``s = tanh(q[..., :, None, :] + k[..., None, :, :]) @ v`` with one ``(Tq, Tk, h)`` buffer
+    per pass.
+
+    The ``(…, Tq, Tk, h)`` features dominate the additive score's cost and are memory-bound.
+    Autograd's composition allocates four such tensors per forward + backward (the sum, its tanh,
+    the gradient of the tanh output, the tanh backward); here the sum is taken through ``tanh``
+    in place, and the backward writes ``(g ⊗ v) · (1 − t²)`` into a single buffer before reducing
+    it to the gradients of ``q`` and ``k``. Shapes: q ``(..., Tq, h)``, k ``(..., Tk, h)``,
+    v ``(h,)``; leading dimensions of q and k broadcast.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        t = torch.add(q.unsqueeze(-2), k.unsqueeze(-3)).tanh_()  # (..., Tq, Tk, h)
+        ctx.save_for_backward(t, v)
+        ctx.shapes = (q.shape, k.shape)
+        return t @ v
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        t, v = ctx.saved_tensors
+        q_shape, k_shape = ctx.shapes
+        grad_v = None
+        if ctx.needs_input_grad[2]:
+            grad_v = grad.reshape(1, -1) @ t.reshape(-1, t.shape[-1])  # (1, h)
+            grad_v = grad_v.view(v.shape)
+        if not (ctx.needs_input_grad[0] or ctx.needs_input_grad[1]):
+            return None, None, grad_v
+        g = grad.unsqueeze(-1) * v  # (..., Tq, Tk, h): the features' gradient
+        torch.ops.aten.tanh_backward.grad_input(g, t, grad_input=g)  # g · (1 − t²), in place
+        grad_q = g.sum(-2).sum_to_size(q_shape) if ctx.needs_input_grad[0] else None
+        grad_k = g.sum(-3).sum_to_size(k_shape) if ctx.needs_input_grad[1] else None
+        return grad_q, grad_k, grad_v
 
 
 @score_functions.register("location")

@@ -276,7 +276,8 @@ def test_predict_cli_takes_several_arguments_or_stdin(bahdanau_run, capsys, monk
     out, _ = bahdanau_run
     assert _cli(["predict", str(out), "the dog sees a cat .", "a boy likes the ball !"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [x.split("\t")[0] for x in lines[:2]] == ["the dog sees a cat .", "a boy likes the ball !"]
+    sources = [x.split("\t")[0] for x in lines[:2]]
+    assert sources == ["the dog sees a cat .", "a boy likes the ball !"]
     assert lines[2].startswith("files: ")
     folder = Path(lines[2].removeprefix("files: "))
     assert (folder / "attention_0.png").is_file() and (folder / "attention_1.png").is_file()
