@@ -75,6 +75,7 @@ class ModelConfig:
     dropout: float = 0.1
     input_feeding: bool = False  # luong only
     attn_hiddens: int | None = None  # additive score's hidden size (default num_hiddens)
+    tie_embeddings: bool = False  # output layer shares the target embedding (Press & Wolf 2017)
 
     def __post_init__(self) -> None:
         from attnrun.translate.models.encoder import CELLS
@@ -120,6 +121,7 @@ class TrainConfig:
     max_minutes: float | None = None  # time budget: stop after the current batch
     patience: int = 3  # epochs without a better validation BLEU before stopping (0: off)
     lr_decay: float = 0.5  # multiply the learning rate by this after an epoch without progress
+    lr_schedule: str = "plateau"  # plateau (x lr_decay) | linear | cosine (to 0 over the budget)
     threads: int = 1  # CPU threads for torch (0: torch's default, one per core)
     precision: str = "fp32"  # fp32 | bf16 (autocast: bfloat16 matrix products, fp32 weights)
 
@@ -143,6 +145,14 @@ class TrainConfig:
         _require(self.patience >= 0, "train.patience", self.patience, "allowed: >= 0")
         _require(0 < self.lr_decay <= 1, "train.lr_decay", self.lr_decay, "allowed: (0, 1]")
         _require(self.threads >= 0, "train.threads", self.threads, "allowed: >= 0")
+        from attnrun.translate.train import LR_SCHEDULES
+
+        _require(
+            self.lr_schedule in LR_SCHEDULES,
+            "train.lr_schedule",
+            self.lr_schedule,
+            f"valid: {', '.join(LR_SCHEDULES)}",
+        )
         _require(
             self.precision in ("fp32", "bf16"),
             "train.precision",

@@ -3,8 +3,11 @@
 Per epoch: length-bucketed batches (:func:`~attnrun.translate.batching.bucket_batches`), a loss
 that is the mean cross-entropy per target token (optionally label-smoothed), then greedy decoding of
 the validation split scored with sacreBLEU. The best epoch's weights are kept in memory and in
-``model.pt``; an epoch without progress multiplies the learning rate by ``train.lr_decay``. A time
-budget (``train.max_minutes``) stops after the current batch. A non-finite loss
+``model.pt``. The learning rate follows ``train.lr_schedule``: ``plateau`` multiplies it by
+``train.lr_decay`` after an epoch without progress; ``linear`` and ``cosine`` anneal it to 0 over
+the run's budget — whichever of ``train.epochs`` and ``train.max_minutes`` runs out first
+(budget-aware annealing, Li et al. 2020, "Budgeted training"). A time budget
+(``train.max_minutes``) stops after the current batch. A non-finite loss
 raises :class:`~attnrun.errors.TrainingError`; ``model.pt`` then still holds the last good epoch.
 """
 
@@ -25,6 +28,19 @@ from attnrun.translate.batching import Example, bucket_batches, make_batch
 from attnrun.translate.evaluation import perplexity, translate_texts
 from attnrun.translate.metrics import corpus_scores
 from attnrun.translate.tokenize import PAD
+
+LR_SCHEDULES = ("plateau", "linear", "cosine")
+
+
+def lr_factor(schedule: str, progress: float) -> float:
+    """The learning-rate multiplier at ``progress`` ∈ [0, 1] of the budget (1 for ``plateau``,
+    whose decay is applied per epoch)."""
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "linear":
+        return 1.0 - p
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * p))
+    return 1.0
 
 
 @dataclass
@@ -70,7 +86,9 @@ def train_model(
     best_state = None
     bad_epochs = 0
     best_val_loss = math.inf
-    deadline = time.monotonic() + 60 * tc.max_minutes if tc.max_minutes else math.inf
+    start = time.monotonic()
+    deadline = start + 60 * tc.max_minutes if tc.max_minutes else math.inf
+    annealed = tc.lr_schedule != "plateau"
     for epoch in range(1, tc.epochs + 1):
         model.train()
         batches = bucket_batches(train_ex, tc.batch_size, ctx.generator)
@@ -78,6 +96,13 @@ def train_model(
         with ctx.reporter.task(f"epoch {epoch}", len(batches)) as task:
             for i, idx in enumerate(batches):
                 t0 = time.perf_counter()
+                if annealed:
+                    progress = max(
+                        (epoch - 1 + i / len(batches)) / tc.epochs,
+                        (time.monotonic() - start) / (deadline - start),
+                    )
+                    for group in opt.param_groups:
+                        group["lr"] = tc.lr * lr_factor(tc.lr_schedule, progress)
                 b = make_batch(train_ex, idx).to(device)
                 with torch.autocast(device.type, torch.bfloat16, enabled=tc.precision == "bf16"):
                     logits, targets = model.token_logits(b.src, b.src_lens, b.tgt_in, b.tgt_out)
@@ -124,6 +149,7 @@ def train_model(
             "val_loss": val_loss,
             "val_bleu": val_bleu,
             "tokens_per_s": result.tokens_per_s,
+            "lr": opt.param_groups[0]["lr"],
         }
         result.history.append(row)
         ctx.reporter.info(
@@ -138,8 +164,9 @@ def train_model(
             save_weights(model, out_dir / CHECKPOINT)
         else:
             bad_epochs += 1
-            for group in opt.param_groups:  # reduce on plateau
-                group["lr"] *= tc.lr_decay
+            if not annealed:
+                for group in opt.param_groups:  # reduce on plateau
+                    group["lr"] *= tc.lr_decay
         ctx.record.update(epoch=epoch, val_bleu=val_bleu, best_epoch=result.best_epoch)
         if result.stopped == "time_budget":
             break

@@ -49,6 +49,10 @@ VARIANTS = [
     {"score": "additive", "model": {"bidirectional": False, "cell": "lstm"}},
     {"score": "scaled_dot", "attention": {"kind": "global", "hard": True}},
 ]
+TIED = [
+    {"score": "additive", "model": {"tie_embeddings": True}},
+    {"score": "general", "model": {"input_feeding": True, "tie_embeddings": True}},
+]
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: str(v))
@@ -67,7 +71,7 @@ def test_shapes_and_padding_invariance(variant):
     torch.testing.assert_close(logits, logits2, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("variant", VARIANTS[:6], ids=lambda v: str(v))
+@pytest.mark.parametrize("variant", VARIANTS[:6] + TIED, ids=lambda v: str(v))
 def test_teacher_forcing_equals_step_by_step(variant):
     """forward over the whole target (one RNN call for Luong without input feeding) equals the
     decoder's step function applied token by token."""
@@ -90,6 +94,21 @@ def test_beam_one_equals_greedy(variant):
     for gh, bh in zip(g, b):
         assert gh.ids == bh[0].ids
         torch.testing.assert_close(gh.weights, bh[0].weights)
+
+
+@pytest.mark.parametrize("variant", TIED, ids=lambda v: str(v))
+def test_tied_output_layer_is_the_target_embedding(variant):
+    m = _model(**variant)
+    dec = m.decoder
+    assert dec.out.weight is dec.embedding.weight
+    assert dec.out.in_features == 8  # embed_size, not num_hiddens (12)
+    untied = _model(**{**variant, "model": {**variant["model"], "tie_embeddings": False}})
+    n = sum(p.numel() for p in m.parameters())
+    assert sum(p.numel() for p in untied.parameters()) - n >= V_TGT * 8
+    src, lens, tgt = _batch()
+    logits, _ = m(src, lens, tgt)
+    logits.sum().backward()
+    assert dec.embedding.weight.grad is not None and dec.embedding.weight.grad.abs().sum() > 0
 
 
 def test_beam_nbest_sorted_and_not_worse_than_greedy():

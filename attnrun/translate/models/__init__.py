@@ -79,6 +79,7 @@ def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
         m.dropout,
         attention=attention,
         input_feeding=m.input_feeding,
+        tie_embeddings=m.tie_embeddings,
     )
     return Seq2Seq(encoder, decoder)
 

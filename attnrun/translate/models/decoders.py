@@ -93,13 +93,20 @@ class _AttentionDecoder(nn.Module):
         dropout: float,
         attention: Attention,
         rnn_input: int,
+        out_dim: int,
+        tie_embeddings: bool = False,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
         self.attention = attention
         self.rnn = make_rnn(cell, rnn_input, num_hiddens, num_layers, dropout)
-        self.out = nn.Linear(num_hiddens, vocab_size)
+        self.out = nn.Linear(out_dim, vocab_size)
+        if tie_embeddings:
+            # Press & Wolf 2017: the output layer reuses the target embedding (out_dim must be
+            # embed_size). The vocabulary projection is the largest product of a step; tying
+            # makes it embed_size wide and halves the target-side parameters.
+            self.out.weight = self.embedding.weight
 
     def memory(self, enc_outputs: Tensor, src_lens: Tensor) -> Memory:
         # Key projections (W_k h_j) once per source, not once per decoder step.
@@ -143,7 +150,9 @@ class BahdanauDecoder(_AttentionDecoder):
         dropout=0.0,
         attention: Attention | None = None,
         input_feeding: bool = False,
+        tie_embeddings: bool = False,
     ) -> None:
+        out_dim = embed_size if tie_embeddings else num_hiddens
         super().__init__(
             vocab_size,
             embed_size,
@@ -153,8 +162,10 @@ class BahdanauDecoder(_AttentionDecoder):
             dropout,
             attention,
             embed_size + num_hiddens,
+            out_dim,
+            tie_embeddings,
         )
-        self.pre_output = nn.Linear(2 * num_hiddens + embed_size, num_hiddens)
+        self.pre_output = nn.Linear(2 * num_hiddens + embed_size, out_dim)
 
     def _features(self, s: Tensor, c: Tensor, e: Tensor) -> Tensor:
         """Deep-output features ``tanh(W_o [s; c; e])`` (before the vocabulary projection)."""
@@ -210,13 +221,24 @@ class LuongDecoder(_AttentionDecoder):
         dropout=0.0,
         attention: Attention | None = None,
         input_feeding: bool = False,
+        tie_embeddings: bool = False,
     ) -> None:
-        rnn_input = embed_size + (num_hiddens if input_feeding else 0)
+        out_dim = embed_size if tie_embeddings else num_hiddens  # the size of h̃_t
+        rnn_input = embed_size + (out_dim if input_feeding else 0)
         super().__init__(
-            vocab_size, embed_size, num_hiddens, num_layers, cell, dropout, attention, rnn_input
+            vocab_size,
+            embed_size,
+            num_hiddens,
+            num_layers,
+            cell,
+            dropout,
+            attention,
+            rnn_input,
+            out_dim,
+            tie_embeddings,
         )
         self.uses_feed = input_feeding
-        self.combine = nn.Linear(2 * num_hiddens, num_hiddens, bias=False)  # W_c
+        self.combine = nn.Linear(2 * num_hiddens, out_dim, bias=False)  # W_c
 
     def _attentional(self, h: Tensor, memory: Memory, positions, need_weights: bool):
         c, w = self._attend(h, memory, positions, need_weights)

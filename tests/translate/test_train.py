@@ -1,0 +1,53 @@
+"""The training loop's learning-rate schedules (plateau decay, budget-aware linear / cosine)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from attnrun.errors import ConfigError
+from attnrun.experiments import experiments
+from attnrun.translate.train import lr_factor
+
+
+def test_lr_factor_formulas():
+    assert lr_factor("plateau", 0.7) == 1.0
+    assert [lr_factor("linear", p) for p in (0.0, 0.25, 1.0)] == [1.0, 0.75, 0.0]
+    assert lr_factor("cosine", 0.0) == 1.0
+    assert math.isclose(lr_factor("cosine", 0.5), 0.5)
+    assert math.isclose(lr_factor("cosine", 1 / 3), 0.5 * (1 + math.cos(math.pi / 3)))
+    assert lr_factor("linear", 1.7) == 0.0 and lr_factor("linear", -1) == 1.0  # clamped
+
+
+TINY = {
+    "data": {"n_train": 200, "n_val": 8, "n_test": 8},
+    "model": {"embed_size": 16, "num_hiddens": 16},
+    "train": {"epochs": 3, "batch_size": 25, "lr": 0.004},
+    "decode": {"max_len": 12},
+    "plot": {"heatmaps": 0},
+}
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_annealed_schedule_lowers_the_rate_each_epoch(tmp_path, schedule):
+    import json
+
+    cfg = json.loads(json.dumps(TINY))
+    cfg["train"]["lr_schedule"] = schedule
+    experiments.get("translate")(cfg, tmp_path)
+    history = json.loads((tmp_path / "history.json").read_text())
+    lrs = [row["lr"] for row in history]  # the rate of each epoch's last batch
+    assert len(lrs) == 3 and 0.004 > lrs[0] > lrs[1] > lrs[2] > 0
+    # epoch e's last batch (of n >= 2) is at progress (e + (n-1)/n) / 3, in [e + 1/2, e + 1) / 3
+    for e, lr in enumerate(lrs):
+        assert (
+            0.004 * lr_factor(schedule, (e + 1) / 3)
+            < lr
+            <= 0.004 * lr_factor(schedule, (e + 0.5) / 3)
+        )
+
+
+def test_unknown_schedule_is_a_config_error():
+    with pytest.raises(ConfigError, match="train.lr_schedule"):
+        experiments.get("translate").make_config({"train": {"lr_schedule": "step"}})
