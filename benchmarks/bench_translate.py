@@ -121,7 +121,7 @@ def ours_step(data: Path, variant: dict) -> Step:
     from attnrun.translate.data.readers import read_parallel
     from attnrun.translate.models import build_model
     from attnrun.translate.tokenize import WordTokenizer
-    from attnrun.translate.train import token_loss
+    from attnrun.translate.train import training_loss
 
     torch.manual_seed(0)
     pairs = read_parallel(data / "train.en.gz", data / "train.fr.gz")
@@ -144,9 +144,7 @@ def ours_step(data: Path, variant: dict) -> Step:
 
     def step() -> int:
         b = make_batch(examples, next(it))
-        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-            logits, targets = model.token_logits(b.src, b.src_lens, b.tgt_in, b.tgt_out)
-        loss = token_loss(logits.float(), targets)
+        loss = training_loss(model, b, 0.0, bf16)  # attnrun's own training step
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

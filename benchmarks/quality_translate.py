@@ -36,6 +36,7 @@ RECIPE = {
         "num_layers": 1,
         "dropout": 0.25,
         "input_feeding": False,
+        "tie_embeddings": True,
     },
     "train": {
         "epochs": 40,

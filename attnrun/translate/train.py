@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from attnrun.errors import TrainingError
 from attnrun.translate.artifacts import CHECKPOINT, save_weights
 from attnrun.translate.batching import Example, bucket_batches, make_batch
 from attnrun.translate.evaluation import perplexity, translate_texts
+from attnrun.translate.loss import linear_cross_entropy
 from attnrun.translate.metrics import corpus_scores
-from attnrun.translate.tokenize import PAD
 
 LR_SCHEDULES = ("plateau", "linear", "cosine")
 
@@ -57,14 +56,27 @@ class TrainResult:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-def token_loss(logits, targets, label_smoothing: float = 0.0):
-    """Mean cross-entropy per target token: logits ``(..., V)``, targets ``(...)``; pads ignored."""
-    return F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]),
-        targets.reshape(-1),
-        ignore_index=PAD,
-        label_smoothing=label_smoothing,
+def token_loss(model, features, targets, label_smoothing: float = 0.0, bf16: bool = False):
+    """Mean (label-smoothed) cross-entropy per target token of ``model.decoder.out(features)``:
+    features ``(N, H_out)``, targets ``(N,)`` (pads already removed)."""
+    out = model.decoder.out
+    return linear_cross_entropy(
+        features,
+        out.weight,
+        out.bias,
+        targets,
+        label_smoothing,
+        compute_dtype=torch.bfloat16 if bf16 else torch.float32,
     )
+
+
+def training_loss(model, batch, label_smoothing: float = 0.0, bf16: bool = False):
+    """The loss of one training batch under teacher forcing (bf16: autocast matrix products)."""
+    with torch.autocast(batch.src.device.type, torch.bfloat16, enabled=bf16):
+        feats, targets = model.token_features(
+            batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out
+        )
+    return token_loss(model, feats, targets, label_smoothing, bf16)
 
 
 def train_model(
@@ -104,9 +116,7 @@ def train_model(
                     for group in opt.param_groups:
                         group["lr"] = tc.lr * lr_factor(tc.lr_schedule, progress)
                 b = make_batch(train_ex, idx).to(device)
-                with torch.autocast(device.type, torch.bfloat16, enabled=tc.precision == "bf16"):
-                    logits, targets = model.token_logits(b.src, b.src_lens, b.tgt_in, b.tgt_out)
-                loss = token_loss(logits.float(), targets, tc.label_smoothing)
+                loss = training_loss(model, b, tc.label_smoothing, tc.precision == "bf16")
                 if not torch.isfinite(loss):
                     where = (
                         f"model.pt keeps epoch {result.best_epoch}"

@@ -66,7 +66,11 @@ def test_bahdanau_toy_run_writes_everything(bahdanau_run):
 @pytest.mark.parametrize(
     "over",
     [
-        {"score": "general", "train": {"precision": "bf16"}},
+        {
+            "score": "general",
+            "train": {"precision": "bf16", "lr_schedule": "cosine"},
+            "model": {"tie_embeddings": True},
+        },
         {
             "score": "dot",
             "attention": {"kind": "local_p", "window": 2},
@@ -74,12 +78,22 @@ def test_bahdanau_toy_run_writes_everything(bahdanau_run):
             "decode": {"beam": 3, "n_best": 2},
         },
     ],
-    ids=["luong-global-bf16", "luong-local_p-feed-lstm-beam"],
+    ids=["luong-global-bf16-tied-cosine", "luong-local_p-feed-lstm-beam"],
 )
 def test_luong_toy_runs(tmp_path, over):
+    from attnrun.translate.artifacts import load_run
+    from attnrun.translate.predict import predict_translate
+
     m = run(_tiny(**over), tmp_path)
     assert m["decoder"] == "luong"
     assert (tmp_path / "translations.tsv").is_file()
+    # the saved run reloads (tied weights included) and translates like the run did
+    loaded = load_run(tmp_path)
+    dec = loaded.model.decoder
+    assert (dec.out.weight is dec.embedding.weight) == over["model"].get("tie_embeddings", False)
+    rows = [r.split("\t") for r in (tmp_path / "translations.tsv").read_text().splitlines()[1:3]]
+    res = predict_translate(tmp_path, [r[0] for r in rows], tmp_path / "pred")
+    assert [r["translation"] for r in res] == [r[2] for r in rows]
     if over.get("decode", {}).get("n_best", 1) > 1:
         assert len(json.loads((tmp_path / "nbest.json").read_text())[0]) == 2
 
@@ -129,9 +143,9 @@ def test_nan_loss_is_a_training_error(tmp_path, monkeypatch):
     real = train.token_loss
     calls = {"n": 0}
 
-    def poisoned(logits, tgt, ls=0.0):
+    def poisoned(*args, **kwargs):
         calls["n"] += 1
-        loss = real(logits, tgt, ls)
+        loss = real(*args, **kwargs)
         return loss * float("nan") if calls["n"] > 9 else loss
 
     monkeypatch.setattr(train, "token_loss", poisoned)

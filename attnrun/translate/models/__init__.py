@@ -30,18 +30,17 @@ class Seq2Seq(nn.Module):
         memory, state = self.encode(src, src_lens)
         return self.decoder(tgt_in, memory, state, need_weights=need_weights)
 
-    def token_logits(
+    def token_features(
         self, src: Tensor, src_lens: Tensor, tgt_in: Tensor, tgt_out: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Logits ``(N, V)`` and targets ``(N,)`` of the ``N`` non-pad target positions only.
-
-        The vocabulary projection is the largest matrix product of a training step; skipping the
-        padded positions saves its share of padding exactly.
-        """
+        """Features ``(N, H_out)`` before the vocabulary projection ``decoder.out``, and targets
+        ``(N,)``, of the ``N`` non-pad target positions only (the training loss projects them
+        itself, :func:`attnrun.translate.loss.linear_cross_entropy`, so padding never reaches the
+        largest matrix product of the step)."""
         memory, state = self.encode(src, src_lens)
-        feats, _ = self.decoder(tgt_in, memory, state, project=False)  # (B, T, H)
+        feats, _ = self.decoder(tgt_in, memory, state, project=False)  # (B, T, H_out)
         keep = tgt_out != PAD  # (B, T)
-        return self.decoder.out(feats[keep]), tgt_out[keep]
+        return feats[keep], tgt_out[keep]
 
 
 def decoder_name(decoder: str, score: str) -> str:
