@@ -43,6 +43,26 @@ def prefer_fused(device: torch.device, tq: int, tk: int, masked: bool) -> bool:
     return True
 
 
+def prefer_ragged(lens: list[int], tq: int, tk: int, need_weights: bool = True) -> bool:
+    """Whether to run masked attention row by row on each row's valid keys only (CPU).
+
+    With 1-D valid lengths the keys past ``valid_lens[b]`` carry no weight, so row ``b``'s
+    products need only its first ``valid_lens[b]`` keys: the work shrinks by the padding share and
+    each row's ``(Tq, L_b)`` block stays in cache, at the price of one small batched product per
+    batch row. Measured (forward + backward, float32, 2-core CPU, torch 2.13, uniform random
+    lengths ≈ 50% padding), ms for one batched call / row by row / fused SDPA without weights:
+    ``B·H=32, T=64``: 1.7 / 5.7 / 1.3; ``64, 128``: 8.9 / 12.9 / 8.9; ``64, 256``: 40 / 40 / 34;
+    ``128, 256``: 101 / 88 / 77; ``256, 256``: 226 / 130 / 141; ``16, 512``: 30 / 22 / 39.
+    Rule: at least a quarter of the keys padding, and at least 256 × 256 scores per row when the
+    weights are returned (512 × 512 when SDPA is the alternative).
+    """
+    rows = len(lens)
+    side = 256 if need_weights else 512
+    if rows == 0 or tq * tk < side * side:
+        return False
+    return sum(lens) <= 0.75 * rows * tk
+
+
 def _build(kind, registry, options, **fixed):
     if isinstance(kind, nn.Module):
         if options:
@@ -156,13 +176,22 @@ class Attention(nn.Module):
         if win_keep is not None:
             keep, maybe_empty = combine_masks(keep, win_keep), True
 
-        if not need_weights and reweight is None and getattr(self.normaliser, "is_soft", False):
+        soft = reweight is None and getattr(self.normaliser, "is_soft", False)
+        ragged = valid_lens if mask is None and win_keep is None else None
+        if not need_weights and soft:
+            out = self._dot_with_weights(
+                queries, keys, values, keep, maybe_empty, projected_keys, ragged, ragged_only=True
+            )
+            if out is not None:
+                return out[0], None
             context = self._fused(queries, keys, values, keep, maybe_empty, projected_keys)
             if context is not None:
                 return context, None
 
-        if reweight is None and getattr(self.normaliser, "is_soft", False):
-            out = self._dot_with_weights(queries, keys, values, keep, maybe_empty, projected_keys)
+        if soft:
+            out = self._dot_with_weights(
+                queries, keys, values, keep, maybe_empty, projected_keys, ragged
+            )
             if out is not None:
                 return out
 
@@ -209,13 +238,39 @@ class Attention(nn.Module):
             context = context.masked_fill(~keep.any(dim=-1, keepdim=True), 0.0)
         return context
 
-    def _dot_with_weights(self, queries, keys, values, keep, maybe_empty, projected_keys):
-        """Steps 1-4 for dot-form scores as one autograd Function (:class:`_DotAttention`), or
-        ``None`` for the plain path (backend ``"plain"``, active dropout, autocast, mixed dtypes).
+    def _dot_with_weights(
+        self,
+        queries,
+        keys,
+        values,
+        keep,
+        maybe_empty,
+        projected_keys,
+        valid_lens=None,
+        ragged_only: bool = False,
+    ):
+        """Steps 1-4 for dot-form scores as one autograd Function (:class:`_DotAttention`, or
+        :class:`_RaggedDotAttention` when :func:`prefer_ragged` says the valid lengths leave
+        enough padding to skip), or ``None`` for the plain path (backend ``"plain"``, active
+        dropout, autocast, mixed dtypes). ``ragged_only``: the caller does not need the weights
+        and has the fused SDPA kernel to fall back on, so only the row-by-row path is worth it.
         """
         if self.backend == "plain" or (self.training and self.dropout.p > 0):
             return None
         if torch.is_autocast_enabled(queries.device.type):
+            return None
+        lens = None  # the row-by-row path: checked before dot_form, which may cost a product
+        if (
+            self.backend == "auto"
+            and valid_lens is not None
+            and valid_lens.ndim == 1
+            and queries.device.type == "cpu"
+        ):
+            lens = valid_lens.tolist()
+            tq, tk = queries.shape[-2], keys.shape[-2]
+            if not prefer_ragged(lens, tq, tk, need_weights=not ragged_only):
+                lens = None
+        if lens is None and ragged_only:
             return None
         form = self.score.dot_form(queries, keys, projected_keys)
         if form is None:
@@ -223,6 +278,8 @@ class Attention(nn.Module):
         q, k, scale = form
         if not q.dtype == k.dtype == values.dtype or not q.dtype.is_floating_point:
             return None
+        if lens is not None:
+            return _RaggedDotAttention.apply(q, k, values, lens, scale)
         return _DotAttention.apply(q, k, values, keep, scale, maybe_empty)
 
     def extra_repr(self) -> str:
@@ -277,7 +334,9 @@ class _DotAttention(torch.autograd.Function):
         q3, k3, v3 = q.reshape(-1, tq, d), k.reshape(-1, tk, d), v.reshape(-1, tk, dv)
         grad_v = grad_w = None
         if grad_context is not None:
-            g3 = grad_context.reshape(-1, tq, dv)
+            # .contiguous(): a gradient from .sum()/.mean() arrives expanded (stride 0), which
+            # sends bmm down a per-matrix copy path (measured 1.4x slower at 64·128·64).
+            g3 = grad_context.reshape(-1, tq, dv).contiguous()
             grad_w = torch.bmm(g3, v3.transpose(1, 2))  # (N, Tq, Tk), a fresh buffer
             grad_v = torch.bmm(w3.transpose(1, 2), g3).view(v.shape)
         if grad_weights is not None:
@@ -305,3 +364,67 @@ def _bmm(a: Tensor, b: Tensor, alpha: float) -> Tensor:
         return torch.bmm(a, b)
     # beta=0: the (empty, 0-d) input is ignored, NaNs in it included (documented).
     return torch.baddbmm(a.new_empty(()), a, b, beta=0.0, alpha=alpha)
+
+
+class _RaggedDotAttention(torch.autograd.Function):
+    """:class:`_DotAttention` for 1-D valid lengths, batch row by batch row, over each row's
+    ``L_b = valid_lens[b]`` valid keys only: ``w_b = softmax(scale · q_b k_{b,:L_b}ᵀ)``,
+    ``context_b = w_b v_{b,:L_b}``; the returned weights are 0 past ``L_b`` (a row with
+    ``L_b = 0`` has zero weights and context). Shapes: q ``(B, ..., Tq, d)``,
+    k ``(B, ..., Tk, d)``, v ``(B, ..., Tk, dv)``; the lengths broadcast over the middle axes.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, lens, scale):
+        tq, tk = q.shape[-2], k.shape[-2]
+        weights = q.new_zeros(*q.shape[:-1], tk)  # (B, ..., Tq, Tk)
+        context = q.new_zeros(*q.shape[:-1], v.shape[-1])  # (B, ..., Tq, dv)
+        for b, n in enumerate(lens):
+            if n == 0:
+                continue
+            qb = q[b].reshape(-1, tq, q.shape[-1])  # (heads, Tq, d)
+            kb = k[b].reshape(-1, tk, k.shape[-1])[:, :n]  # (heads, L, d)
+            vb = v[b].reshape(-1, tk, v.shape[-1])[:, :n]  # (heads, L, dv)
+            wb = _bmm(qb, kb.transpose(1, 2), scale)  # (heads, Tq, L), fresh
+            torch._softmax(wb, -1, False, out=wb)
+            weights[b].view(-1, tq, tk)[:, :, :n] = wb
+            torch.bmm(wb, vb, out=context[b].view(-1, tq, v.shape[-1]))
+        ctx.save_for_backward(q, k, v, weights)
+        ctx.lens, ctx.scale = lens, scale
+        ctx.set_materialize_grads(False)
+        return context, weights
+
+    @staticmethod
+    def backward(ctx, grad_context, grad_weights):
+        q, k, v, weights = ctx.saved_tensors
+        tq, tk, d, dv = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+        create_graph = torch.is_grad_enabled()  # double backward: differentiable ops only
+        grad_q, grad_k, grad_v = (x.new_zeros(x.shape) for x in (q, k, v))  # contiguous
+        if grad_context is not None:
+            grad_context = grad_context.contiguous()  # expanded (stride-0) grads: see above
+        for b, n in enumerate(ctx.lens):
+            if n == 0:
+                continue
+            wb = weights[b].view(-1, tq, tk)[:, :, :n]  # (heads, Tq, L), strided
+            qb, kb = q[b].reshape(-1, tq, d), k[b].reshape(-1, tk, d)[:, :n]
+            vb = v[b].reshape(-1, tk, dv)[:, :n]
+            gw = None
+            if grad_context is not None:
+                gb = grad_context[b].reshape(-1, tq, dv)
+                gw = torch.bmm(gb, vb.transpose(1, 2))  # (heads, Tq, L), fresh
+                grad_v[b].view(-1, tk, dv)[:, :n] = torch.bmm(wb.transpose(1, 2), gb)
+            if grad_weights is not None:
+                extra = grad_weights[b].reshape(-1, tq, tk)[:, :, :n]
+                if gw is None or create_graph:
+                    gw = extra.clone() if gw is None else gw + extra
+                else:
+                    gw.add_(extra)
+            if gw is None:
+                continue
+            if create_graph:
+                gs = softmax_backward(gw, wb)
+            else:  # gw is ours: overwrite it
+                gs = torch._softmax_backward_data(gw, wb, -1, wb.dtype, grad_input=gw)
+            grad_q[b].view(-1, tq, d).copy_(_bmm(gs, kb, ctx.scale))
+            grad_k[b].view(-1, tk, d)[:, :n] = _bmm(gs.transpose(1, 2), qb, ctx.scale)
+        return grad_q, grad_k, grad_v, None, None

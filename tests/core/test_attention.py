@@ -231,3 +231,56 @@ def test_bad_settings_raise_value_errors():
         Attention("dot", 4, normaliser="hard", normaliser_options={"tau": 0})
     with pytest.raises(ValueError, match=r"\[0, Tk=5\]"):
         Attention("dot", 4)(q, k, v, torch.tensor([6, 1]))
+
+
+@pytest.mark.parametrize("heads", [False, True])
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_ragged_row_by_row_path_matches_plain_to_second_order(monkeypatch, heads, need_weights):
+    """Valid lengths with enough padding run row by row on each row's valid keys only
+    (``_RaggedDotAttention``); forced on here for a small shape, it must equal the plain path,
+    zero-length rows included, and support double backward."""
+    import attnrun.core.attention as attention
+
+    monkeypatch.setattr(attention, "prefer_ragged", lambda *a, **kw: True)
+    torch.manual_seed(3)
+    shape = (3, 2) if heads else (3,)
+    q = torch.randn(*shape, 4, 5, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(*shape, 6, 5, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(*shape, 6, 2, dtype=torch.float64, requires_grad=True)
+    lens = torch.tensor([0, 6, 2])
+    plain = Attention("scaled_dot", 5, backend="plain").double()
+    auto = Attention("scaled_dot", 5).double()
+    ctx_a, w_a = auto(q, k, v, lens, need_weights=need_weights)
+    assert type(ctx_a.grad_fn).__name__ == "_RaggedDotAttentionBackward"
+    ctx_p, w_p = plain(q, k, v, lens)
+    assert_close(ctx_a, ctx_p)
+    assert (w_a is None) == (not need_weights)
+    if need_weights:
+        assert_close(w_a, w_p)
+        assert (w_a[0] == 0).all() and (w_a[2, ..., 2:] == 0).all()
+    outs_a = (ctx_a, w_a) if need_weights else (ctx_a,)
+    outs_p = (ctx_p, w_p) if need_weights else (ctx_p,)
+    seeds = [torch.randn_like(t) for t in outs_p]
+    for ga, gp in zip(
+        torch.autograd.grad(outs_a, (q, k, v), seeds),
+        torch.autograd.grad(outs_p, (q, k, v), seeds),
+        strict=True,
+    ):
+        assert_close(ga, gp)
+
+    def attend(q, k, v):
+        out = auto(q, k, v, lens, need_weights=need_weights)
+        return out if need_weights else out[0]
+
+    assert torch.autograd.gradcheck(attend, (q, k, v))
+    assert torch.autograd.gradgradcheck(attend, (q, k, v))
+
+
+def test_ragged_path_is_chosen_only_for_long_padded_rows():
+    attn = Attention("scaled_dot", 8)
+    q, k, v = qkv(b=2, tq=256, tk=256, d=8, dv=8, requires_grad=True)
+    padded, full = torch.tensor([40, 100]), torch.tensor([256, 256])
+    assert type(attn(q, k, v, padded)[0].grad_fn).__name__ == "_RaggedDotAttentionBackward"
+    assert type(attn(q, k, v, full)[0].grad_fn).__name__ == "_DotAttentionBackward"
+    small = qkv(b=2, tq=16, tk=16, d=8, dv=8, requires_grad=True)
+    assert type(attn(*small, torch.tensor([2, 3]))[0].grad_fn).__name__ == "_DotAttentionBackward"
