@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,76 @@ SEED = typer.Option(None, "--seed", help="Seed for every random number generator
 DEVICE = typer.Option(None, "--device", help="auto | cpu | cuda (auto picks CUDA when present).")
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+#: The options every experiment command takes after its own: name → (type, typer option).
+SHARED_OPTIONS: dict[str, tuple[type, Any]] = {
+    "seed": (int, SEED),
+    "device": (str, DEVICE),
+    "multirun": (bool, MULTIRUN),
+    "cfg": (str, CFG),
+    "quiet": (bool, QUIET),
+    "debug": (bool, DEBUG),
+    "root": (Path, ROOT),
+}
+
+
+@dataclass(frozen=True)
+class Shared:
+    """The values of :data:`SHARED_OPTIONS` for one call."""
+
+    seed: int | None
+    device: str | None
+    multirun: bool
+    cfg: str | None
+    quiet: bool
+    debug: bool
+    root: Path
+
+
+def experiment_command(app: typer.Typer, name: str, **command_kwargs) -> Callable:
+    """Register ``fn(ctx, <own options>, shared: Shared) -> typed`` as the experiment command
+    ``name`` with the shared options appended to its signature.
+
+    ``typed`` maps config keys to the values of the command's own options (``None``: not given);
+    ``seed`` and ``device`` are added, and :func:`run_command` launches the run with the extra
+    arguments as Hydra overrides. ``fn`` returns ``None`` when it handled the call itself.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        hints = typing.get_type_hints(fn)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(fn).parameters.values()
+            if p.name != "shared"
+        ]
+        shared_params = [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
+            for n, (ann, opt) in SHARED_OPTIONS.items()
+        ]
+
+        def command(**kwargs) -> None:
+            shared = Shared(**{n: kwargs.pop(n) for n in SHARED_OPTIONS})
+            typed = fn(shared=shared, **kwargs)
+            if typed is None:
+                return
+            run_command(
+                name,
+                {**typed, "seed": shared.seed, "device": shared.device},
+                list(kwargs["ctx"].args),
+                multirun=shared.multirun,
+                cfg=shared.cfg,
+                quiet=shared.quiet,
+                debug=shared.debug,
+                root=shared.root,
+            )
+
+        command.__name__ = fn.__name__
+        command.__doc__ = fn.__doc__
+        command.__signature__ = inspect.Signature(own + shared_params)  # type: ignore[attr-defined]
+        app.command(name, context_settings=EXTRA, **command_kwargs)(command)
+        return fn
+
+    return decorate
 
 
 def choices(names: list[str]) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from attnrun.cli import common
@@ -13,9 +11,9 @@ from attnrun.regression.models import poolings
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
+    @common.experiment_command(
+        app,
         "regress",
-        context_settings=common.EXTRA,
         help=(
             "Nadaraya-Watson kernel regression as attention pooling (d2l 10.2).\n\n"
             "Extra arguments are Hydra overrides, e.g. data.n_train=500 bandwidth=loo "
@@ -36,28 +34,7 @@ def register(app: typer.Typer) -> None:
             "-b",
             help=f"A positive number or a rule: {common.choices(bandwidth_rules.names())}.",
         ),
-        seed: int = common.SEED,
-        device: str = common.DEVICE,
-        multirun: bool = common.MULTIRUN,
-        cfg: str = common.CFG,
-        quiet: bool = common.QUIET,
-        debug: bool = common.DEBUG,
-        root: Path = common.ROOT,
-    ) -> None:
-        typed = {
-            "kernel": kernel,
-            "pooling": pooling,
-            "bandwidth": bandwidth,
-            "seed": seed,
-            "device": device,
-        }
-        common.run_command(
-            "regress",
-            typed,
-            list(ctx.args),
-            multirun=multirun,
-            cfg=cfg,
-            quiet=quiet,
-            debug=debug,
-            root=root,
-        )
+        *,
+        shared: common.Shared,
+    ) -> dict:
+        return {"kernel": kernel, "pooling": pooling, "bandwidth": bandwidth}

@@ -27,9 +27,9 @@ def run_demo(seed: int, root: Path) -> Path:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
+    @common.experiment_command(
+        app,
         "selfattn",
-        context_settings=common.EXTRA,
         options_metavar="[demo] [OPTIONS] [OVERRIDES]...",
         help=(
             "Self-attention resolves 'it' in \"the animal didn't cross the street because it was "
@@ -57,25 +57,18 @@ def register(app: typer.Typer) -> None:
         score: str = typer.Option(
             None, "--score", help=f"Score: {common.choices(score_functions.names())}."
         ),
-        seed: int = common.SEED,
-        device: str = common.DEVICE,
-        multirun: bool = common.MULTIRUN,
-        cfg: str = common.CFG,
-        quiet: bool = common.QUIET,
-        debug: bool = common.DEBUG,
-        root: Path = common.ROOT,
-    ) -> None:
+        *,
+        shared: common.Shared,
+    ) -> dict | None:
         args = list(ctx.args)
         if args[:1] == ["demo"]:
-            given = [layers, heads, hiddens, positional, score, device, cfg]
-            if len(args) > 1 or multirun or any(v is not None for v in given):
+            given = [layers, heads, hiddens, positional, score, shared.device, shared.cfg]
+            if len(args) > 1 or shared.multirun or any(v is not None for v in given):
                 common.fail("'selfattn demo' takes only --seed, --root and --quiet")
-            out_dir = run_demo(0 if seed is None else seed, root)
+            out_dir = run_demo(0 if shared.seed is None else shared.seed, shared.root)
             print(f"selfattn demo: {out_dir / 'demo.png'} {out_dir / 'attention.html'}")
-            return
-        typed = {
+            return None
+        return {
             "model.num_layers": layers, "model.num_heads": heads, "model.num_hiddens": hiddens,
-            "model.positional": positional, "model.score": score, "seed": seed, "device": device,
+            "model.positional": positional, "model.score": score,
         }  # fmt: skip
-        common.run_command("selfattn", typed, args, multirun=multirun, cfg=cfg, quiet=quiet,
-                           debug=debug, root=root)  # fmt: skip

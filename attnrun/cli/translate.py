@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from attnrun.cli import common
@@ -14,9 +12,9 @@ from attnrun.translate.models.decoders import decoders
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
+    @common.experiment_command(
+        app,
         "translate",
-        context_settings=common.EXTRA,
         help=(
             "Train an RNN encoder-decoder with attention (Bahdanau 2015 / Luong 2015), translate "
             "the test split and plot attention heatmaps.\n\n"
@@ -41,31 +39,14 @@ def register(app: typer.Typer) -> None:
         ),
         epochs: int = typer.Option(None, "--epochs", help="Training epochs."),
         beam: int = typer.Option(None, "--beam", help="Beam size for the test split (1: greedy)."),
-        seed: int = common.SEED,
-        device: str = common.DEVICE,
-        multirun: bool = common.MULTIRUN,
-        cfg: str = common.CFG,
-        quiet: bool = common.QUIET,
-        debug: bool = common.DEBUG,
-        root: Path = common.ROOT,
-    ) -> None:
-        typed = {
+        *,
+        shared: common.Shared,
+    ) -> dict:
+        return {
             "score": score,
             "decoder": decoder,
             "attention": attention,
             "dataset": dataset,
             "train.epochs": epochs,
             "decode.beam": beam,
-            "seed": seed,
-            "device": device,
         }
-        common.run_command(
-            "translate",
-            typed,
-            list(ctx.args),
-            multirun=multirun,
-            cfg=cfg,
-            quiet=quiet,
-            debug=debug,
-            root=root,
-        )
