@@ -53,8 +53,7 @@ def predict_selfattn(
             )
         if len(tokens) > model.positional.max_len:
             raise DataError(
-                f"{where}the sentence has {len(tokens)} tokens; at most "
-                f"{model.positional.max_len}"
+                f"{where}the sentence has {len(tokens)} tokens; at most {model.positional.max_len}"
             )
     lines: list[str] = []
     files: list[Path] = []
@@ -86,7 +85,6 @@ def _predict_one(model, vocab, text, tokens, out_dir: Path, suffix: str, metrics
     others = ", ".join(f"{c['token']} {c['probability']:.2f}" for c in candidates[1:])
     prefix = f"{text}\t" if suffix else ""
     line = (
-        f'{prefix}"it" refers to "{answer["token"]}" (p={answer["probability"]:.2f}; '
-        f"then {others})"
+        f'{prefix}"it" refers to "{answer["token"]}" (p={answer["probability"]:.2f}; then {others})'
     )
     return line, files
