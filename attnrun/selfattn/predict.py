@@ -35,16 +35,15 @@ def predict_selfattn(
     for the ``i``-th of several sentences). Every sentence is checked before any is run."""
     sentences = [line.strip() for line in text.splitlines() if line.strip()] or [text]
     token_lists = [tokenize(s) for s in sentences]
-    for i, tokens in enumerate(token_lists):
+    wheres = [f"sentence {i + 1}: " if len(sentences) > 1 else "" for i in range(len(sentences))]
+    for where, tokens in zip(wheres, token_lists):
         try:
             check_sentence(tokens)
         except DataError as e:
-            where = f"sentence {i + 1}: " if len(sentences) > 1 else ""
             raise DataError(f"{where}{e}") from None
     model, vocab, cfg = checkpoint.load(run_dir, metrics.get("model_sha256"))
-    for i, tokens in enumerate(token_lists):
+    for where, tokens in zip(wheres, token_lists):
         unknown = vocab.unknown(tokens)
-        where = f"sentence {i + 1}: " if len(sentences) > 1 else ""
         if unknown:
             raise DataError(
                 f"{where}unknown word(s) {', '.join(repr(w) for w in unknown)}; the model knows "

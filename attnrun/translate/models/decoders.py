@@ -78,6 +78,12 @@ class DecoderState:
         return DecoderState(_select_state(self.hidden, index), select(self.feed, index), self.t)
 
 
+def output_size(embed_size: int, num_hiddens: int, tie_embeddings: bool) -> int:
+    """Width of the features the vocabulary projection reads: ``embed_size`` when it is tied to
+    the target embedding, ``num_hiddens`` otherwise."""
+    return embed_size if tie_embeddings else num_hiddens
+
+
 class _AttentionDecoder(nn.Module):
     """Shared parts: embedding, attention, the output layer and memory construction."""
 
@@ -93,10 +99,10 @@ class _AttentionDecoder(nn.Module):
         dropout: float,
         attention: Attention,
         rnn_input: int,
-        out_dim: int,
         tie_embeddings: bool = False,
     ) -> None:
         super().__init__()
+        out_dim = output_size(embed_size, num_hiddens, tie_embeddings)
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
         self.attention = attention
@@ -152,7 +158,6 @@ class BahdanauDecoder(_AttentionDecoder):
         input_feeding: bool = False,
         tie_embeddings: bool = False,
     ) -> None:
-        out_dim = embed_size if tie_embeddings else num_hiddens
         super().__init__(
             vocab_size,
             embed_size,
@@ -162,10 +167,9 @@ class BahdanauDecoder(_AttentionDecoder):
             dropout,
             attention,
             embed_size + num_hiddens,
-            out_dim,
             tie_embeddings,
         )
-        self.pre_output = nn.Linear(2 * num_hiddens + embed_size, out_dim)
+        self.pre_output = nn.Linear(2 * num_hiddens + embed_size, self.out.in_features)
 
     def _features(self, s: Tensor, c: Tensor, e: Tensor) -> Tensor:
         """Deep-output features ``tanh(W_o [s; c; e])`` (before the vocabulary projection)."""
@@ -223,8 +227,7 @@ class LuongDecoder(_AttentionDecoder):
         input_feeding: bool = False,
         tie_embeddings: bool = False,
     ) -> None:
-        out_dim = embed_size if tie_embeddings else num_hiddens  # the size of h̃_t
-        rnn_input = embed_size + (out_dim if input_feeding else 0)
+        feed = output_size(embed_size, num_hiddens, tie_embeddings) if input_feeding else 0  # h̃
         super().__init__(
             vocab_size,
             embed_size,
@@ -233,12 +236,11 @@ class LuongDecoder(_AttentionDecoder):
             cell,
             dropout,
             attention,
-            rnn_input,
-            out_dim,
+            embed_size + feed,
             tie_embeddings,
         )
         self.uses_feed = input_feeding
-        self.combine = nn.Linear(2 * num_hiddens, out_dim, bias=False)  # W_c
+        self.combine = nn.Linear(2 * num_hiddens, self.out.in_features, bias=False)  # W_c
 
     def _attentional(self, h: Tensor, memory: Memory, positions, need_weights: bool):
         c, w = self._attend(h, memory, positions, need_weights)
