@@ -80,6 +80,7 @@ class Experiment(Generic[C]):
     body: Callable[[C, Path, RunContext], dict[str, Any]]
     key_metrics: tuple[str, ...]
     help: str
+    predictor: Callable[..., Any] | None = None  # attnrun predict (attnrun.predictors)
 
     def make_config(self, cfg: Any) -> C:
         """Typed, validated config from a dataclass instance, DictConfig or dict."""
@@ -105,14 +106,21 @@ class Experiment(Generic[C]):
 experiments: Registry[Experiment] = Registry("experiment")
 
 
-def experiment(name: str, config_class: type, key_metrics: tuple[str, ...], help: str):
+def experiment(
+    name: str,
+    config_class: type,
+    key_metrics: tuple[str, ...],
+    help: str,
+    predictor: Callable[..., Any] | None = None,
+):
     """Register ``body(cfg, out_dir, ctx) -> metrics`` as experiment ``name``.
 
-    Returns the :class:`Experiment`, which is callable as ``run(cfg, out_dir, quiet=True)``.
+    ``predictor(run_dir, text, out_dir, metrics) -> Prediction`` serves ``attnrun predict`` on its
+    runs. Returns the :class:`Experiment`, callable as ``run(cfg, out_dir, quiet=True)``.
     """
 
     def deco(body: Callable) -> Experiment:
-        exp = Experiment(name, config_class, body, key_metrics, help)
+        exp = Experiment(name, config_class, body, key_metrics, help, predictor)
         experiments.register(name)(exp)
         return exp
 

@@ -28,7 +28,6 @@ from attnrun.core import make_score
 from attnrun.errors import ConfigError
 from attnrun.experiments.base import BaseConfig, RunContext, experiment
 from attnrun.io import write_json
-from attnrun.predictors import predictors
 from attnrun.selfattn import checkpoint
 from attnrun.selfattn.data import Vocab, make_splits, templates, tokenize
 from attnrun.selfattn.figures import positional_figures, sentence_figures
@@ -130,6 +129,7 @@ class SelfAttnConfig(BaseConfig):
     SelfAttnConfig,
     key_metrics=("accuracy", "it_attention", "it_attention_head"),
     help="Self-attention resolves 'it': which head points at the animal or the street.",
+    predictor=predict_selfattn,
 )
 def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     with cpu_threads(cfg.train.threads):
@@ -200,6 +200,3 @@ def _run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
             sentence_figures(out_dir, stem, reading, names, best)
         positional_figures(out_dir, cfg.model.num_hiddens, cfg.data.max_len)
     return metrics
-
-
-predictors.register("selfattn")(predict_selfattn)

@@ -18,6 +18,7 @@ from typing import Any
 
 from attnrun.errors import ConfigError
 from attnrun.experiments.base import BaseConfig, experiment
+from attnrun.translate.predict import translate_predictor
 
 
 def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -233,22 +234,9 @@ class TranslateConfig(BaseConfig):
     TranslateConfig,
     key_metrics=("bleu", "bleu_lowercase", "chrf", "aer", "train_tokens_per_s"),
     help="RNN encoder-decoder with attention (Bahdanau 2015 / Luong 2015) on a parallel corpus.",
+    predictor=translate_predictor,
 )
 def run(cfg: TranslateConfig, out_dir: Path, ctx) -> dict[str, Any]:
     from attnrun.translate.pipeline import run_translate
 
     return run_translate(cfg, out_dir, ctx)
-
-
-def _register_predictor() -> None:
-    try:
-        from attnrun.predictors import predictors
-    except ImportError:  # the predict command is not in this tree
-        return
-    from attnrun.translate.predict import translate_predictor
-
-    if "translate" not in predictors:
-        predictors.register("translate")(translate_predictor)
-
-
-_register_predictor()

@@ -9,7 +9,7 @@ import torch
 
 from attnrun.errors import DataError
 from attnrun.io import write_json
-from attnrun.predictors import Prediction
+from attnrun.runs.prediction import Prediction
 from attnrun.selfattn import checkpoint
 from attnrun.selfattn.data import PRONOUN, tokenize
 from attnrun.selfattn.figures import sentence_figures

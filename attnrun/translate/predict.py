@@ -11,6 +11,7 @@ from typing import Any
 
 from attnrun.errors import DataError
 from attnrun.io import write_json
+from attnrun.runs.prediction import Prediction
 from attnrun.translate.artifacts import load_run
 from attnrun.translate.evaluation import translate_texts
 
@@ -51,8 +52,6 @@ def predict_translate(
 
 def translate_predictor(run_dir: Path, text: str, out_dir: Path, metrics: dict):
     """``attnrun predict RUN_DIR TEXT`` for translate runs: one sentence per line of ``TEXT``."""
-    from attnrun.predictors import Prediction
-
     result = predict_translate(run_dir, text.splitlines(), out_dir)
     lines = [f"{r['source']}\t{r['translation']}" for r in result]
     return Prediction(lines, [Path(r["heatmap"]) for r in result])

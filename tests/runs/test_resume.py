@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from attnrun.cli import app
-from attnrun.cli.resume import resume_run
+from attnrun.runs.resume import resume_run
 from attnrun.experiments import experiments
 from attnrun.runs.checkpoint import Checkpointer
 

@@ -9,7 +9,7 @@ import pytest
 
 from attnrun.errors import DataError
 from attnrun.experiments.selfattn import run
-from attnrun.predictors import predict, predictors
+from attnrun.predictors import predict, predicting_experiments
 
 TINY = {
     "data": {"n_train": 600, "n_test": 100},
@@ -36,7 +36,7 @@ def copy(trained, tmp_path):
 def test_selfattn_is_registered():
     import attnrun.experiments  # noqa: F401
 
-    assert "selfattn" in predictors
+    assert "selfattn" in predicting_experiments()
 
 
 def test_predicts_the_antecedent_and_writes_a_new_folder_each_time(trained):
