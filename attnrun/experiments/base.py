@@ -28,7 +28,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from attnrun.device import DEVICE_CHOICES, resolve_device
+from attnrun.device import DEVICE_CHOICES, cpu_threads, resolve_device
 from attnrun.errors import AttnrunError, ConfigError, TrainingError
 from attnrun.progress import Reporter
 from attnrun.registry import Registry
@@ -155,7 +155,9 @@ def execute(
     in_main = threading.current_thread() is threading.main_thread()
     old_handler = signal.signal(signal.SIGTERM, _sigterm_to_exception) if in_main else None
     try:
-        metrics = exp.body(typed, out_dir, ctx)
+        with cpu_threads(threads_setting(typed)) as threads:
+            record.update(threads=threads)
+            metrics = exp.body(typed, out_dir, ctx)
         logger.scalars(checkpoint.restored_epoch, {f"final/{k}": v for k, v in metrics.items()})
         logger.figures(sorted(out_dir.glob("*.png")))
     except (KeyboardInterrupt, Interrupted) as e:
@@ -191,6 +193,12 @@ def execute(
     record.finish("completed", metrics)
     log.info("completed: %s", metrics)
     return metrics
+
+
+def threads_setting(cfg: Any) -> int:
+    """The run's ``train.threads`` (0, the default everywhere: every core this process may use;
+    see :func:`attnrun.device.cpu_threads`, which the frame applies around every experiment)."""
+    return int(getattr(getattr(cfg, "train", None), "threads", 0) or 0)
 
 
 def _log_latest(logger):

@@ -31,7 +31,9 @@ _META_KEYS = (
     "versions",
     "host",
     "pid",
+    "threads",
     "resumed_at",
+    "resumed_from",
     "error",
 )
 
