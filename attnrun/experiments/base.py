@@ -144,12 +144,19 @@ def execute(
     """
     typed = exp.make_config(cfg)
     device = resolve_device(typed.device)
+    config_yaml = OmegaConf.to_yaml(OmegaConf.structured(typed), resolve=True)
+    generator = torch.Generator()
+    checkpoint = Checkpointer(out_dir, generator, resume=resume, config_yaml=config_yaml)
+    # a resume checks the checkpoint before anything is written into the run
+    resumed_from = checkpoint.position() if resume else None
     # before the record, so a missing tensorboard package is a plain config error
     logger = make_logger(typed.logger, out_dir)
-    record = RunRecord(out_dir, exp.name, typed.seed, str(device), resume=resume)
-    record.start(OmegaConf.to_yaml(OmegaConf.structured(typed), resolve=True))
-    generator = seed_everything(typed.seed)
-    checkpoint = Checkpointer(out_dir, generator, resume=resume, on_save=_log_latest(logger))
+    checkpoint.on_save = _log_latest(logger)
+    record = RunRecord(out_dir, exp.name, typed.seed, str(device), resumed_from=resumed_from)
+    record.start(config_yaml)
+    if resumed_from is not None:
+        log.info("resumed from epoch %(epoch)d, step %(step)d", resumed_from)
+    generator.set_state(seed_everything(typed.seed).get_state())
     ctx = RunContext(out_dir, device, reporter, generator, record, checkpoint)
 
     in_main = threading.current_thread() is threading.main_thread()

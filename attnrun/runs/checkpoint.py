@@ -1,19 +1,24 @@
-"""End-of-epoch checkpoints that make a run resumable, loaded with ``weights_only=True``.
+"""The resumable training checkpoint, ``checkpoint.pt``: the one thing attnrun calls a checkpoint.
 
-A checkpoint holds the model and optimizer state dicts, the epoch just finished, the metric
-history, and every RNG state the run draws from (torch CPU and CUDA, the run's data generator,
-Python's ``random``, NumPy), so ``attnrun resume`` continues exactly where an uninterrupted run
-would be: same shuffles, same dropout masks, same numbers.
+A checkpoint holds the model and optimizer state dicts, where training stands (``epoch``: epochs
+completed; ``step``: batches done of the next epoch, 0 at an epoch boundary), the metric history,
+every RNG state the run draws from (torch CPU and CUDA, the run's data generator, Python's
+``random``, NumPy) and whatever else the experiment needs to go on exactly (``extra``: scheduler
+and early-stopping counters, best weights, the data order's RNG at the start of the epoch, training
+time so far). So ``attnrun resume`` continues where an uninterrupted run would be: same shuffles,
+same dropout masks, same numbers.
 
-Only tensors, numbers, strings, lists and dicts are stored, so loading never unpickles code:
-``torch.load(..., weights_only=True)`` refuses a file carrying pickled objects, and a truncated or
-corrupted file is reported as a :class:`~attnrun.errors.DataError` naming the file.
+It also records its format and the SHA-256 of the run's resolved config: a checkpoint written for
+another config (an edited ``config.yaml``), by another format, or truncated or tampered with is
+refused with one line before anything is written into the run. Only tensors, numbers, strings,
+lists and dicts are stored, so loading (:func:`attnrun.runs.files.safe_load`,
+``weights_only=True``) never unpickles code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,26 +28,16 @@ import torch
 
 from attnrun.errors import DataError
 from attnrun.io import save_torch
+from attnrun.runs.files import CHECKPOINT, safe_load
 
-CHECKPOINT = "checkpoint.pt"
+FORMAT = "attnrun.checkpoint/1"
+
+__all__ = ["CHECKPOINT", "FORMAT", "Checkpointer", "config_digest", "safe_load"]
 
 
-def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)`` with one-line errors for bad files."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # protocol notices on foreign pickles: we refuse them
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # unpickling errors, truncated zip archives, ...
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            reason = "it carries pickled code or objects, refused without running them"
-        else:
-            reason = f"truncated or not a torch checkpoint ({text[:120]})"
-        raise DataError(f"{path}: cannot load: {reason}") from None
+def config_digest(config_yaml: str) -> str:
+    """SHA-256 of a resolved config's YAML text (what ``config.yaml`` holds)."""
+    return hashlib.sha256(config_yaml.encode("utf-8")).hexdigest()
 
 
 def _rng_states(generator: torch.Generator | None) -> dict[str, Any]:
@@ -76,7 +71,8 @@ class Checkpointer:
     """Saves and restores ``out_dir/checkpoint.pt`` for one run.
 
     ``resume`` says whether :meth:`restore` should load an existing checkpoint (``attnrun
-    resume``) or start fresh (a new run never reads a stale file).
+    resume``) or start fresh (a new run never reads a stale file). ``config_yaml`` is the run's
+    resolved config; a checkpoint written for another one is refused.
     """
 
     def __init__(
@@ -85,53 +81,106 @@ class Checkpointer:
         generator: torch.Generator | None,
         resume: bool = False,
         on_save: Callable[[int, dict[str, list]], None] | None = None,
+        config_yaml: str | None = None,
     ):
         self.path = Path(out_dir) / CHECKPOINT
         self.generator = generator
         self.resume = resume
         self.on_save = on_save
+        self.config_sha = config_digest(config_yaml) if config_yaml is not None else None
         self.restored_epoch = 0
+        self.restored_step = 0
+        self._state: dict[str, Any] | None = None
+
+    def load(self) -> dict[str, Any] | None:
+        """The validated checkpoint when resuming (cached), or None for a fresh run / no file.
+
+        Raises:
+            DataError: truncated, tampered, of another format, or written for another config.
+        """
+        if not self.resume or not self.path.exists():
+            return None
+        if self._state is None:
+            state = safe_load(self.path)
+            if not isinstance(state, dict) or state.get("format") != FORMAT:
+                found = state.get("format") if isinstance(state, dict) else type(state).__name__
+                raise DataError(
+                    f"{self.path}: not an attnrun checkpoint of format {FORMAT} (found "
+                    f"{found!r}); it was written by another version and cannot be resumed"
+                )
+            if self.config_sha is not None and state.get("config_sha256") != self.config_sha:
+                raise DataError(
+                    f"{self.path}: written for another config than the run's config.yaml (edited "
+                    "since?); restore config.yaml or start a new run"
+                )
+            for key in ("epoch", "step", "model", "rng"):
+                if key not in state:
+                    raise DataError(f"{self.path}: damaged checkpoint (no {key!r})")
+            self._state = state
+        return self._state
+
+    def position(self) -> dict[str, int]:
+        """Where a resume starts: ``{"epoch": epochs completed, "step": batches into the next}``
+        (zeros when there is nothing to resume from)."""
+        state = self.load()
+        if state is None:
+            return {"epoch": 0, "step": 0}
+        return {"epoch": int(state["epoch"]), "step": int(state["step"])}
 
     def save(
         self,
         epoch: int,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer | None = None,
-        history: dict[str, list] | None = None,
+        history: dict[str, list] | list | None = None,
+        *,
+        step: int = 0,
         **extra: Any,
     ) -> None:
-        """Write the state after ``epoch`` (1-based) atomically; the old file stays until then."""
+        """Write the state after ``epoch`` epochs and ``step`` batches of the next, atomically
+        (the old file stays until the new one is whole)."""
         state = {
+            "format": FORMAT,
+            "config_sha256": self.config_sha,
             "epoch": int(epoch),
+            "step": int(step),
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer is not None else None,
-            "history": history or {},
+            "history": history if history is not None else {},
             "rng": _rng_states(self.generator),
             "extra": extra,
         }
         save_torch(self.path, state)
         self.restored_epoch = int(epoch)
-        if self.on_save is not None:
-            self.on_save(int(epoch), history or {})
+        if self.on_save is not None and step == 0 and isinstance(history, dict):
+            self.on_save(int(epoch), history)
 
     def restore(
         self,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer | None = None,
-    ) -> tuple[int, dict[str, list], dict[str, Any]]:
-        """Load the checkpoint into ``model``/``optimizer`` when resuming.
+    ) -> tuple[int, Any, dict[str, Any]]:
+        """Load the checkpoint into ``model``/``optimizer`` and every RNG when resuming.
 
-        Returns ``(epochs_done, history, extra)``; ``(0, {}, {})`` for a fresh run.
+        Returns ``(epochs_done, history, extra)``; ``(0, {}, {})`` for a fresh run. The batches
+        already done of the next epoch are ``self.restored_step``.
         """
-        if not self.resume or not self.path.exists():
+        state = self.load()
+        if state is None:
             return 0, {}, {}
-        state = safe_load(self.path)
         try:
             model.load_state_dict(state["model"])
             if optimizer is not None and state.get("optimizer") is not None:
                 optimizer.load_state_dict(state["optimizer"])
             _set_rng_states(state["rng"], self.generator)
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise DataError(f"{self.path}: does not fit this run's model: {e}") from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DataError(f"{self.path}: does not fit this run's model: {first[:200]}") from None
         self.restored_epoch = int(state["epoch"])
-        return self.restored_epoch, dict(state.get("history") or {}), dict(state.get("extra") or {})
+        self.restored_step = int(state["step"])
+        history = state.get("history")
+        return (
+            self.restored_epoch,
+            history if history is not None else {},
+            dict(state.get("extra") or {}),
+        )

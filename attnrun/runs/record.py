@@ -65,12 +65,19 @@ class RunRecord:
     """Keeps ``out_dir/metrics.json`` up to date over a run's life."""
 
     def __init__(
-        self, out_dir: Path, experiment: str, seed: int, device: str, resume: bool = False
+        self,
+        out_dir: Path,
+        experiment: str,
+        seed: int,
+        device: str,
+        resumed_from: dict[str, int] | None = None,
     ) -> None:
+        """``resumed_from`` (``{"epoch", "step"}``) continues the record of a resumed run: the
+        first start time is kept and the position is appended to ``resumed_from``."""
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / "metrics.json"
         self._t0 = time.perf_counter()
-        previous = read_metrics(self.out_dir) if resume else None
+        previous = read_metrics(self.out_dir) if resumed_from is not None else None
         self.data: dict[str, Any] = {
             "status": "running",
             "experiment": experiment,
@@ -83,9 +90,11 @@ class RunRecord:
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
-        if previous:
+        if resumed_from is not None:
+            previous = previous or {}
             self.data["started_at"] = previous.get("started_at", self.data["started_at"])
             self.data["resumed_at"] = [*previous.get("resumed_at", []), _now()]
+            self.data["resumed_from"] = [*previous.get("resumed_from", []), dict(resumed_from)]
 
     def start(self, config_yaml: str) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
