@@ -90,7 +90,7 @@ class Attention(nn.Module):
         dropout: dropout on the weights before pooling (the weights returned are pre-dropout).
         normaliser: ``"soft"`` | ``"hard"`` (or a module); ``normaliser_options`` e.g.
             ``{"tau": 0.5}``.
-        window: ``None``/``"global"`` | ``"local-m"`` | ``"local-p"`` (or a module);
+        window: ``None``/``"global"`` | ``"local_m"`` | ``"local_p"`` (or a module);
             ``window_options`` e.g. ``{"half_width": 5}``.
         backend: ``"auto"`` (measured choice, :func:`prefer_fused`), ``"fused"`` (SDPA whenever
             possible) or ``"plain"``.

@@ -14,8 +14,8 @@ at once), an ``int`` ``t`` means ``t..t+Tq-1`` (``Tq = 1`` for one decoder step)
 shape ``(Tq,)`` or ``(B, Tq)`` gives them explicitly.
 
 - ``global``: every source position (Luong's global attention; Bahdanau et al. 2015).
-- ``local-m``: monotonic alignment, centre ``p_t = t``, window ``[t − D, t + D]``.
-- ``local-p``: predicted centre ``p_t = S · sigmoid(v_pᵀ tanh(W_p h_t))`` (Luong eq. 9) with ``S``
+- ``local_m``: monotonic alignment, centre ``p_t = t``, window ``[t − D, t + D]``.
+- ``local_p``: predicted centre ``p_t = S · sigmoid(v_pᵀ tanh(W_p h_t))`` (Luong eq. 9) with ``S``
   the row's source (valid) length, window ``[p_t − D, p_t + D]``, and the normalised weights
   multiplied by ``exp(−(s − p_t)² / (2σ²))``, ``σ = D/2`` (Luong eq. 10). As in the paper the
   Gaussian is applied after the softmax, so local-p weights do not sum to one.
@@ -103,7 +103,7 @@ class GlobalWindow(nn.Module):
         return None, None
 
 
-@windows.register("local-m")
+@windows.register("local_m")
 class LocalMonotonicWindow(nn.Module):
     """Luong's local-m: attend to ``[t − D, t + D]`` around the decoder step ``t`` (``p_t = t``).
 
@@ -114,7 +114,7 @@ class LocalMonotonicWindow(nn.Module):
 
     def __init__(self, query_dim: int | None = None, half_width: int = 10) -> None:
         super().__init__()
-        _check_half_width("local-m", half_width)
+        _check_half_width("local_m", half_width)
         self.half_width = half_width
 
     def forward(
@@ -131,7 +131,7 @@ class LocalMonotonicWindow(nn.Module):
         return f"half_width={self.half_width}"
 
 
-@windows.register("local-p")
+@windows.register("local_p")
 class LocalPredictiveWindow(nn.Module):
     """Luong's local-p: predicted centre ``p_t = S · sigmoid(v_pᵀ tanh(W_p h_t))`` (eq. 9).
 
@@ -148,7 +148,7 @@ class LocalPredictiveWindow(nn.Module):
 
     def __init__(self, query_dim: int, half_width: int = 10, num_hiddens: int | None = None):
         super().__init__()
-        _check_half_width("local-p", half_width)
+        _check_half_width("local_p", half_width)
         if half_width == 0:
             raise ConfigError("local-p window: half_width D must be > 0 (sigma = D/2)")
         hidden = query_dim if num_hiddens is None else num_hiddens

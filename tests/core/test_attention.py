@@ -221,7 +221,7 @@ def test_bad_settings_raise_value_errors():
         Attention("nope", 4)
     with pytest.raises(ValueError, match="valid: soft, hard"):
         Attention("dot", 4, normaliser="gentle")
-    with pytest.raises(ValueError, match="valid: global, local-m, local-p"):
+    with pytest.raises(ValueError, match="valid: global, local_m, local_p"):
         Attention("dot", 4, window="somewhere")
     with pytest.raises(ValueError, match="valid: auto, fused, plain"):
         Attention("dot", 4, backend="triton")

@@ -39,7 +39,7 @@ def test_cuda_multihead_and_local_windows_run():
     x = torch.randn(2, 5, 16, device="cuda")
     out, w = mha(x, x, x, torch.tensor([2, 5], device="cuda"))
     assert out.is_cuda and w.shape == (2, 4, 5, 5)
-    for window in ("local-m", "local-p"):
+    for window in ("local_m", "local_p"):
         attn = Attention("dot", 16, window=window, window_options={"half_width": 1}).cuda()
         ctx, w = attn(x, x, x, torch.tensor([2, 5], device="cuda"), positions=1)
         assert ctx.is_cuda and torch.isfinite(w).all()

@@ -42,7 +42,7 @@ def test_query_positions_forms():
 def test_local_m_matches_masked_softmax_over_the_window():
     q, k, v = torch.randn(2, 4, 3), torch.randn(2, 9, 3), torch.randn(2, 9, 5)
     lens = torch.tensor([9, 6])
-    attn = Attention("dot", 3, window="local-m", window_options={"half_width": 2})
+    attn = Attention("dot", 3, window="local_m", window_options={"half_width": 2})
     ctx, w = attn(q, k, v, lens)
     t = torch.arange(4)[:, None]
     keep = (torch.arange(9) - t).abs() <= 2
@@ -53,7 +53,7 @@ def test_local_m_matches_masked_softmax_over_the_window():
     assert_close(attn(q, k, v, lens, need_weights=False)[0], ctx)
 
 
-@pytest.mark.parametrize("window", ["local-m", "local-p"])
+@pytest.mark.parametrize("window", ["local_m", "local_p"])
 def test_per_step_decoding_matches_whole_target(window):
     q, k, v = torch.randn(2, 5, 3), torch.randn(2, 8, 3), torch.randn(2, 8, 4)
     lens = torch.tensor([8, 5])
@@ -67,7 +67,7 @@ def test_per_step_decoding_matches_whole_target(window):
     # per-row steps, e.g. rows of a batch at different decoder steps
     steps = torch.tensor([[1], [3]])
     _, w_rows = attn(q[:, 1:2], k, v, lens, positions=steps)
-    if window == "local-m":
+    if window == "local_m":
         assert (w_rows[1, 0, :1] == 0).all() and (w_rows[1, 0, 1:6] > 0).any()
 
 
@@ -94,14 +94,14 @@ def test_local_p_formula_and_gradient():
 
 def test_local_p_takes_the_plain_path_even_without_weights():
     q, k, v = torch.randn(2, 3, 4), torch.randn(2, 10, 4), torch.randn(2, 10, 2)
-    attn = Attention("dot", 4, window="local-p", window_options={"half_width": 2})
+    attn = Attention("dot", 4, window="local_p", window_options={"half_width": 2})
     ctx, w = attn(q, k, v)
     assert_close(attn(q, k, v, need_weights=False)[0], ctx)
 
 
 @PROPERTY
 @given(
-    window=st.sampled_from(["local-m", "local-p"]),
+    window=st.sampled_from(["local_m", "local_p"]),
     half_width=st.integers(1, 4),
     tq=st.integers(1, 5),
     tk=st.integers(1, 12),
@@ -114,7 +114,7 @@ def test_zero_weight_outside_the_window(window, half_width, tq, tk, offset, seed
     lens = torch.randint(0, tk + 1, (2,), generator=g)
     attn = Attention("scaled_dot", 3, window=window, window_options={"half_width": half_width})
     _, w = attn(q, k, v, lens, positions=offset)
-    if window == "local-m":
+    if window == "local_m":
         centers = torch.arange(offset, offset + tq).float()[None, :].expand(2, tq)
     else:
         centers = attn.window.centers(q, lens[:, None].float())
@@ -122,13 +122,13 @@ def test_zero_weight_outside_the_window(window, half_width, tq, tk, offset, seed
     outside = ((s - centers[..., None]).abs() > half_width) | (s >= lens[:, None, None])
     assert (w[outside] == 0).all()
     assert (w >= 0).all() and not torch.isnan(w).any()
-    if window == "local-m":  # softmax over the window: rows with anything kept sum to one
+    if window == "local_m":  # softmax over the window: rows with anything kept sum to one
         kept = (~outside).any(-1)
         assert_close(w.sum(-1)[kept], torch.ones_like(w.sum(-1)[kept]))
 
 
 def test_window_settings_raise():
     with pytest.raises(ConfigError, match="half_width"):
-        Attention("dot", 3, window="local-m", window_options={"half_width": -1})
+        Attention("dot", 3, window="local_m", window_options={"half_width": -1})
     with pytest.raises(ConfigError, match="> 0"):
-        Attention("dot", 3, window="local-p", window_options={"half_width": 0})
+        Attention("dot", 3, window="local_p", window_options={"half_width": 0})
