@@ -1,4 +1,4 @@
-"""``attnrun report PATH...``: compare runs in a table, CSV, Markdown and plots."""
+"""``attnrun report PATH...``: compare runs in a table, CSV, Markdown, plots and one HTML page."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from attnrun.errors import AttnrunError
 
 PATHS = typer.Argument(..., help="Run, sweep or output folders.", show_default=False)
 OUT = typer.Option(
-    None, "--out", "-o", help="Folder for report.csv/.md/*.png [default: the first PATH]."
+    None,
+    "--out",
+    "-o",
+    help="Folder for report.csv/.md/.html and report_*.png [default: the first PATH].",
 )
 PLOTS = typer.Option(True, "--plots/--no-plots", help="Draw the report_*.png plots.")
 
@@ -22,8 +25,9 @@ def register(app: typer.Typer) -> None:
         "report",
         help=(
             "Compare every run under PATH(s): a table with the swept parameters and key metrics, "
-            "runs that differ only by seed grouped (mean ± std, n), and report.csv, report.md and "
-            "report_*.png written into the first PATH (or --out)."
+            "runs that differ only by seed grouped (mean ± std, n), and report.csv, report.md, "
+            "report_*.png and report.html (one self-contained page: sortable tables, the plots, "
+            "links to each run's viewer) written into the first PATH (or --out)."
         ),
     )
     def report(
@@ -47,7 +51,8 @@ def register(app: typer.Typer) -> None:
             common.fail(f"cannot write the report into {out or paths[0]}: {e.strerror or e}")
         if not quiet:
             _print_tables(files.report)
-        names = [files.csv.name, files.markdown.name, *(p.name for p in files.plots)]
+        names = [files.csv.name, files.markdown.name, files.html.name]
+        names += [p.name for p in files.plots]
         print(
             f"report: {len(files.report.runs)} runs -> {files.csv.parent}/ ({', '.join(names)})",
             flush=True,

@@ -1,6 +1,7 @@
-"""Run management and comparison reports: collect run folders, tabulate, plot.
+"""Run management and comparison reports: collect run folders, tabulate, plot, one HTML page.
 
-``make_report(paths)`` is what ``attnrun report`` does, callable from Python and tests.
+``make_report(paths)`` is what ``attnrun report`` does, callable from Python and tests;
+``build_report(paths)`` and ``render_page(rep)`` give the same report in memory (the notebook API).
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attnrun.io import write_text
 from attnrun.report.collect import Run, collect, find_run_dirs, load_run
 from attnrun.report.table import Report, build, write_csv, write_markdown
+
+CSV, MARKDOWN, HTML = "report.csv", "report.md", "report.html"
 
 
 @dataclass
@@ -20,32 +24,53 @@ class ReportFiles:
     report: Report
     csv: Path
     markdown: Path
+    html: Path
     plots: list[Path] = field(default_factory=list)
+
+
+def build_report(paths: list[str | os.PathLike]) -> Report:
+    """Collect the runs under ``paths`` into a :class:`Report`; writes nothing.
+
+    Raises :class:`~attnrun.errors.AttnrunError` when a path does not exist or holds no run.
+    """
+    paths = list(paths)
+    runs = collect(paths)
+    # folders are named relative to the deepest folder holding every PATH
+    base = Path(os.path.commonpath([Path(p).resolve() for p in paths]))
+    return build(runs, base)
+
+
+def render_page(rep: Report, page_dir: str | os.PathLike, plots: bool = True) -> str:
+    """``report.html`` as a string, plots inlined; viewer links are relative to ``page_dir``."""
+    from attnrun.report.page import report_page
+    from attnrun.report.plots import render_all
+
+    return report_page(rep, render_all(rep) if plots else [], page_dir)
 
 
 def make_report(
     paths: list[str | os.PathLike], out: str | os.PathLike | None = None, plots: bool = True
 ) -> ReportFiles:
-    """Collect the runs under ``paths``; write report.csv, report.md and report_*.png into ``out``.
+    """Collect the runs under ``paths``; write report.csv, report.md, report.html and
+    report_*.png into ``out`` (default: the first path).
 
-    ``out`` defaults to the first path. Raises :class:`~attnrun.errors.AttnrunError` when a path
-    does not exist or holds no run.
+    Raises :class:`~attnrun.errors.AttnrunError` when a path does not exist or holds no run;
+    then nothing is written and no folder is made.
     """
-    runs = collect(paths)
-    out_dir = Path(out if out is not None else paths[0])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # folders are named relative to the deepest folder holding every PATH
-    base = Path(os.path.commonpath([Path(p).resolve() for p in paths]))
-    rep = build(runs, base)
-    written: list[Path] = []
-    if plots:
-        from attnrun.report.plots import draw_all
+    from attnrun.report.page import report_page
+    from attnrun.report.plots import render_all, write_plots
 
-        written = draw_all(rep, out_dir)
-    csv_path, md_path = out_dir / "report.csv", out_dir / "report.md"
+    paths = list(paths)
+    rep = build_report(paths)
+    out_dir = Path(out if out is not None else paths[0])
+    rendered = render_all(rep) if plots else []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = write_plots(rendered, out_dir)
+    csv_path, md_path, html_path = out_dir / CSV, out_dir / MARKDOWN, out_dir / HTML
     write_csv(rep, csv_path)
     write_markdown(rep, md_path, written)
-    return ReportFiles(rep, csv_path, md_path, written)
+    write_text(html_path, report_page(rep, rendered, out_dir))
+    return ReportFiles(rep, csv_path, md_path, html_path, written)
 
 
 __all__ = [
@@ -53,8 +78,10 @@ __all__ = [
     "ReportFiles",
     "Run",
     "build",
+    "build_report",
     "collect",
     "find_run_dirs",
     "load_run",
     "make_report",
+    "render_page",
 ]

@@ -181,6 +181,9 @@ def _registry() -> dict[str, tuple[str, ...]]:
     """experiment name -> key_metrics; empty if the experiments package cannot be imported."""
     try:
         from attnrun.experiments import experiments
-    except Exception:  # a broken experiment module must not stop a report of finished runs
+
+        # the registry imports every experiment module on first use: a broken one must not
+        # stop a report of finished runs
+        return {name: tuple(exp.key_metrics) for name, exp in experiments.items()}
+    except Exception:
         return {}
-    return {name: tuple(exp.key_metrics) for name, exp in experiments.items()}

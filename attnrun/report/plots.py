@@ -1,26 +1,27 @@
-"""Comparison plots of a report, written atomically as ``report_*.png``.
+"""Comparison plots of a report, rendered to PNG bytes and written atomically as ``report_*.png``.
 
 * ``report_metric_<metric>.png``: each key metric against each swept value, mean ± std over seeds;
 * ``report_loss.png``: loss curves of all runs overlaid (mean and ± std band over seeds), read
-  from each run's ``history.json`` (``{"loss": [...], "val_loss": [...], ...}``, one number per
-  epoch), or from a ``loss.csv`` with a header row when there is no ``history.json``;
-* ``report_attention.png``: the same sample sentence's attention map side by side, one panel per
-  setting (e.g. per score function), read from ``attention*.json`` / ``attention*.pt`` files in the
-  run folders (format in :func:`load_attention`).
+  from each run's ``history.json`` through :func:`attnrun.runs.files.read_history`;
+* ``report_attention.png``: one sample's attention side by side, one panel per compared setting,
+  read from each run's ``attention.json`` through :func:`attnrun.runs.files.read_attention` and
+  drawn from :meth:`~attnrun.runs.files.AttentionSample.panel`. Every panel shows the same sample
+  (same ``name`` and ``kind``), so the panels differ only by the setting.
 
+Plots are rendered in memory (:func:`render_all`) so ``report.html`` and the notebook API can
+inline them as ``data:`` URIs without touching the disk; :func:`write_plots` saves them.
 Nothing here reads a model: plots come from files the runs wrote.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import io
 import math
 import os
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,34 +32,80 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from attnrun.io import save_with  # noqa: E402
+from attnrun.io import atomic_open  # noqa: E402
 from attnrun.report.collect import Run, as_number  # noqa: E402
 from attnrun.report.table import Group, Report, fmt, sort_key  # noqa: E402
+from attnrun.runs.files import AttentionSample, read_attention, read_history  # noqa: E402
 
 MAX_SERIES = 8  # more settings than this on one axis are pooled into one series
 MAX_PANELS = 8  # attention maps side by side
+PANELS_PER_ROW = 4
+MAX_TICKS = 30  # more labels than this on an axis: every k-th is shown
+MAX_TICK_CHARS = 14  # longer token labels are cut (with …) so the maps keep their room
 TRAIN_LOSS_NAMES = ("loss", "train_loss")  # the training curve in history.json, first found
+AXES = {  # kind -> (row axis, column axis) of AttentionSample.panel()
+    "cross": ("target", "source"),
+    "kernel": ("query x", "training x"),
+}
 
 
-def draw_all(rep: Report, out_dir: str | os.PathLike) -> list[Path]:
-    """Every plot the runs support; returns the files written."""
-    out_dir = Path(out_dir)
-    written = plot_metrics(rep, out_dir)
-    for p in (
-        plot_losses(rep, out_dir / "report_loss.png"),
-        plot_attention(rep, out_dir / "report_attention.png"),
-    ):
+@dataclass
+class Plot:
+    """One rendered figure: its file name, PNG bytes and a caption."""
+
+    name: str
+    png: bytes
+    caption: str
+    panels: list[AttentionPanel] = field(default_factory=list)  # report_attention.png only
+
+
+@dataclass
+class AttentionPanel:
+    """Which run and sample one panel of ``report_attention.png`` shows."""
+
+    setting: str
+    run: Run
+    sample: AttentionSample
+
+
+def render_all(rep: Report) -> list[Plot]:
+    """Every plot the runs support, in memory."""
+    plots = metric_plots(rep)
+    for p in (loss_plot(rep), attention_plot(rep)):
         if p is not None:
-            written.append(p)
+            plots.append(p)
+    return plots
+
+
+def write_plots(plots: Sequence[Plot], out_dir: str | os.PathLike) -> list[Path]:
+    """Save each plot as ``out_dir/<name>`` atomically; returns the files written."""
+    written = []
+    for p in plots:
+        path = Path(out_dir) / p.name
+        with atomic_open(path, "wb") as f:
+            f.write(p.png)
+        written.append(path)
     return written
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def draw_all(rep: Report, out_dir: str | os.PathLike) -> list[Path]:
+    """Render every plot and write it into ``out_dir``; returns the files written."""
+    return write_plots(render_all(rep), out_dir)
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buf = io.BytesIO()
     try:
-        save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
-    return path
+    return buf.getvalue()
+
+
+def _text(s: Any) -> str:
+    """Run text for matplotlib: ``$`` escaped, so a token like ``$x$`` is not read as mathtext
+    (and an unbalanced one cannot stop the whole figure)."""
+    return str(s).replace("$", r"\$")
 
 
 def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
@@ -80,11 +127,11 @@ def _stats(runs: Sequence[Run], metric: str) -> tuple[float, float, int] | None:
     return float(np.mean(xs)), std, len(xs)
 
 
-def plot_metrics(rep: Report, out_dir: Path) -> list[Path]:
+def metric_plots(rep: Report) -> list[Plot]:
     """One figure per key metric, one panel per swept key (x: its values, y: mean ± std)."""
     if not rep.swept:
         return []
-    written = []
+    out = []
     for metric in rep.metrics:
         if not any(r.metric(metric) is not None for r in rep.runs):
             continue
@@ -96,12 +143,18 @@ def plot_metrics(rep: Report, out_dir: Path) -> list[Path]:
             _metric_panel(ax, rep, metric, key)
         for ax in list(axes.flat)[n:]:
             ax.set_visible(False)
-        fig.suptitle(f"{metric} (mean ± std over seeds)")
+        fig.suptitle(_text(f"{metric} (mean ± std over seeds)"))
         with warnings.catch_warnings():  # crowded panels: a looser layout is fine
             warnings.simplefilter("ignore", UserWarning)
             fig.tight_layout()
-        written.append(_save(fig, out_dir / f"report_metric_{_slug(metric)}.png"))
-    return written
+        out.append(
+            Plot(
+                f"report_metric_{_slug(metric)}.png",
+                _png(fig),
+                f"{metric} against each swept value",
+            )
+        )
+    return out
 
 
 def _metric_panel(ax: plt.Axes, rep: Report, metric: str, key: str) -> None:
@@ -149,13 +202,21 @@ def _metric_panel(ax: plt.Axes, rep: Report, metric: str, key: str) -> None:
                 else (_label(others, rest[1:]) or None)
             )
         ax.errorbar(
-            x, y, yerr=e, marker="o", capsize=4, linestyle="-" if numeric else "none", label=label
+            x,
+            y,
+            yerr=e,
+            marker="o",
+            capsize=4,
+            linestyle="-" if numeric else "none",
+            label=_text(label) if label else None,
         )
     if not numeric:
-        ax.set_xticks(range(len(cats)), cats, rotation=30 if len(cats) > 4 else 0)
+        ax.set_xticks(
+            range(len(cats)), [_text(c) for c in cats], rotation=30 if len(cats) > 4 else 0
+        )
         ax.set_xlim(-0.5, len(cats) - 0.5)
-    ax.set_xlabel(key)
-    ax.set_ylabel(metric)
+    ax.set_xlabel(_text(key))
+    ax.set_ylabel(_text(metric))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[1]:
         ax.legend(fontsize="x-small")
@@ -172,36 +233,24 @@ def _num_or_str(s: str) -> Any:
 
 
 def load_history(run_dir: str | os.PathLike) -> dict[str, list[float]] | None:
-    """Per-epoch series of a run: ``history.json`` if present, else ``loss.csv``; None if neither.
+    """Per-epoch series of a run's ``history.json``; None when missing, unreadable or empty.
 
     ``history.json`` is ``{"loss": [...], "val_loss": [...], <any other name>: [...]}`` with one
-    number per epoch (null for a missing value); a list of per-epoch records
-    (``[{"epoch": 1, "train_loss": ..., "val_loss": ...}, ...]``) is read too. ``loss.csv`` has a
-    header row. An ``epoch`` or ``step`` column is the x axis and dropped; every other column is a
-    series.
+    number per epoch (null for a missing value), or a list of per-epoch records
+    (``[{"epoch": 1, "train_loss": ..., "val_loss": ...}, ...]``). ``epoch`` and ``step`` are
+    the x axis and dropped; every other list is a series.
     """
-    run_dir = Path(run_dir)
-    try:
-        raw = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raw = None
+    raw = read_history(run_dir)
     if isinstance(raw, list) and raw and all(isinstance(r, dict) for r in raw):
         raw = _columns(raw)
-    if isinstance(raw, dict):
-        out = {
-            k: [_float(x) for x in v]
-            for k, v in raw.items()
-            if isinstance(v, list) and v and k not in ("epoch", "step")
-        }
-        return out or None
-    try:
-        with open(run_dir / "loss.csv", encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, csv.Error, UnicodeDecodeError):
+    if not isinstance(raw, dict):
         return None
-    if not rows:
-        return None
-    return _columns(rows) or None
+    out = {
+        k: [_float(x) for x in v]
+        for k, v in raw.items()
+        if isinstance(v, list) and v and k not in ("epoch", "step")
+    }
+    return out or None
 
 
 def _columns(records: list[dict]) -> dict[str, list[float]]:
@@ -212,13 +261,12 @@ def _columns(records: list[dict]) -> dict[str, list[float]]:
 
 def _float(x: Any) -> float:
     try:
-        v = float(x)
+        return float(x)
     except (TypeError, ValueError):
         return math.nan
-    return v
 
 
-def plot_losses(rep: Report, path: Path) -> Path | None:
+def loss_plot(rep: Report) -> Plot | None:
     """Training (solid) and ``val_loss`` (dashed) per setting: mean over seeds, ± std band.
 
     The training curve is ``loss`` (or ``train_loss``) of each run's history.
@@ -250,12 +298,14 @@ def plot_losses(rep: Report, path: Path) -> Path | None:
                 continue
             length = min(len(c) for c in per_series[series])
             arr = np.array([c[:length] for c in per_series[series]], dtype=float)  # (seeds, epochs)
-            mean = np.nanmean(arr, axis=0)
+            with warnings.catch_warnings():  # an epoch every seed left empty stays a gap
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(arr, axis=0)
+                std = np.nanstd(arr, axis=0, ddof=1) if arr.shape[0] > 1 else None
             epochs = np.arange(1, length + 1)
             label = name if series == "loss" else f"{name} (val)"
-            ax.plot(epochs, mean, style, color=colour, label=label)
-            if arr.shape[0] > 1:
-                std = np.nanstd(arr, axis=0, ddof=1)
+            ax.plot(epochs, mean, style, color=colour, label=_text(label))
+            if std is not None:
                 ax.fill_between(epochs, mean - std, mean + std, color=colour, alpha=0.2)
             positive &= bool(np.all(arr[np.isfinite(arr)] > 0))
     if positive:
@@ -266,128 +316,117 @@ def plot_losses(rep: Report, path: Path) -> Path | None:
     ax.set_title("loss curves (mean ± std over seeds; dashed: validation)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return _save(fig, path)
+    return Plot("report_loss.png", _png(fig), "loss curves of every setting")
 
 
 # --- attention maps -------------------------------------------------------------------------
 
 
-@dataclass
-class AttentionSample:
-    """One sentence's attention: ``weights[i][j]`` = weight of source token j for target token i."""
+def attention_panels(rep: Report) -> list[AttentionPanel]:
+    """One panel per setting, all on the same sample (same ``name`` and ``kind``).
 
-    src_tokens: list[str]
-    tgt_tokens: list[str]
-    weights: np.ndarray  # (len(tgt_tokens), len(src_tokens))
-
-
-def load_attention(run_dir: str | os.PathLike) -> list[AttentionSample]:
-    """The attention samples a run saved; empty when it saved none or they cannot be read.
-
-    Reads ``attention*.json`` and ``attention*.pt`` in the run folder, each holding one sample or a
-    list of them (bare, or under ``"samples"``). A sample is a mapping with ``src_tokens`` (or
-    ``src`` / ``source``), ``tgt_tokens`` (or ``tgt`` / ``target``) and ``weights``: at least
-    ``len(tgt) x len(src)`` numbers (rows and columns beyond the tokens, padding, are cropped).
-    This is the hook for the translate experiment: whatever it writes in that shape is plotted.
+    Per setting (seed group) the first run that saved attention (completed runs first, then by
+    seed). The sample is the one most settings saved (ties: the first run's order); settings
+    without it are left out rather than shown on another input.
     """
-    run_dir = Path(run_dir)
-    samples: list[AttentionSample] = []
-    for f in sorted(run_dir.glob("attention*")):
-        try:
-            if f.suffix == ".json":
-                raw = json.loads(f.read_text(encoding="utf-8"))
-            elif f.suffix == ".pt":
-                import torch
+    chosen: list[tuple[str, Run, list[AttentionSample]]] = []
+    for g in rep.groups:
+        for r in sorted(g.runs, key=lambda r: (r.status != "completed", sort_key(r.seed))):
+            samples = read_attention(r.path)
+            if samples:
+                setting = _label(rep.swept, g.values) or rep.folder(r)
+                if rep.several_experiments:
+                    setting = f"{g.experiment}: {setting}"
+                chosen.append((setting, r, samples))
+                break
+    if not chosen:
+        return []
+    held: dict[tuple[str, str], int] = {}
+    for _, _, samples in chosen:
+        for key in dict.fromkeys((s.name, s.kind) for s in samples):
+            held[key] = held.get(key, 0) + 1
+    order = [(s.name, s.kind) for s in chosen[0][2]]
+    best = max(held, key=lambda k: (held[k], -order.index(k) if k in order else -len(order)))
+    panels = []
+    for setting, run, samples in chosen:
+        sample = next((s for s in samples if (s.name, s.kind) == best), None)
+        if sample is not None:
+            panels.append(AttentionPanel(setting, run, sample))
+    return panels[:MAX_PANELS]
 
-                raw = torch.load(f, map_location="cpu", weights_only=True)
-            else:
-                continue
-        except Exception:  # a damaged artefact only loses its own plot
-            continue
-        if isinstance(raw, dict) and "samples" in raw:
-            raw = raw["samples"]
-        for item in raw if isinstance(raw, list) else [raw]:
-            s = _sample(item)
-            if s is not None:
-                samples.append(s)
-    return samples
+
+def _ticks(ax_set, labels: Sequence[str], **kwargs) -> None:
+    """All labels when they fit, else every k-th (a 50-point kernel map stays readable)."""
+    step = max(1, math.ceil(len(labels) / MAX_TICKS))
+    pos = list(range(0, len(labels), step))
+    ax_set(pos, [_text(_short(labels[i])) for i in pos], **kwargs)
 
 
-def _sample(item: Any) -> AttentionSample | None:
-    if not isinstance(item, dict):
-        return None
-    src = next((item[k] for k in ("src_tokens", "src", "source") if k in item), None)
-    tgt = next((item[k] for k in ("tgt_tokens", "tgt", "target") if k in item), None)
-    w = item.get("weights")
-    if not isinstance(src, list) or not isinstance(tgt, list) or w is None:
-        return None
-    try:
-        w = np.asarray(w.tolist() if hasattr(w, "tolist") else w, dtype=float)
-    except (TypeError, ValueError):
-        return None
-    # decoders may keep padded rows/columns beyond the tokens: crop them, refuse too-small maps
-    if w.ndim != 2 or w.shape[0] < len(tgt) or w.shape[1] < len(src) or not src or not tgt:
-        return None
-    w = w[: len(tgt), : len(src)]
-    return AttentionSample([str(t) for t in src], [str(t) for t in tgt], w)
+def _short(label: str) -> str:
+    return label if len(label) <= MAX_TICK_CHARS else label[: MAX_TICK_CHARS - 1] + "…"
 
 
 def plot_attention_grid(
-    path: str | os.PathLike,
-    panels: Sequence[tuple[str, Sequence[str], Sequence[str], Any]],
+    panels: Sequence[tuple[str, np.ndarray, Sequence[str], Sequence[str]]],
+    axes_names: tuple[str, str] = ("query", "key"),
     suptitle: str | None = None,
-) -> Path:
-    """Attention maps side by side, one panel per ``(title, src_tokens, tgt_tokens, weights)``.
+) -> bytes:
+    """Attention maps side by side as PNG bytes, one per ``(title, matrix, rows, columns)``.
 
-    ``weights`` is ``len(tgt_tokens) x len(src_tokens)``; all panels share one colour scale
-    (0 to the largest weight) so the maps compare directly.
+    ``matrix`` is ``len(rows) × len(columns)``; all panels share one colour scale (0 to the
+    largest weight) so the maps compare directly. Up to :data:`PANELS_PER_ROW` per row.
     """
     n = len(panels)
     if n == 0:
         raise ValueError("no attention panels to draw")
-    maps = [np.asarray(w, dtype=float) for _, _, _, w in panels]
+    maps = [np.asarray(m, dtype=float) for _, m, _, _ in panels]
     vmax = max(float(np.nanmax(m)) if m.size else 1.0 for m in maps) or 1.0
-    width = max(3.2, 0.35 * max(len(s) for _, s, _, _ in panels) + 1.2)
-    height = max(3.0, 0.35 * max(len(t) for _, _, t, _ in panels) + 1.2)
-    same_tgt = all(list(t) == list(panels[0][2]) for _, _, t, _ in panels)
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained")
+    n_cols = max(len(c) for _, _, _, c in panels)
+    n_rows = max(len(r) for _, _, r, _ in panels)
+    width = min(7.0, max(3.2, 0.35 * n_cols + 1.4))
+    height = min(7.0, max(3.0, 0.35 * n_rows + 2.0))
+    cols = min(n, PANELS_PER_ROW)
+    rows = math.ceil(n / cols)
+    same_rows = all(list(r) == list(panels[0][2]) for _, _, r, _ in panels)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout="constrained"
+    )
     im = None
-    for k, (ax, (title, src, tgt, _), m) in enumerate(zip(axes[0], panels, maps, strict=True)):
+    for k, (ax, (title, _, row_labels, col_labels), m) in enumerate(
+        zip(axes.flat, panels, maps, strict=False)
+    ):
         im = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
-        ax.set_xticks(range(len(src)), list(src), rotation=60, ha="right", fontsize="small")
-        # one set of target labels when every panel has the same target sentence
-        labels = list(tgt) if k == 0 or not same_tgt else []
-        ax.set_yticks(range(len(tgt)), labels, fontsize="small")
-        ax.set_title(title, fontsize="medium")
-        ax.set_xlabel("source")
-    axes[0][0].set_ylabel("target")
-    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="attention weight")
+        _ticks(ax.set_xticks, col_labels, rotation=60, ha="right", fontsize="small")
+        # one set of row labels per figure row when every panel has the same rows
+        _ticks(
+            ax.set_yticks,
+            row_labels if k % cols == 0 or not same_rows else [""] * len(row_labels),
+            fontsize="small",
+        )
+        ax.set_title(_text(title), fontsize="medium")
+        ax.set_xlabel(axes_names[1])
+        if k % cols == 0:
+            ax.set_ylabel(axes_names[0])
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.colorbar(im, ax=list(axes.flat[:n]), shrink=0.8, label="attention weight")
     if suptitle:
-        fig.suptitle(suptitle)
-    return _save(fig, Path(path))
+        fig.suptitle(_text(suptitle))
+    return _png(fig)
 
 
-def plot_attention(rep: Report, path: Path) -> Path | None:
-    """One panel per setting (first seed that saved attention), all on the same sentence."""
-    chosen: list[tuple[str, list[AttentionSample]]] = []
-    for g in rep.groups:
-        for r in sorted(g.runs, key=lambda r: (r.status != "completed", sort_key(r.seed))):
-            samples = load_attention(r.path)
-            if samples:
-                title = _label(rep.swept, g.values) or rep.folder(r)
-                if rep.several_experiments:
-                    title = f"{g.experiment}: {title}"
-                chosen.append((title, samples))
-                break
-    if not chosen:
+def attention_plot(rep: Report) -> Plot | None:
+    """``report_attention.png`` from :func:`attention_panels`; None when no run saved attention."""
+    panels = attention_panels(rep)
+    if not panels:
         return None
-    chosen = chosen[:MAX_PANELS]
-    # the first sentence every chosen run has, so the panels differ only by the setting
-    common = set.intersection(*({tuple(s.src_tokens) for s in ss} for _, ss in chosen))
-    first = next((tuple(s.src_tokens) for s in chosen[0][1] if tuple(s.src_tokens) in common), None)
-    panels = []
-    for title, samples in chosen:
-        s = next((s for s in samples if tuple(s.src_tokens) == first), samples[0])
-        panels.append((title, s.src_tokens, s.tgt_tokens, s.weights))
-    note = "same source sentence" if first is not None else "first saved sentence of each run"
-    return plot_attention_grid(path, panels, suptitle=f"attention maps ({note})")
+    first = panels[0].sample
+    if first.focus is not None:
+        names = ("layer, head", f"key (row of {first.queries[first.focus]!r})")
+    else:
+        names = AXES.get(first.kind, ("query", "key"))
+    grid = [(p.setting, *p.sample.panel()) for p in panels]
+    suptitle = f"attention: {first.kind} sample {first.name!r}"
+    png = plot_attention_grid(grid, names, suptitle=suptitle)
+    caption = f"the {first.kind} attention of sample {first.name!r}, one panel per setting"
+    return Plot("report_attention.png", png, caption, panels)

@@ -6,7 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
+
+from attnrun.runs import files
+from attnrun.runs.files import AttentionSample
 
 
 def write_run(
@@ -18,6 +22,8 @@ def write_run(
     experiment: str = "regress",
     started_at: str = "2026-01-01T10:00:00+00:00",
     history: dict[str, list] | None = None,
+    attention: list[AttentionSample] | None = None,
+    viewer: bool = False,
 ) -> Path:
     """A run folder as the run frame leaves it (only the files reports read)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -37,7 +43,29 @@ def write_run(
     (folder / "metrics.json").write_text(json.dumps(record), encoding="utf-8")
     if history is not None:
         (folder / "history.json").write_text(json.dumps(history), encoding="utf-8")
+    if attention is not None:
+        files.write_attention(folder, attention)
+    if viewer:  # the run's own viewer, as experiments write it
+        from attnrun.viz.viewer import write_attention_html
+
+        s = attention[0]
+        write_attention_html(folder / "attention.html", s.keys, s.queries, s.weights, title=s.name)
     return folder
+
+
+def sample(
+    name: str,
+    queries: list[str],
+    keys: list[str],
+    seed: int,
+    kind: str = "cross",
+    layers: int = 1,
+    heads: int = 1,
+    **kw: Any,
+) -> AttentionSample:
+    """A sample with random rows that sum to one (seeded)."""
+    w = np.random.default_rng(seed).random((layers, heads, len(queries), len(keys)))
+    return AttentionSample(name, kind, queries, keys, w / w.sum(-1, keepdims=True), **kw)
 
 
 MSE = {  # test_mse by (kernel, seed)

@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-import torch
-from fakes import write_run
+from fakes import sample, write_run
 
 from attnrun.report import make_report
 from attnrun.report.collect import collect
 from attnrun.report.plots import (
-    load_attention,
+    attention_panels,
+    attention_plot,
     load_history,
-    plot_attention,
+    loss_plot,
+    metric_plots,
     plot_attention_grid,
-    plot_losses,
-    plot_metrics,
 )
 from attnrun.report.table import build
+from attnrun.runs import files
 
 
-def _is_png(path: Path) -> bool:
-    img = mpimg.imread(path)
-    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and img.shape[0] > 50 and img.shape[1] > 50
+def _is_png(data: Path | bytes) -> bool:
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    img = mpimg.imread(io.BytesIO(raw), format="png")
+    return raw[:8] == b"\x89PNG\r\n\x1a\n" and img.shape[0] > 50 and img.shape[1] > 50
+
+
+def _report(root: Path):
+    return build(collect([root]), root)
 
 
 def test_make_report_writes_tables_and_plots(sweep: Path) -> None:
@@ -36,6 +42,7 @@ def test_make_report_writes_tables_and_plots(sweep: Path) -> None:
     assert all(_is_png(p) for p in files.plots)
     assert files.csv == sweep / "report.csv" and files.markdown == sweep / "report.md"
     assert "![report_loss](report_loss.png)" in files.markdown.read_text()
+    assert files.html == sweep / "report.html" and files.html.stat().st_size > 1000
     assert not list(sweep.glob(".*.tmp"))
 
 
@@ -48,28 +55,26 @@ def test_one_metric_panel_per_swept_key(tmp_path: Path) -> None:
                     {"kernel": k, "bw": bw, "seed": seed},
                     {"test_mse": bw + seed},
                 )
-    rep = build(collect([tmp_path]), tmp_path)
-    (path,) = plot_metrics(rep, tmp_path)
-    assert path.name == "report_metric_test_mse.png" and _is_png(path)
+    (plot,) = metric_plots(_report(tmp_path))
+    assert plot.name == "report_metric_test_mse.png" and _is_png(plot.png)
 
 
 def test_no_metric_plot_without_swept_values(tmp_path: Path) -> None:
     for seed in (0, 1):
         write_run(tmp_path / str(seed), {"seed": seed}, {"test_mse": 1.0})
-    rep = build(collect([tmp_path]), tmp_path)
-    assert plot_metrics(rep, tmp_path) == []
+    assert metric_plots(_report(tmp_path)) == []
 
 
-def test_history_json_then_loss_csv(tmp_path: Path) -> None:
+def test_history_json_through_files(tmp_path: Path) -> None:
+    """history.json is read through files.read_history; loss.csv is no longer a source."""
     assert load_history(tmp_path) is None
-    (tmp_path / "loss.csv").write_text("epoch,loss,val_loss\n1,1.0,2.0\n2,0.5,\n")
-    assert load_history(tmp_path) == {
-        "loss": [1.0, 0.5],
-        "val_loss": [2.0, pytest.approx(np.nan, nan_ok=True)],
-    }
-    (tmp_path / "history.json").write_text(json.dumps({"loss": [3, None], "lr": 0.1}))
+    (tmp_path / "loss.csv").write_text("epoch,loss\n1,1.0\n")
+    assert load_history(tmp_path) is None
+    files.write_history(tmp_path, {"loss": [3, None], "lr": 0.1, "epoch": [1, 2]})
     h = load_history(tmp_path)
     assert list(h) == ["loss"] and h["loss"][0] == 3.0 and np.isnan(h["loss"][1])
+    (tmp_path / "history.json").write_text("{")
+    assert load_history(tmp_path) is None
 
 
 def test_history_as_per_epoch_records(tmp_path: Path) -> None:
@@ -88,99 +93,156 @@ def test_loss_plot_reads_train_loss_records(tmp_path: Path) -> None:
         )
         records = [{"epoch": e, "train_loss": 1.0 / e + seed, "val_loss": 2.0 / e} for e in (1, 2)]
         (run / "history.json").write_text(json.dumps(records))
-    rep = build(collect([tmp_path]), tmp_path)
-    assert _is_png(plot_losses(rep, tmp_path / "report_loss.png"))
+    plot = loss_plot(_report(tmp_path))
+    assert plot.name == "report_loss.png" and _is_png(plot.png)
 
 
 def test_no_loss_plot_without_histories(tmp_path: Path) -> None:
     write_run(tmp_path / "a", {"seed": 0, "k": 1}, {"x": 1.0})
-    rep = build(collect([tmp_path]), tmp_path)
-    assert plot_losses(rep, tmp_path / "report_loss.png") is None
-    assert not (tmp_path / "report_loss.png").exists()
+    assert loss_plot(_report(tmp_path)) is None
 
 
 SRC = ["the", "cat", "sat", "<eos>"]
 TGT = ["le", "chat", "<eos>"]
 
 
-def _weights(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
-    w = rng.random((rows, cols))
-    return w / w.sum(axis=1, keepdims=True)
-
-
-def test_attention_files_json_list_samples_and_pt(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    w = _weights(rng, 3, 4)
-    (tmp_path / "attention.json").write_text(
-        json.dumps({"src_tokens": SRC, "tgt_tokens": TGT, "weights": w.tolist()})
-    )
-    (tmp_path / "attention_more.json").write_text(
-        json.dumps(
-            {
-                "samples": [
-                    {"src": SRC, "tgt": TGT, "weights": w.tolist()},
-                    {"src": SRC, "tgt": TGT, "weights": [[1.0]]},  # wrong shape: skipped
-                ]
-            }
-        )
-    )
-    torch.save(
-        [{"src_tokens": SRC, "tgt_tokens": TGT, "weights": torch.tensor(w)}],
-        tmp_path / "attention_z.pt",
-    )
-    padded = np.pad(w, ((0, 2), (0, 1)))  # a decoder's padded rows and column are cropped
-    item = {"source": SRC, "target": TGT, "weights": padded.tolist(), "png": "attention_0.png"}
-    (tmp_path / "attention_samples.json").write_text(json.dumps([item]))
-    (tmp_path / "attention_broken.json").write_text("{")
-    samples = load_attention(tmp_path)
-    assert len(samples) == 4
-    for s in samples:
-        assert s.src_tokens == SRC and s.tgt_tokens == TGT
-        np.testing.assert_allclose(s.weights, w)
-
-
-def test_attention_grid_from_plain_lists(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    panels = [
-        (f"score={name}", SRC, TGT, _weights(rng, 3, 4).tolist())
-        for name in ("dot", "general", "additive")
-    ]
-    assert _is_png(plot_attention_grid(tmp_path / "a.png", panels, suptitle="t"))
-    with pytest.raises(ValueError):
-        plot_attention_grid(tmp_path / "b.png", [])
-
-
-def test_attention_plot_uses_the_sentence_every_run_saved(tmp_path: Path, monkeypatch) -> None:
-    rng = np.random.default_rng(2)
-    other = {"src_tokens": ["x"], "tgt_tokens": ["y"], "weights": [[1.0]]}
+def _translate_runs(root: Path, samples_of) -> None:
+    """Two settings (score dot / general) x two seeds; ``samples_of(score, seed)`` -> samples."""
     for score in ("dot", "general"):
         for seed in (0, 1):
-            run = write_run(
-                tmp_path / f"{score}{seed}",
+            write_run(
+                root / f"{score}{seed}",
                 {"model": {"score": score}, "seed": seed},
                 {"bleu": 10.0},
                 experiment="translate",
+                attention=samples_of(score, seed),
             )
-            mine = {"src_tokens": SRC, "tgt_tokens": TGT, "weights": _weights(rng, 3, 4).tolist()}
-            samples = [other, mine] if score == "dot" else [mine]
-            (run / "attention_samples.json").write_text(json.dumps(samples))
-    drawn = []
+
+
+def test_attention_panels_show_the_same_sample_in_every_setting(tmp_path: Path) -> None:
+    """Guards against drawing each run's first sample: the dot runs saved another sample first,
+    so the panels would compare different inputs."""
+
+    def samples_of(score: str, seed: int):
+        mine = sample("test 0", TGT, SRC, seed={"dot": 0, "general": 10}[score] + seed)
+        other = sample("test 1", ["y"], ["x"], seed=1)
+        return [other, mine] if score == "dot" else [mine]
+
+    _translate_runs(tmp_path, samples_of)
+    panels = attention_panels(_report(tmp_path))
+    assert [p.setting for p in panels] == ["score=dot", "score=general"]
+    assert [p.run.path.name for p in panels] == ["dot0", "general0"]  # the first seed of each
+    for p in panels:
+        assert (p.sample.name, p.sample.kind) == ("test 0", "cross")
+        saved = next(s for s in files.read_attention(p.run.path) if s.name == "test 0")
+        np.testing.assert_allclose(p.sample.panel()[0], saved.panel()[0])
+    # the two settings' maps differ: the panels are the runs' own, not one map repeated
+    assert not np.allclose(panels[0].sample.panel()[0], panels[1].sample.panel()[0])
+    plot = attention_plot(_report(tmp_path))
+    assert plot.name == "report_attention.png" and _is_png(plot.png)
+
+
+def test_a_sample_name_of_another_kind_is_not_mixed_in(tmp_path: Path) -> None:
+    """Guards against matching samples by name alone: the dot runs' first "test 0" is the
+    encoder self-attention, the general runs' only one the cross-attention."""
+
+    def samples_of(score: str, seed: int):
+        cross = sample("test 0", TGT, SRC, seed=seed)
+        encoder = sample("test 0", SRC, SRC, seed=seed, kind="encoder_self")
+        return [encoder, cross] if score == "dot" else [cross]
+
+    _translate_runs(tmp_path, samples_of)
+    panels = attention_panels(_report(tmp_path))
+    assert len(panels) == 2 and {p.sample.kind for p in panels} == {"cross"}
+
+
+def test_settings_without_the_sample_are_left_out(tmp_path: Path) -> None:
+    def samples_of(score: str, seed: int):
+        return [sample("grid", ["q1", "q2"], ["k1", "k2", "k3"], seed=seed, kind="kernel")]
+
+    _translate_runs(tmp_path, samples_of)
+    write_run(
+        tmp_path / "additive0",
+        {"model": {"score": "additive"}, "seed": 0},
+        {"bleu": 1.0},
+        experiment="translate",
+        attention=[sample("other", ["a"], ["b"], seed=0)],
+    )
+    panels = attention_panels(_report(tmp_path))
+    assert [p.setting for p in panels] == ["score=dot", "score=general"]
+
+
+def test_focus_sample_draws_one_row_per_layer_and_head(tmp_path: Path, monkeypatch) -> None:
+    """selfattn's "it" row: the panel is (layers x heads) rows over the keys."""
+    tokens = ["the", "animal", "was", "tired", "it"]
+    _translate_runs(
+        tmp_path,
+        lambda score, seed: [
+            sample("tired", tokens, tokens, seed=seed, kind="self", layers=2, heads=3, focus=4)
+        ],
+    )
     import attnrun.report.plots as plots
 
+    drawn = []
     real = plots.plot_attention_grid
     monkeypatch.setattr(
-        plots,
-        "plot_attention_grid",
-        lambda path, panels, suptitle=None: drawn.append(panels) or real(path, panels, suptitle),
+        plots, "plot_attention_grid", lambda g, *a, **k: drawn.append(g) or real(g, *a, **k)
     )
-    rep = build(collect([tmp_path]), tmp_path)
-    path = plot_attention(rep, tmp_path / "report_attention.png")
-    assert _is_png(path)
-    (panels,) = drawn
-    assert [p[0] for p in panels] == ["score=dot", "score=general"]
-    assert all(list(p[1]) == SRC for p in panels)
+    plot = attention_plot(_report(tmp_path))
+    assert _is_png(plot.png)
+    (grid,) = drawn
+    for _title, matrix, rows, cols in grid:
+        assert matrix.shape == (6, 5) and rows[0] == "L1 H1" and cols == tokens
+
+
+def test_old_attention_files_are_not_read(tmp_path: Path) -> None:
+    """Guards against a second attention loader: only attention.json in the one format counts
+    (the old tolerant src/tgt spellings and attention*.pt are gone)."""
+    w = np.full((3, 4), 0.25)
+    for score in ("dot", "general"):
+        run = write_run(
+            tmp_path / score, {"score": score, "seed": 0}, {"bleu": 1.0}, experiment="translate"
+        )
+        (run / "attention.json").write_text(
+            json.dumps({"src_tokens": SRC, "tgt_tokens": TGT, "weights": w.tolist()})
+        )
+        (run / "attention_samples.json").write_text(
+            json.dumps({"format": files.ATTENTION_FORMAT, "samples": []})
+        )
+    assert attention_plot(_report(tmp_path)) is None
+
+
+def test_mathtext_in_tokens_and_settings_is_drawn_as_text(tmp_path: Path) -> None:
+    """Guards against passing run text to matplotlib unescaped: "$\\frac{" is broken mathtext
+    and would stop savefig with a ParseError (a "$x$" token would silently turn into math)."""
+    toks = ["$\\frac{", "$x$", "<eos>"]
+    for score in ("$dot", "gen$"):
+        write_run(
+            tmp_path / score.strip("$"),
+            {"score": score, "seed": 0},
+            {"bleu": 1.0},
+            experiment="translate",
+            history={"loss": [2.0, 1.0]},
+            attention=[sample("s", toks, toks, seed=0)],
+        )
+    rep = _report(tmp_path)
+    assert _is_png(attention_plot(rep).png)
+    assert _is_png(loss_plot(rep).png)
+    assert all(_is_png(p.png) for p in metric_plots(rep))
+
+
+def test_attention_grid_from_plain_lists() -> None:
+    rng = np.random.default_rng(1)
+    panels = [(f"score={n}", rng.random((3, 4)), TGT, SRC) for n in ("dot", "general")]
+    assert _is_png(plot_attention_grid(panels, ("target", "source"), suptitle="t"))
+    many = [
+        (str(i), rng.random((50, 50)), [str(j) for j in range(50)] * 1, list(map(str, range(50))))
+        for i in range(6)
+    ]
+    assert _is_png(plot_attention_grid(many))  # two rows of panels, thinned tick labels
+    with pytest.raises(ValueError):
+        plot_attention_grid([])
 
 
 def test_no_attention_plot_without_files(sweep: Path) -> None:
-    rep = build(collect([sweep]), sweep)
-    assert plot_attention(rep, sweep / "report_attention.png") is None
+    assert attention_plot(_report(sweep)) is None
