@@ -19,9 +19,19 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A named family of objects. ``kind`` is used in error messages ("unknown kernel 'x'")."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, discover: Callable[[], None] | None = None) -> None:
+        """``discover`` imports the modules that register the family's members; it runs once,
+        at the first lookup, so a module may import the registry's package without importing
+        every member (and members may import the package's shared parts without a cycle)."""
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._discover = discover
+
+    def _members(self) -> dict[str, T]:
+        if self._discover is not None:
+            discover, self._discover = self._discover, None
+            discover()
+        return self._items
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator adding ``obj`` under ``name``; a duplicate name is a programming error."""
@@ -37,23 +47,23 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """Look ``name`` up; an unknown name raises :class:`ConfigError` listing the valid ones."""
         try:
-            return self._items[name]
+            return self._members()[name]
         except (KeyError, TypeError):
             raise ConfigError(
                 f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:
-        return list(self._items)
+        return list(self._members())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._members()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        return iter(self._members())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._members())
 
     def items(self):
-        return self._items.items()
+        return self._members().items()

@@ -9,61 +9,7 @@ import typer
 
 from attnrun.cli import common
 from attnrun.errors import AttnrunError
-
-
-def _new_file(folder: Path, stem: str) -> Path:
-    """``folder/stem.txt``, or ``stem_1.txt``, ``stem_2.txt``, ... : never an existing file."""
-    path = folder / f"{stem}.txt"
-    n = 0
-    while path.exists():
-        n += 1
-        path = folder / f"{stem}_{n}.txt"
-    return path
-
-
-def evaluate_run(
-    run_dir: Path,
-    src: Path,
-    ref: Path,
-    *,
-    beam: int | None = None,
-    out: Path | None = None,
-    skip_bad: bool = False,
-) -> dict:
-    """Translate ``src`` with the run's model, score against ``ref``, write the translations."""
-    from attnrun.io import write_text
-    from attnrun.translate.artifacts import load_run
-    from attnrun.translate.data.readers import ReadReport, read_parallel
-    from attnrun.translate.evaluation import translate_texts
-    from attnrun.translate.metrics import corpus_scores
-
-    report = ReadReport()
-    pairs = read_parallel(src, ref, skip_bad=skip_bad, report=report)
-    run = load_run(run_dir)
-    cfg = run.cfg
-    hyps, _ = translate_texts(
-        run.model,
-        run.src_tok,
-        run.tgt_tok,
-        [s for s, _ in pairs],
-        max_len=cfg.data.max_len,
-        decode_max_len=cfg.decode.max_len,
-        beam=beam or cfg.decode.beam,
-        alpha=cfg.decode.length_penalty,
-        batch_size=cfg.decode.batch_size,
-    )
-    scores = corpus_scores(hyps, [r for _, r in pairs])
-    if out is None:
-        out = _new_file(Path(run_dir), f"evaluate_{Path(src).name.split('.')[0]}")
-    elif out.exists():
-        raise AttnrunError(f"{out} exists; evaluate never overwrites a file, pick another --out")
-    write_text(out, "".join(h + "\n" for h in hyps))
-    return {
-        **scores,
-        "sentences": len(pairs),
-        "skipped_lines": report.skipped,
-        "translations": str(out),
-    }
+from attnrun.translate.predict import evaluate_files
 
 
 def register(app: typer.Typer) -> None:
@@ -86,7 +32,7 @@ def register(app: typer.Typer) -> None:
         debug: bool = common.DEBUG,
     ) -> None:
         try:
-            res = evaluate_run(run_dir, src, ref, beam=beam, out=out, skip_bad=skip_bad)
+            res = evaluate_files(run_dir, src, ref, beam=beam, out=out, skip_bad=skip_bad)
         except AttnrunError as e:
             if debug:
                 raise

@@ -5,9 +5,8 @@ from __future__ import annotations
 import typer
 
 from attnrun.cli import common
-from attnrun.core import score_functions
+from attnrun.core import score_functions, windows
 from attnrun.translate.data import datasets
-from attnrun.translate.models import WINDOWS
 from attnrun.translate.models.decoders import decoders
 
 
@@ -32,7 +31,7 @@ def register(app: typer.Typer) -> None:
             None, "--decoder", help=f"Decoder: auto | {common.choices(decoders.names())}."
         ),
         attention: str = typer.Option(
-            None, "--attention", "-a", help=f"Window: {common.choices(list(WINDOWS))}."
+            None, "--attention", "-a", help=f"Window: {common.choices(windows.names())}."
         ),
         dataset: str = typer.Option(
             None, "--dataset", "-d", help=f"Dataset: {common.choices(datasets.names())}."

@@ -1,17 +1,14 @@
-"""The experiments registry. Importing this package registers every experiment."""
+"""The experiments registry. Its first lookup imports every experiment module of this package.
+
+A new experiment is one module here (plus its ``configs/<name>.yaml`` and its
+``attnrun/cli/<name>.py`` command); it registers itself with ``@experiment(...)``. The modules are
+imported at the registry's first lookup, not when this package is imported, so an experiment's own
+modules (its config, its pipeline) may import :mod:`attnrun.experiments.base` without a cycle.
+"""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from attnrun.experiments.base import BaseConfig, Experiment, experiment, experiments
-
-# Each module of this package registers itself with @experiment(...): a new experiment is one
-# module here (plus its configs/<name>.yaml and its attnrun/cli/<name>.py command).
-for _info in pkgutil.iter_modules(__path__):
-    if _info.name != "base" and not _info.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_info.name}")
 
 
 def store_schemas() -> None:

@@ -15,6 +15,8 @@ that tests call directly and the Hydra task calls for the CLI. Around the experi
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 import errno
 import logging
 import signal
@@ -25,8 +27,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import torch
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import OmegaConf
 
 from attnrun.device import DEVICE_CHOICES, cpu_threads, resolve_device
 from attnrun.errors import AttnrunError, ConfigError, TrainingError
@@ -36,6 +37,7 @@ from attnrun.runs.checkpoint import Checkpointer
 from attnrun.runs.logger import loggers, make_logger
 from attnrun.runs.record import RunRecord
 from attnrun.seeding import seed_everything
+from attnrun.validation import typed_config
 
 log = logging.getLogger("attnrun")
 
@@ -84,18 +86,7 @@ class Experiment(Generic[C]):
 
     def make_config(self, cfg: Any) -> C:
         """Typed, validated config from a dataclass instance, DictConfig or dict."""
-        if isinstance(cfg, self.config_class):
-            return cfg
-        try:
-            if isinstance(cfg, dict) or cfg is None:
-                merged = OmegaConf.merge(OmegaConf.structured(self.config_class), cfg or {})
-            elif isinstance(cfg, DictConfig):
-                merged = OmegaConf.merge(OmegaConf.structured(self.config_class), cfg)
-            else:
-                raise ConfigError(f"cannot use a {type(cfg).__name__} as a config")
-            return OmegaConf.to_object(merged)  # runs __post_init__ validation
-        except OmegaConfBaseException as e:
-            raise ConfigError(omegaconf_message(e)) from None
+        return typed_config(self.config_class, cfg)
 
     def __call__(
         self, cfg: Any, out_dir: str | Path, *, quiet: bool = True, resume: bool = False
@@ -103,7 +94,17 @@ class Experiment(Generic[C]):
         return execute(self, cfg, Path(out_dir), Reporter(quiet=quiet), resume=resume)
 
 
-experiments: Registry[Experiment] = Registry("experiment")
+def _import_experiments() -> None:
+    """Import every module of :mod:`attnrun.experiments` (each registers itself)."""
+    import attnrun.experiments as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name != "base" and not info.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+#: name → :class:`Experiment`; filled at the first lookup (see :class:`~attnrun.registry.Registry`).
+experiments: Registry[Experiment] = Registry("experiment", discover=_import_experiments)
 
 
 def experiment(
@@ -211,8 +212,12 @@ def threads_setting(cfg: Any) -> int:
 def _log_latest(logger):
     """Checkpoint hook: log the newest value of each per-epoch series."""
 
-    def hook(epoch: int, history: dict[str, list]) -> None:
-        logger.scalars(epoch, {k: v[-1] for k, v in history.items() if isinstance(v, list) and v})
+    def hook(epoch: int, history: dict[str, list] | list[dict] | None) -> None:
+        if isinstance(history, list):  # per-epoch records: the newest
+            latest = history[-1] if history else {}
+        else:  # one series per name: each one's newest value
+            latest = {k: v[-1] for k, v in (history or {}).items() if isinstance(v, list) and v}
+        logger.scalars(epoch, {k: v for k, v in latest.items() if k != "epoch"})
 
     return hook
 
@@ -223,15 +228,6 @@ def _finish_failed(record: RunRecord, message: str) -> None:
         record.finish("failed", error=message)
     except OSError:
         log.error("could not update %s: %s", record.path, message)
-
-
-def omegaconf_message(e: OmegaConfBaseException) -> str:
-    """One line from an OmegaConf validation error: the key, the value and what is allowed."""
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    key = getattr(e, "full_key", None)
-    if key and key not in msg:
-        msg = f"{key}: {msg}"
-    return msg
 
 
 def config_fields(config_class: type) -> list[str]:

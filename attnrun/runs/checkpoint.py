@@ -80,7 +80,7 @@ class Checkpointer:
         out_dir: Path,
         generator: torch.Generator | None,
         resume: bool = False,
-        on_save: Callable[[int, dict[str, list]], None] | None = None,
+        on_save: Callable[[int, Any], None] | None = None,
         config_yaml: str | None = None,
     ):
         self.path = Path(out_dir) / CHECKPOINT
@@ -152,7 +152,7 @@ class Checkpointer:
         }
         save_torch(self.path, state)
         self.restored_epoch = int(epoch)
-        if self.on_save is not None and step == 0 and isinstance(history, dict):
+        if self.on_save is not None and step == 0:
             self.on_save(int(epoch), history)
 
     def restore(

@@ -3,5 +3,6 @@
 One small module per job: ``data/`` (datasets and loaders), :mod:`.tokenize` (word and BPE
 tokenizers), :mod:`.batching` (length-bucketed, padded batches), ``models/`` (encoder, decoders),
 :mod:`.search` (greedy and beam search), :mod:`.metrics` (BLEU, chrF, AER), :mod:`.train` (the
-training loop), :mod:`.artifacts` (checkpoints and run files), :mod:`.plots` and :mod:`.predict`.
+resumable training loop), :mod:`.translator` (a trained model with its tokenizers), :mod:`.plots`
+and :mod:`.predict` (reuse a run). ``config.py`` holds the typed config.
 """

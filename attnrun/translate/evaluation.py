@@ -1,4 +1,4 @@
-"""Evaluation helpers on a trained model: translate texts, perplexity, forced-decoding attention."""
+"""Teacher-forced evaluation of a trained model: perplexity and the attention of forced decoding."""
 
 from __future__ import annotations
 
@@ -8,38 +8,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from attnrun.translate.batching import Example, encode_sources, make_batch, sorted_chunks
-from attnrun.translate.search import Hypothesis, translate_ids
-from attnrun.translate.tokenize import PAD, Tokenizer
-
-
-def translate_texts(
-    model,
-    src_tok: Tokenizer,
-    tgt_tok: Tokenizer,
-    texts: Sequence[str],
-    *,
-    max_len: int,
-    decode_max_len: int,
-    beam: int = 1,
-    alpha: float = 0.0,
-    n_best: int = 1,
-    batch_size: int = 128,
-    device="cpu",
-) -> tuple[list[str], list[list[Hypothesis]]]:
-    """Detokenised best translations and all hypotheses (``n_best`` per text)."""
-    ids = encode_sources(texts, src_tok, max_len)
-    hyps = translate_ids(
-        model,
-        ids,
-        batch_size=batch_size,
-        max_len=decode_max_len,
-        beam=beam,
-        alpha=alpha,
-        n_best=n_best,
-        device=device,
-    )
-    return [tgt_tok.decode(h[0].ids) for h in hyps], hyps
+from attnrun.translate.batching import Example, make_batch, sorted_chunks
+from attnrun.translate.tokenize import PAD
 
 
 @torch.no_grad()

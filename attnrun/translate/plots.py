@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from attnrun.io import save_with  # noqa: E402
+from attnrun.runs.files import AttentionSample  # noqa: E402
+from attnrun.viz.viewer import write_attention_html  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -56,3 +58,20 @@ def plot_attention(
         ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)
     _save(fig, path)
+
+
+def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> list[Path]:
+    """Per sample ``attention_<i>.png`` (heatmap) and ``attention_<i>.html`` (the viewer); the
+    first sample's viewer is also ``attention.html``. Returns the PNG paths."""
+    pngs = []
+    for i, s in enumerate(samples):
+        matrix, rows, cols = s.panel()
+        png = Path(out_dir) / f"attention_{i}.png"
+        plot_attention(matrix, cols, rows, png, title=s.title)
+        pngs.append(png)
+        for name in (["attention.html"] if i == 0 else []) + [f"attention_{i}.html"]:
+            write_attention_html(
+                Path(out_dir) / name, s.keys, s.queries, s.weights, title=s.title or s.name,
+                layer_names=s.layer_names, query_label="target", key_label="source",
+            )  # fmt: skip
+    return pngs

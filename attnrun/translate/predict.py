@@ -1,7 +1,9 @@
-"""Translate new sentences with a trained run and save their attention heatmaps.
+"""Reuse a trained translate run: translate new sentences (``attnrun predict``) or score a file
+pair (``attnrun evaluate``), both through :meth:`Translator.from_run`.
 
-:func:`predict_translate` is the library entry; :func:`translate_predictor` adapts it to the
-``attnrun predict`` registry (:mod:`attnrun.predictors`): one sentence per line of the text.
+:func:`predict_translate` writes ``attention_<i>.png`` / ``.html``, ``attention.json`` and
+``translations.json`` into a new folder; :func:`evaluate_files` writes the translations into a new
+file in the run folder (never overwriting one). The CLI only maps options to these calls.
 """
 
 from __future__ import annotations
@@ -9,49 +11,82 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from attnrun.errors import DataError
-from attnrun.io import write_json
+from attnrun.errors import AttnrunError, DataError
+from attnrun.io import write_json, write_text
+from attnrun.runs import files
 from attnrun.runs.prediction import Prediction
-from attnrun.translate.artifacts import load_run
-from attnrun.translate.evaluation import translate_texts
+from attnrun.translate.data.readers import ReadReport, read_parallel
+from attnrun.translate.metrics import corpus_scores
+from attnrun.translate.plots import write_attention_figures
+from attnrun.translate.translator import Translator
+
+__all__ = ["evaluate_files", "predict_translate", "translate_predictor"]
 
 
 def predict_translate(
     run_dir: str | Path, sentences: list[str], out_dir: str | Path, *, beam: int | None = None
 ) -> list[dict[str, Any]]:
-    """Translate ``sentences``; writes ``attention_<i>.png`` (+ ``.html``) and
-    ``translations.json`` into ``out_dir``. Returns ``[{"source", "translation", "heatmap"}]``."""
-    from attnrun.translate.pipeline import attention_figures
-
+    """Translate ``sentences``; returns ``[{"source", "translation", "heatmap"}]``."""
     sentences = [s.strip() for s in sentences if s.strip()]
     if not sentences:
         raise DataError("no sentence to translate (give them as arguments or on stdin)")
-    run = load_run(run_dir)
-    cfg = run.cfg
+    translator = Translator.from_run(run_dir).with_decode(beam=beam)
+    translator = translator.with_decode(
+        n_best=min(translator.decode.n_best, translator.decode.beam)
+    )
     out_dir = Path(out_dir)
-    hyps, all_hyps = translate_texts(
-        run.model,
-        run.src_tok,
-        run.tgt_tok,
-        sentences,
-        max_len=cfg.data.max_len,
-        decode_max_len=cfg.decode.max_len,
-        beam=beam or cfg.decode.beam,
-        alpha=cfg.decode.length_penalty,
-    )
-    items = attention_figures(
-        out_dir, run.model, run.src_tok, run.tgt_tok, sentences, [h[0] for h in all_hyps]
-    )
+    hyps, all_hyps = translator.translate(sentences)
+    samples = translator.attention_samples(sentences, [h[0] for h in all_hyps])
+    files.write_attention(out_dir, samples)
+    pngs = write_attention_figures(out_dir, samples)
     result = [
-        {"source": s, "translation": h, "heatmap": str(out_dir / it["png"])}
-        for s, h, it in zip(sentences, hyps, items)
+        {"source": s, "translation": h, "heatmap": str(png)}
+        for s, h, png in zip(sentences, hyps, pngs)
     ]
     write_json(out_dir / "translations.json", result)
     return result
 
 
-def translate_predictor(run_dir: Path, text: str, out_dir: Path, metrics: dict):
+def translate_predictor(run_dir: Path, text: str, out_dir: Path, metrics: dict) -> Prediction:
     """``attnrun predict RUN_DIR TEXT`` for translate runs: one sentence per line of ``TEXT``."""
     result = predict_translate(run_dir, text.splitlines(), out_dir)
     lines = [f"{r['source']}\t{r['translation']}" for r in result]
     return Prediction(lines, [Path(r["heatmap"]) for r in result])
+
+
+def _new_file(folder: Path, stem: str) -> Path:
+    """``folder/stem.txt``, or ``stem_1.txt``, ``stem_2.txt``, ... : never an existing file."""
+    path = folder / f"{stem}.txt"
+    n = 0
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}_{n}.txt"
+    return path
+
+
+def evaluate_files(
+    run_dir: str | Path,
+    src: Path,
+    ref: Path,
+    *,
+    beam: int | None = None,
+    out: Path | None = None,
+    skip_bad: bool = False,
+) -> dict:
+    """Translate ``src`` with the run's model, score against ``ref``, write the translations."""
+    report = ReadReport()
+    pairs = read_parallel(src, ref, skip_bad=skip_bad, report=report)
+    if out is not None and out.exists():
+        raise AttnrunError(f"{out} exists; evaluate never overwrites a file, pick another --out")
+    translator = Translator.from_run(run_dir).with_decode(beam=beam, n_best=1)
+    hyps, _ = translator.translate([s for s, _ in pairs])
+    scores = corpus_scores(hyps, [r for _, r in pairs])
+    if out is None:
+        out = _new_file(Path(run_dir), f"evaluate_{Path(src).name.split('.')[0]}")
+    write_text(out, "".join(h + "\n" for h in hyps))
+    return {
+        **scores,
+        "sentences": len(pairs),
+        "skipped_lines": report.skipped,
+        "translations": str(out),
+    }

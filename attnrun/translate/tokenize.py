@@ -17,6 +17,7 @@ from typing import Protocol
 from attnrun.errors import DataError
 from attnrun.io import write_text
 from attnrun.registry import Registry
+from attnrun.runs.files import tokenizer_file
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
@@ -156,14 +157,14 @@ tokenizers.register("bpe")(BPETokenizer.train)
 
 
 def save_tokenizer(tok: Tokenizer, folder: Path, side: str) -> Path:
-    path = Path(folder) / f"tokenizer.{side}.json"
+    path = Path(folder) / tokenizer_file(side)
     write_text(path, tok.to_json())
     return path
 
 
 def load_tokenizer(folder: Path, side: str) -> Tokenizer:
     """Load ``tokenizer.<side>.json``; a missing or damaged file raises DataError."""
-    path = Path(folder) / f"tokenizer.{side}.json"
+    path = Path(folder) / tokenizer_file(side)
     try:
         text = path.read_text(encoding="utf-8")
         obj = json.loads(text)

@@ -1,188 +1,243 @@
-"""The training loop: teacher forcing, Adam, gradient clipping, validation BLEU, early stopping.
+"""The training loop: teacher forcing, Adam, gradient clipping, validation BLEU, early stopping,
+and a resumable checkpoint that lets ``attnrun resume`` continue exactly.
 
 Per epoch: length-bucketed batches (:func:`~attnrun.translate.batching.bucket_batches`), a loss
-that is the mean cross-entropy per target token (optionally label-smoothed), then greedy decoding of
-the validation split scored with sacreBLEU. The best epoch's weights are kept in memory and in
-``model.pt``. The learning rate follows ``train.lr_schedule``: ``plateau`` multiplies it by
-``train.lr_decay`` after an epoch without progress; ``linear`` and ``cosine`` anneal it to 0 over
-the run's budget — whichever of ``train.epochs`` and ``train.max_minutes`` runs out first
-(budget-aware annealing, Li et al. 2020, "Budgeted training"). A time budget
-(``train.max_minutes``) stops after the current batch. A non-finite loss
-raises :class:`~attnrun.errors.TrainingError`; ``model.pt`` then still holds the last good epoch.
+that is the mean cross-entropy per target token (optionally label-smoothed), then greedy decoding
+of the validation split scored with sacreBLEU. The best epoch's weights are kept in memory, in
+``model.pt`` and in the checkpoint. The learning rate follows ``train.lr_schedule``
+(:mod:`attnrun.translate.schedules`). A time budget (``train.max_minutes``, counted over every
+resume) stops after the current batch. A non-finite loss raises
+:class:`~attnrun.errors.TrainingError`; ``model.pt`` then still holds the last good epoch.
+
+Resuming: :class:`TrainState` is everything the loop needs to go on — epochs and batches done,
+the epoch's running loss, the best-so-far figures and counters, the data order's RNG state at the
+start of the epoch (the epoch's batches are drawn again from it), training time — and is saved
+with the model, the optimizer, the best weights and every RNG at the end of each epoch and every
+``train.checkpoint_minutes`` inside one (:class:`~attnrun.runs.checkpoint.Checkpointer`).
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from attnrun.errors import TrainingError
-from attnrun.translate.artifacts import CHECKPOINT, save_weights
+from attnrun.runs import files
 from attnrun.translate.batching import Example, bucket_batches, make_batch
-from attnrun.translate.evaluation import perplexity, translate_texts
+from attnrun.translate.evaluation import perplexity
 from attnrun.translate.loss import linear_cross_entropy
 from attnrun.translate.metrics import corpus_scores
+from attnrun.translate.schedules import decays_on_plateau, lr_factor, precisions
+from attnrun.translate.translator import Translator
 
-LR_SCHEDULES = ("plateau", "linear", "cosine")
-
-
-def lr_factor(schedule: str, progress: float) -> float:
-    """The learning-rate multiplier at ``progress`` ∈ [0, 1] of the budget (1 for ``plateau``,
-    whose decay is applied per epoch)."""
-    p = min(max(progress, 0.0), 1.0)
-    if schedule == "linear":
-        return 1.0 - p
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * p))
-    return 1.0
+__all__ = ["TrainState", "Trainer", "lr_factor", "token_loss", "training_loss"]
 
 
 @dataclass
-class TrainResult:
-    history: list[dict] = field(default_factory=list)
-    best_epoch: int = 0
+class TrainState:
+    """Where training stands; saved in every checkpoint (see the module docstring)."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # batches done of epoch ``epoch + 1``
+    loss_sum: float = 0.0  # of the current epoch, weighted by tokens
+    loss_tokens: int = 0
+    tokens: int = 0  # target tokens trained on, all epochs
+    seconds: float = 0.0  # time spent in training steps (for tokens/s)
+    elapsed: float = 0.0  # training wall time over every resume (for the time budget)
     best_val_bleu: float = -1.0
-    tokens: int = 0
-    seconds: float = 0.0
-    stopped: str = "epochs"  # epochs | early_stopping | time_budget
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped: str = ""  # "" while training; then epochs | early_stopping | time_budget
+    history: list[dict] = field(default_factory=list)
 
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
+    def numbers(self) -> dict:
+        """The scalar fields, for the checkpoint (history is stored on its own)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "history"}
 
-def token_loss(model, features, targets, label_smoothing: float = 0.0, bf16: bool = False):
+
+def token_loss(model, features, targets, label_smoothing: float = 0.0, dtype=None):
     """Mean (label-smoothed) cross-entropy per target token of ``model.decoder.out(features)``:
-    features ``(N, H_out)``, targets ``(N,)`` (pads already removed)."""
+    features ``(N, H_out)``, targets ``(N,)`` (pads already removed); ``dtype`` of the products."""
     out = model.decoder.out
     return linear_cross_entropy(
-        features,
-        out.weight,
-        out.bias,
-        targets,
-        label_smoothing,
-        compute_dtype=torch.bfloat16 if bf16 else torch.float32,
+        features, out.weight, out.bias, targets, label_smoothing, compute_dtype=dtype
     )
 
 
-def training_loss(model, batch, label_smoothing: float = 0.0, bf16: bool = False):
-    """The loss of one training batch under teacher forcing (bf16: autocast matrix products)."""
-    with torch.autocast(batch.src.device.type, torch.bfloat16, enabled=bf16):
+def training_loss(model, batch, label_smoothing: float = 0.0, dtype=None):
+    """The loss of one training batch under teacher forcing (``dtype``: autocast products)."""
+    with torch.autocast(batch.src.device.type, dtype or torch.bfloat16, enabled=dtype is not None):
         feats, targets = model.token_features(
             batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out
         )
-    return token_loss(model, feats, targets, label_smoothing, bf16)
+    return token_loss(model, feats, targets, label_smoothing, dtype or torch.float32)
 
 
-def train_model(
-    model,
-    train_ex: list[Example],
-    val_pairs,
-    val_ex: list[Example],
-    src_tok,
-    tgt_tok,
-    cfg,
-    ctx,
-    out_dir: Path,
-) -> TrainResult:
-    tc = cfg.train
-    device = ctx.device
-    model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
-    result = TrainResult()
-    best_state = None
-    bad_epochs = 0
-    best_val_loss = math.inf
-    start = time.monotonic()
-    deadline = start + 60 * tc.max_minutes if tc.max_minutes else math.inf
-    annealed = tc.lr_schedule != "plateau"
-    for epoch in range(1, tc.epochs + 1):
-        model.train()
-        batches = bucket_batches(train_ex, tc.batch_size, ctx.generator)
-        loss_sum, loss_tokens = 0.0, 0
-        with ctx.reporter.task(f"epoch {epoch}", len(batches)) as task:
-            for i, idx in enumerate(batches):
-                t0 = time.perf_counter()
-                if annealed:
-                    progress = max(
-                        (epoch - 1 + i / len(batches)) / tc.epochs,
-                        (time.monotonic() - start) / (deadline - start),
-                    )
-                    for group in opt.param_groups:
-                        group["lr"] = tc.lr * lr_factor(tc.lr_schedule, progress)
-                b = make_batch(train_ex, idx).to(device)
-                loss = training_loss(model, b, tc.label_smoothing, tc.precision == "bf16")
-                if not torch.isfinite(loss):
-                    where = (
-                        f"model.pt keeps epoch {result.best_epoch}"
-                        if best_state is not None
-                        else "no checkpoint was saved yet"
-                    )
-                    raise TrainingError(
-                        f"loss became {loss.item()} at epoch {epoch}, batch {i + 1}; training "
-                        f"stopped ({where}); try a lower train.lr or train.clip"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc.clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
-                opt.step()
-                dt = time.perf_counter() - t0
-                result.tokens += b.n_tokens
-                result.seconds += dt
-                loss_sum += loss.item() * b.n_tokens
-                loss_tokens += b.n_tokens
-                task.advance(1, loss=round(loss.item(), 3), tok_s=round(b.n_tokens / dt))
-                if time.monotonic() > deadline:
-                    result.stopped = "time_budget"
+class Trainer:
+    """Trains ``translator.model`` on ``train_ex``, validating on ``val_pairs`` / ``val_ex``.
+
+    ``run()`` restores the checkpoint when the run is resumed, trains to the end of the budget,
+    loads the best epoch's weights and returns the final :class:`TrainState`.
+    """
+
+    def __init__(self, translator: Translator, train_ex, val_pairs, val_ex, cfg, ctx) -> None:
+        self.translator, self.model = translator, translator.model
+        self.train_ex: list[Example] = train_ex
+        self.val_pairs, self.val_ex = val_pairs, val_ex
+        self.tc, self.ctx = cfg.train, ctx
+        self.dtype = precisions.get(self.tc.precision)
+        self.annealed = not decays_on_plateau(self.tc.lr_schedule)
+        self.budget = 60 * self.tc.max_minutes if self.tc.max_minutes else math.inf
+        self.model.to(ctx.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr)
+        self.state = TrainState()
+        self.best: dict[str, torch.Tensor] | None = None
+        self.epoch_rng: torch.Tensor | None = None  # data RNG at the start of the epoch
+
+    # 1. the loop -------------------------------------------------------------------------------
+
+    def run(self) -> TrainState:
+        self._restore()
+        st = self.state
+        self._clock = time.monotonic() - st.elapsed
+        self._last_save = time.monotonic()
+        while not st.stopped:
+            self._epoch()
+            self._end_epoch()
+            self._save()
+        if self.best is not None:
+            self.model.load_state_dict(self.best)
+        return st
+
+    def _epoch(self) -> None:
+        """Train on the batches of epoch ``epoch + 1`` from batch ``step`` on."""
+        st, gen = self.state, self.ctx.generator
+        if st.step == 0:
+            self.epoch_rng = gen.get_state()
+        else:  # resumed inside the epoch: draw the same batches again
+            gen.set_state(self.epoch_rng)
+        batches = bucket_batches(self.train_ex, self.tc.batch_size, gen)
+        self.model.train()
+        with self.ctx.reporter.task(f"epoch {st.epoch + 1}", len(batches)) as task:
+            if st.step:
+                task.advance(st.step)
+            while st.step < len(batches):
+                loss, n, dt = self._step(batches, st.step)
+                st.step += 1
+                task.advance(1, loss=round(loss, 3), tok_s=round(n / dt))
+                if self._elapsed() > self.budget:
+                    st.stopped = "time_budget"
                     break
-        val_hyps, _ = translate_texts(
-            model,
-            src_tok,
-            tgt_tok,
-            [s for s, _ in val_pairs],
-            max_len=cfg.data.max_len,
-            decode_max_len=cfg.decode.max_len,
-            batch_size=max(tc.batch_size, 128),
-            device=device,
-        )
-        val_bleu = float(corpus_scores(val_hyps, [t for _, t in val_pairs])["bleu_lowercase"])
-        val_loss = math.log(perplexity(model, val_ex, 128, device))
+                if time.monotonic() - self._last_save >= 60 * self.tc.checkpoint_minutes:
+                    self._save()
+
+    def _step(self, batches: list[list[int]], i: int) -> tuple[float, int, float]:
+        """One optimizer step on batch ``i``; returns (loss, target tokens, seconds)."""
+        st, tc = self.state, self.tc
+        t0 = time.perf_counter()
+        if self.annealed:
+            share = max((st.epoch + i / len(batches)) / tc.epochs, self._elapsed() / self.budget)
+            for group in self.opt.param_groups:
+                group["lr"] = tc.lr * lr_factor(tc.lr_schedule, share)
+        b = make_batch(self.train_ex, batches[i]).to(self.ctx.device)
+        loss = training_loss(self.model, b, tc.label_smoothing, self.dtype)
+        if not torch.isfinite(loss):
+            where = f"model.pt keeps epoch {st.best_epoch}" if st.best_epoch else "nothing saved"
+            raise TrainingError(
+                f"loss became {loss.item()} at epoch {st.epoch + 1}, batch {i + 1}; training "
+                f"stopped ({where}); try a lower train.lr or train.clip"
+            )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip)
+        self.opt.step()
+        dt = time.perf_counter() - t0
+        value = loss.item()
+        st.tokens += b.n_tokens
+        st.seconds += dt
+        st.loss_sum += value * b.n_tokens
+        st.loss_tokens += b.n_tokens
+        return value, b.n_tokens, dt
+
+    # 2. validation, selection, stopping --------------------------------------------------------
+
+    def _end_epoch(self) -> None:
+        """Validate, keep the best weights, decay or stop; the epoch is then complete."""
+        st, tc = self.state, self.tc
+        val_bleu, val_loss = self._validate()
         row = {
-            "epoch": epoch,
-            "train_loss": loss_sum / max(1, loss_tokens),
+            "epoch": st.epoch + 1,
+            "train_loss": st.loss_sum / max(1, st.loss_tokens),
             "val_loss": val_loss,
             "val_bleu": val_bleu,
-            "tokens_per_s": result.tokens_per_s,
-            "lr": opt.param_groups[0]["lr"],
+            "tokens_per_s": st.tokens_per_s,
+            "lr": self.opt.param_groups[0]["lr"],
         }
-        result.history.append(row)
-        ctx.reporter.info(
-            f"epoch {epoch}: train loss {row['train_loss']:.3f}, val loss {val_loss:.3f}, "
-            f"val BLEU {val_bleu:.2f}, {result.tokens_per_s:.0f} target tokens/s"
+        st.history.append(row)
+        st.epoch, st.step, st.loss_sum, st.loss_tokens = st.epoch + 1, 0, 0.0, 0
+        self.ctx.reporter.info(
+            f"epoch {st.epoch}: train loss {row['train_loss']:.3f}, val loss {val_loss:.3f}, "
+            f"val BLEU {val_bleu:.2f}, {st.tokens_per_s:.0f} target tokens/s"
         )
         # better BLEU, or equal BLEU (e.g. 100 on toy) with a lower validation loss
-        if (val_bleu, -val_loss) > (result.best_val_bleu, -best_val_loss):
-            result.best_val_bleu, result.best_epoch, bad_epochs = val_bleu, epoch, 0
-            best_val_loss = val_loss
-            best_state = copy.deepcopy(model.state_dict())
-            save_weights(model, out_dir / CHECKPOINT)
+        if (val_bleu, -val_loss) > (st.best_val_bleu, -st.best_val_loss):
+            st.best_val_bleu, st.best_val_loss, st.best_epoch = val_bleu, val_loss, st.epoch
+            st.bad_epochs = 0
+            self.best = files.state_dict_cpu(self.model)
+            files.save_weights(self.ctx.out_dir, self.best)
         else:
-            bad_epochs += 1
-            if not annealed:
-                for group in opt.param_groups:  # reduce on plateau
+            st.bad_epochs += 1
+            if not self.annealed:
+                for group in self.opt.param_groups:  # reduce on plateau
                     group["lr"] *= tc.lr_decay
-        ctx.record.update(epoch=epoch, val_bleu=val_bleu, best_epoch=result.best_epoch)
-        if result.stopped == "time_budget":
-            break
-        if tc.patience and bad_epochs >= tc.patience:
-            result.stopped = "early_stopping"
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return result
+        self.ctx.record.update(epoch=st.epoch, val_bleu=val_bleu, best_epoch=st.best_epoch)
+        if not st.stopped and tc.patience and st.bad_epochs >= tc.patience:
+            st.stopped = "early_stopping"
+        if not st.stopped and st.epoch >= tc.epochs:
+            st.stopped = "epochs"
+
+    def _validate(self) -> tuple[float, float]:
+        """Greedy validation BLEU (lowercased) and validation loss (nats per token)."""
+        greedy = self.translator.with_decode(
+            beam=1, n_best=1, batch_size=max(self.tc.batch_size, 128)
+        )
+        hyps, _ = greedy.translate([s for s, _ in self.val_pairs])
+        bleu = float(corpus_scores(hyps, [t for _, t in self.val_pairs])["bleu_lowercase"])
+        return bleu, math.log(perplexity(self.model, self.val_ex, 128, self.ctx.device))
+
+    # 3. checkpoints ----------------------------------------------------------------------------
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._clock
+
+    def _save(self) -> None:
+        st = self.state
+        st.elapsed = self._elapsed()
+        self.ctx.checkpoint.save(
+            st.epoch,
+            self.model,
+            self.opt,
+            st.history,
+            step=st.step,
+            state=st.numbers(),
+            best=self.best,
+            epoch_rng=self.epoch_rng,
+        )
+        self._last_save = time.monotonic()
+
+    def _restore(self) -> None:
+        _, history, extra = self.ctx.checkpoint.restore(self.model, self.opt)
+        if not extra:
+            return
+        self.state = TrainState(**extra["state"], history=list(history))
+        self.best, self.epoch_rng = extra.get("best"), extra.get("epoch_rng")

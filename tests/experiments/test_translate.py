@@ -81,14 +81,14 @@ def test_bahdanau_toy_run_writes_everything(bahdanau_run):
     ids=["luong-global-bf16-tied-cosine", "luong-local_p-feed-lstm-beam"],
 )
 def test_luong_toy_runs(tmp_path, over):
-    from attnrun.translate.artifacts import load_run
     from attnrun.translate.predict import predict_translate
+    from attnrun.translate.translator import Translator
 
     m = run(_tiny(**over), tmp_path)
     assert m["decoder"] == "luong"
     assert (tmp_path / "translations.tsv").is_file()
     # the saved run reloads (tied weights included) and translates like the run did
-    loaded = load_run(tmp_path)
+    loaded = Translator.from_run(tmp_path)
     dec = loaded.model.decoder
     assert (dec.out.weight is dec.embedding.weight) == over["model"].get("tie_embeddings", False)
     rows = [r.split("\t") for r in (tmp_path / "translations.tsv").read_text().splitlines()[1:3]]
@@ -99,8 +99,7 @@ def test_luong_toy_runs(tmp_path, over):
 
 
 def test_predict_and_evaluate_reuse_the_run(bahdanau_run, tmp_path):
-    from attnrun.cli.evaluate import evaluate_run
-    from attnrun.translate.predict import predict_translate
+    from attnrun.translate.predict import evaluate_files, predict_translate
 
     out, _ = bahdanau_run
     res = predict_translate(
@@ -109,8 +108,8 @@ def test_predict_and_evaluate_reuse_the_run(bahdanau_run, tmp_path):
     assert len(res) == 2 and all(Path(r["heatmap"]).is_file() for r in res)
     (tmp_path / "src.txt").write_text("the dog sees a cat .\na man likes the ball .\n")
     (tmp_path / "ref.txt").write_text("le chien voit un chat .\nun homme aime le balle .\n")
-    r1 = evaluate_run(out, tmp_path / "src.txt", tmp_path / "ref.txt")
-    r2 = evaluate_run(out, tmp_path / "src.txt", tmp_path / "ref.txt")
+    r1 = evaluate_files(out, tmp_path / "src.txt", tmp_path / "ref.txt")
+    r2 = evaluate_files(out, tmp_path / "src.txt", tmp_path / "ref.txt")
     assert r1["translations"] != r2["translations"]  # a new file each time
     assert {"bleu", "bleu_lowercase", "chrf"} <= set(r1)
 
@@ -118,14 +117,15 @@ def test_predict_and_evaluate_reuse_the_run(bahdanau_run, tmp_path):
 def test_tampered_checkpoint_is_a_clear_error(bahdanau_run, tmp_path):
     import shutil
 
-    from attnrun.translate.artifacts import load_run
+    from attnrun.translate.translator import Translator
 
+    load_run = Translator.from_run
     out, _ = bahdanau_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     data = (copy / "model.pt").read_bytes()
     (copy / "model.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(DataError, match="model.pt: damaged"):
+    with pytest.raises(DataError, match="model.pt: cannot load: truncated"):
         load_run(copy)
     torch.save({"x": torch.zeros(2)}, copy / "model.pt")
     with pytest.raises(DataError, match="does not fit"):

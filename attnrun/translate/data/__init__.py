@@ -7,6 +7,7 @@ A loader is ``load(cfg: DataConfig, seed: int) -> Corpus`` registered under its 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,8 @@ def split_pairs(pairs: list[Pair], n_val: int, n_test: int, seed: int) -> tuple[
     return pairs[n_val + n_test :], pairs[:n_val], pairs[n_val : n_val + n_test]
 
 
-for _name in ("toy", "multi30k", "tatoeba", "tsv"):
-    importlib.import_module(f"{__name__}.{_name}")
+# Every module of this package that loads a corpus registers itself with @datasets.register.
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = ["Corpus", "Pair", "datasets", "split_pairs"]

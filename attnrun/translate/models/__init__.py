@@ -9,9 +9,6 @@ from attnrun.translate.models.decoders import DecoderState, Memory, decoders
 from attnrun.translate.models.encoder import Encoder
 from attnrun.translate.tokenize import PAD
 
-#: attention.kind in the config → window name in :data:`attnrun.core.windows`.
-WINDOWS = {"global": "global", "local_m": "local-m", "local_p": "local-p"}
-
 
 class Seq2Seq(nn.Module):
     """Encoder + attention decoder. ``forward`` is teacher forcing: logits ``(B, T, V)``."""
@@ -61,7 +58,7 @@ def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
         m.num_hiddens,
         m.attn_hiddens or m.num_hiddens,
         normaliser="hard" if a.hard else "soft",
-        window=WINDOWS[a.kind],
+        window=a.kind,
         window_options=window_options,
         backend="plain",
         **score_options,
@@ -83,4 +80,4 @@ def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
     return Seq2Seq(encoder, decoder)
 
 
-__all__ = ["WINDOWS", "DecoderState", "Memory", "Seq2Seq", "build_model", "decoder_name"]
+__all__ = ["DecoderState", "Memory", "Seq2Seq", "build_model", "decoder_name"]

@@ -1,0 +1,169 @@
+"""The typed config of ``attnrun translate`` (``configs/translate.yaml`` holds the same defaults in
+YAML; ``tests/test_configs.py`` checks the two agree).
+
+Every choice is checked against its registry (score functions, decoders, windows, datasets,
+tokenizers, cells, learning-rate schedules, precisions), through :mod:`attnrun.validation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from attnrun.core import score_functions, windows
+from attnrun.experiments.base import BaseConfig
+from attnrun.translate.data import datasets
+from attnrun.translate.models.decoders import decoders
+from attnrun.translate.models.encoder import CELLS
+from attnrun.translate.schedules import lr_schedules, precisions
+from attnrun.translate.tokenize import tokenizers
+from attnrun.validation import one_of, require
+
+
+@dataclass
+class DataConfig:
+    root: str | None = None  # multi30k: folder of the .gz files (unset: download into the cache)
+    path: str | None = None  # tsv: the file; tatoeba: fra.txt (unset: download d2l's zip)
+    src: str = "en"
+    tgt: str = "fr"
+    test_split: str = "test_2016_flickr"  # multi30k's test set
+    skip_bad: bool = False  # drop (and count) bad lines instead of stopping
+    n_train: int | None = None  # cap on training pairs (toy: how many to generate, 6000)
+    n_val: int = 300
+    n_test: int = 300  # toy / tsv / tatoeba (multi30k: the whole test split)
+    max_len: int = 50  # ids per sentence incl. EOS; longer ones are cut
+
+    def __post_init__(self) -> None:
+        require(self.n_train is None or self.n_train >= 1, "data.n_train", self.n_train, ">= 1")
+        require(self.n_val >= 1, "data.n_val", self.n_val, ">= 1")
+        require(self.n_test >= 1, "data.n_test", self.n_test, ">= 1")
+        require(self.max_len >= 2, "data.max_len", self.max_len, ">= 2")
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "word"  # word | bpe
+    min_freq: int = 2
+    vocab_size: int = 8000  # bpe
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        one_of("tokenizer.kind", self.kind, tokenizers)
+        require(self.min_freq >= 1, "tokenizer.min_freq", self.min_freq, ">= 1")
+        require(self.vocab_size >= 8, "tokenizer.vocab_size", self.vocab_size, ">= 8")
+
+
+@dataclass
+class ModelConfig:
+    cell: str = "gru"  # gru | lstm
+    bidirectional: bool = False  # toy maps are sharpest unidirectional (AER 0.05 vs 0.09)
+    embed_size: int = 64
+    num_hiddens: int = 128
+    num_layers: int = 1
+    dropout: float = 0.1
+    input_feeding: bool = False  # luong only
+    attn_hiddens: int | None = None  # additive score's hidden size (default num_hiddens)
+    tie_embeddings: bool = False  # output layer shares the target embedding (Press & Wolf 2017)
+
+    def __post_init__(self) -> None:
+        one_of("model.cell", self.cell, CELLS)
+        for key in ("embed_size", "num_hiddens", "num_layers"):
+            require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), ">= 1")
+        require(
+            not self.bidirectional or self.num_hiddens % 2 == 0,
+            "model.num_hiddens",
+            self.num_hiddens,
+            "an even number with a bidirectional encoder",
+        )
+        require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "[0, 1)")
+        require(
+            self.attn_hiddens is None or self.attn_hiddens >= 1,
+            "model.attn_hiddens",
+            self.attn_hiddens,
+            ">= 1 or null",
+        )
+
+
+@dataclass
+class AttentionConfig:
+    kind: str = "global"  # a window of attnrun.core.windows (Luong 2015 sec. 3.2)
+    window: int = 5  # D: local windows cover [p_t - D, p_t + D]
+    hard: bool = False  # one-hot attention (straight-through Gumbel) instead of the softmax
+
+    def __post_init__(self) -> None:
+        one_of("attention.kind", self.kind, windows)
+        require(self.window >= 1, "attention.window", self.window, ">= 1")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 0.003
+    clip: float = 1.0  # max gradient norm (0: off)
+    label_smoothing: float = 0.0
+    max_minutes: float | None = None  # time budget over all resumes: stop after the current batch
+    patience: int = 3  # epochs without a better validation BLEU before stopping (0: off)
+    lr_decay: float = 0.5  # multiply the learning rate by this after an epoch without progress
+    lr_schedule: str = "plateau"  # attnrun.translate.schedules.lr_schedules
+    threads: int = 0  # CPU threads for torch (0: every core this process may use)
+    precision: str = "fp32"  # attnrun.translate.schedules.precisions
+    checkpoint_minutes: float = 5.0  # also checkpoint inside an epoch this often (0: every batch)
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 1, "train.epochs", self.epochs, ">= 1")
+        require(self.batch_size >= 1, "train.batch_size", self.batch_size, ">= 1")
+        require(self.lr > 0, "train.lr", self.lr, "> 0")
+        require(self.clip >= 0, "train.clip", self.clip, ">= 0")
+        ls = self.label_smoothing
+        require(0.0 <= ls < 1.0, "train.label_smoothing", ls, "[0, 1)")
+        mm = self.max_minutes
+        require(mm is None or mm > 0, "train.max_minutes", mm, "> 0 or null")
+        require(self.patience >= 0, "train.patience", self.patience, ">= 0")
+        require(0 < self.lr_decay <= 1, "train.lr_decay", self.lr_decay, "(0, 1]")
+        require(self.threads >= 0, "train.threads", self.threads, ">= 0 (0: every core)")
+        one_of("train.lr_schedule", self.lr_schedule, lr_schedules)
+        one_of("train.precision", self.precision, precisions)
+        cm = self.checkpoint_minutes
+        require(cm >= 0, "train.checkpoint_minutes", cm, ">= 0 (0: after every batch)")
+
+
+@dataclass
+class DecodeConfig:
+    beam: int = 1  # 1: greedy
+    length_penalty: float = 0.0  # GNMT alpha
+    n_best: int = 1
+    max_len: int = 60  # generated tokens per sentence
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        require(self.beam >= 1, "decode.beam", self.beam, ">= 1")
+        require(1 <= self.n_best <= self.beam, "decode.n_best", self.n_best, "1..decode.beam")
+        lp = self.length_penalty
+        require(lp >= 0, "decode.length_penalty", lp, ">= 0")
+        require(self.max_len >= 1, "decode.max_len", self.max_len, ">= 1")
+        require(self.batch_size >= 1, "decode.batch_size", self.batch_size, ">= 1")
+
+
+@dataclass
+class PlotConfig:
+    heatmaps: int = 4  # attention heatmaps (and attention.json samples) of the first test sentences
+
+
+@dataclass
+class TranslateConfig(BaseConfig):
+    score: str = "additive"  # any core score: additive (=concat), dot, general, scaled_dot, ...
+    decoder: str = "auto"  # auto | a name in the decoders registry (auto: bahdanau for additive)
+    dataset: str = "toy"  # a name in the datasets registry
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    plot: PlotConfig = field(default_factory=PlotConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("score", self.score, score_functions)
+        one_of("decoder", self.decoder, ["auto", *decoders.names()])
+        one_of("dataset", self.dataset, datasets)
