@@ -15,10 +15,10 @@ that tests call directly and the Hydra task calls for the CLI. Around the experi
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 import errno
+import importlib
 import logging
+import pkgutil
 import signal
 import threading
 from collections.abc import Callable
