@@ -213,12 +213,12 @@ def test_old_attention_files_are_not_read(tmp_path: Path) -> None:
 
 
 def test_mathtext_in_tokens_and_settings_is_drawn_as_text(tmp_path: Path) -> None:
-    """Guards against passing run text to matplotlib unescaped: "$\\frac{" is broken mathtext
+    """Guards against passing run text to matplotlib unescaped: "$\\frac{$" is broken mathtext
     and would stop savefig with a ParseError (a "$x$" token would silently turn into math)."""
-    toks = ["$\\frac{", "$x$", "<eos>"]
-    for score in ("$dot", "gen$"):
+    toks = ["$\\frac{$", "$x$", "<eos>"]
+    for score in ("$dot$", "$\\sqrt{$"):
         write_run(
-            tmp_path / score.strip("$"),
+            tmp_path / score.strip("$\\{"),
             {"score": score, "seed": 0},
             {"bleu": 1.0},
             experiment="translate",
