@@ -3,11 +3,14 @@
 Queries are test inputs, keys are training inputs, values are training targets; the attention
 weights come from a kernel of the query-key distance (Nadaraya 1964, Watson 1964). Three poolings:
 ``average`` (uniform weights), ``nonparametric`` (fixed kernel and bandwidth) and ``parametric``
-(a learnable inverse bandwidth ``w``, trained as the book does; ``h = 1/|w|``).
+(a learnable inverse bandwidth ``w``, trained as the book does; ``h = 1/|w|``; a checkpoint at the
+end of every epoch makes the run resumable).
 
-Artefacts: ``predictions.png``, ``attention.png``, ``loss.png`` (trained runs), ``predictions.csv``,
-``train.csv``, ``history.json`` (trained runs) and ``metrics.json`` (``test_mse``,
-``bandwidth``, ...).
+Artefacts: ``predictions.png``, ``attention.png`` and ``attention.json`` (the same subsampled
+query × key matrix, :func:`attnrun.runs.files.write_attention`), ``predictions.csv``,
+``train.csv``, ``metrics.json`` (``test_mse``, ``bandwidth``, ``undefined_predictions``,
+``loo_mse`` for a CSV, ...), and for ``parametric`` also ``loss.png``, ``history.json``,
+``model.pt`` (``model_sha256``) and ``checkpoint.pt``.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from typing import Any
 
 import torch
 
-from attnrun.errors import ConfigError, DataError
+from attnrun.errors import DataError
 from attnrun.experiments.base import BaseConfig, RunContext, experiment
-from attnrun.io import atomic_open, write_json
+from attnrun.io import atomic_open
 from attnrun.regression import plots
-from attnrun.regression.bandwidth import bandwidth_rules, resolve_bandwidth
+from attnrun.regression.bandwidth import bandwidth_rules, loo_error, resolve_bandwidth
 from attnrun.regression.data import (
+    DATA_SETTINGS,
     MIN_POINTS,
     RegressionData,
     functions,
@@ -34,41 +38,94 @@ from attnrun.regression.data import (
     make_synthetic,
 )
 from attnrun.regression.kernels import kernels
-from attnrun.regression.models import optimizers, poolings
+from attnrun.regression.models import PoolingResult, optimizers, poolings
 from attnrun.regression.nadaraya_watson import attention_weights
+from attnrun.runs import files
+from attnrun.validation import one_of, require
 
 
 @dataclass
 class RegressDataConfig:
-    """Generated data (the book's by default) or a user CSV with header ``x,y``."""
+    """Generated data (the book's by default) or a user CSV with header ``x,y``.
+
+    ``n_train``, ``noise``, ``x_min``, ``x_max``, ``test_step`` left ``None`` take the generating
+    function's own defaults (:class:`attnrun.regression.data.SyntheticFunction`: ``sin_pow`` 50
+    points on [0, 5) with noise 0.5, ``x_plus_sin`` 100 points on [0, 10) with noise 1); the
+    validated config holds the values used, so ``config.yaml`` records them.
+    """
 
     function: str = "sin_pow"
-    n_train: int = 50
-    noise: float = 0.5
-    x_min: float = 0.0
-    x_max: float = 5.0
-    test_step: float = 0.1
+    n_train: int | None = None
+    noise: float | None = None
+    x_min: float | None = None
+    x_max: float | None = None
+    test_step: float | None = None
     path: str | None = None
-    test_fraction: float = 0.2
+    test_fraction: float = 0.2  # CSV only; 0 = fit and score on every point (in-sample)
+
+    def __post_init__(self) -> None:
+        require(0 <= self.test_fraction < 1, "data.test_fraction", self.test_fraction, "[0, 1)")
+        if self.path is not None:
+            if not Path(self.path).expanduser().is_file():
+                raise DataError(f"data.path={self.path}: file not found")
+            return
+        one_of("data.function", self.function, functions)
+        given = {k: getattr(self, k) for k in DATA_SETTINGS}
+        for key, value in functions.get(self.function).settings(**given).items():
+            setattr(self, key, value)
+        require(self.n_train >= MIN_POINTS, "data.n_train", self.n_train, f">= {MIN_POINTS} points")
+        require(
+            math.isfinite(self.noise) and self.noise >= 0,
+            "data.noise",
+            self.noise,
+            "a finite number >= 0",
+        )
+        for key in ("x_min", "x_max"):
+            require(math.isfinite(getattr(self, key)), f"data.{key}", getattr(self, key), "finite")
+        require(self.x_max > self.x_min, "data.x_max", self.x_max, f"> data.x_min={self.x_min}")
+        require(
+            math.isfinite(self.test_step) and self.test_step > 0,
+            "data.test_step",
+            self.test_step,
+            "> 0",
+        )
 
 
 @dataclass
 class RegressTrainConfig:
-    """Training of the ``parametric`` pooling (the book: SGD, lr 0.5, 5 epochs)."""
+    """Training of the ``parametric`` pooling (the book: SGD, lr 0.5, 5 epochs), and threads.
+
+    ``threads``: torch CPU threads for the whole run, applied by the run frame
+    (:func:`attnrun.device.cpu_threads`); ``0`` = every core the process may use. No path of
+    regress is measurably faster on one thread on an idle machine (figures in
+    :mod:`attnrun.regression.nadaraya_watson`); on cores that other jobs keep busy, ``1`` is.
+    """
 
     optimizer: str = "sgd"
     lr: float = 0.5
     epochs: int = 5
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        one_of("train.optimizer", self.optimizer, optimizers)
+        require(self.epochs >= 0, "train.epochs", self.epochs, ">= 0")
+        require(math.isfinite(self.lr) and self.lr > 0, "train.lr", self.lr, "a finite number > 0")
+        require(self.threads >= 0, "train.threads", self.threads, ">= 0 (0 = every core)")
 
 
 @dataclass
 class RegressPlotConfig:
     max_heatmap_points: int = 200
 
+    def __post_init__(self) -> None:
+        m = self.max_heatmap_points
+        require(m >= 2, "plot.max_heatmap_points", m, ">= 2")
+
 
 @dataclass
 class RegressConfig(BaseConfig):
-    """``attnrun regress`` settings; see ``configs/regress.yaml`` for the defaults in YAML."""
+    """``attnrun regress`` settings; ``configs/regress.yaml`` holds the same defaults in YAML
+    (``tests/regression/test_regress_config.py`` checks that the two agree)."""
 
     kernel: str = "gaussian"
     pooling: str = "nonparametric"
@@ -79,41 +136,18 @@ class RegressConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        kernels.get(self.kernel)
-        poolings.get(self.pooling)
-        if self.pooling == "parametric" and not _has_gradient(self.kernel):
+        one_of("kernel", self.kernel, kernels)
+        one_of("pooling", self.pooling, poolings)
+        if self.pooling == "parametric":
             trainable = [k for k in kernels.names() if _has_gradient(k)]
-            raise ConfigError(
-                f"kernel={self.kernel} is flat inside its support, so pooling=parametric cannot "
-                f"learn its bandwidth; use one of: {', '.join(trainable)}"
+            require(
+                self.kernel in trainable,
+                "kernel",
+                self.kernel,
+                "with pooling=parametric a kernel whose weight changes inside its support, "
+                f"so that its bandwidth can be learned: {', '.join(trainable)}",
             )
         _check_bandwidth_spec(self.bandwidth)
-        d, t = self.data, self.train
-        if d.path is None:
-            functions.get(d.function)
-            if d.n_train < MIN_POINTS:
-                raise ConfigError(f"data.n_train={d.n_train}: need at least {MIN_POINTS} points")
-            if not (math.isfinite(d.noise) and d.noise >= 0):
-                raise ConfigError(f"data.noise={d.noise}: must be a finite number >= 0")
-            if not (math.isfinite(d.x_min) and math.isfinite(d.x_max) and d.x_max > d.x_min):
-                raise ConfigError(f"data.x_min={d.x_min}, data.x_max={d.x_max}: need x_min < x_max")
-            if not (math.isfinite(d.test_step) and d.test_step > 0):
-                raise ConfigError(f"data.test_step={d.test_step}: must be > 0")
-        else:
-            p = Path(d.path).expanduser()
-            if not p.is_file():
-                raise DataError(f"data.path={d.path}: file not found")
-        if not (0 < d.test_fraction < 1):
-            raise ConfigError(f"data.test_fraction={d.test_fraction}: must lie in (0, 1)")
-        optimizers.get(t.optimizer)
-        if t.epochs < 0:
-            raise ConfigError(f"train.epochs={t.epochs}: must be >= 0")
-        if not (math.isfinite(t.lr) and t.lr > 0):
-            raise ConfigError(f"train.lr={t.lr}: must be a finite number > 0")
-        if self.plot.max_heatmap_points < 2:
-            raise ConfigError(
-                f"plot.max_heatmap_points={self.plot.max_heatmap_points}: must be >= 2"
-            )
 
 
 def _has_gradient(kernel: str) -> bool:
@@ -128,33 +162,18 @@ def _has_gradient(kernel: str) -> bool:
 
 def _check_bandwidth_spec(spec: str) -> None:
     text = str(spec).strip()
+    allowed = f"a positive number or a rule: {', '.join(bandwidth_rules.names())}"
     try:
         value = float(text)
     except ValueError:
-        if text.lower() not in bandwidth_rules:
-            raise ConfigError(
-                f"bandwidth={text!r}: not a number nor a rule; valid rules: "
-                f"{', '.join(bandwidth_rules.names())}"
-            ) from None
+        require(text.lower() in bandwidth_rules, "bandwidth", text, allowed)
         return
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"bandwidth={text}: must be a positive number (or a rule)")
+    require(math.isfinite(value) and value > 0, "bandwidth", text, allowed)
 
 
-def _load(cfg: RegressConfig, generator: torch.Generator) -> RegressionData:
-    d = cfg.data
-    if d.path is not None:
-        x, y = load_csv(Path(d.path).expanduser())
-        return holdout_split(x, y, d.test_fraction, generator=generator)
-    return make_synthetic(
-        d.function,
-        n_train=d.n_train,
-        noise=d.noise,
-        x_min=d.x_min,
-        x_max=d.x_max,
-        test_step=d.test_step,
-        generator=generator,
-    )
+# ---------------------------------------------------------------------------------------------
+# the run, as named steps
+# ---------------------------------------------------------------------------------------------
 
 
 @experiment(
@@ -165,24 +184,54 @@ def _load(cfg: RegressConfig, generator: torch.Generator) -> RegressionData:
 )
 def run(cfg: RegressConfig, out_dir: Path, ctx: RunContext) -> dict[str, Any]:
     data = _load(cfg, ctx.generator)
-    rep = ctx.reporter
-    rep.info(
+    ctx.reporter.info(
         f"regress: {cfg.pooling} pooling, {cfg.kernel} kernel, {data.x_train.numel()} training / "
         f"{data.x_test.numel()} test points"
     )
+    result = _pool(cfg, data, ctx)
+    metrics = _metrics(cfg, data, result)
+    if metrics["undefined_predictions"]:
+        ctx.reporter.line(
+            f"warning: {metrics['undefined_predictions']} test points have no training point "
+            f"within the {cfg.kernel} kernel's reach (bandwidth {result.bandwidth:.4g}); they are "
+            "NaN and left out of test_mse"
+        )
+    if result.model is not None:
+        metrics["model_sha256"] = files.save_weights(out_dir, result.model)
+        files.write_history(out_dir, {"loss": result.losses})
+    _write_tables(out_dir, cfg, data, result.y_pred)
+    _write_figures(out_dir, cfg, data, result)
+    return metrics
+
+
+def _load(cfg: RegressConfig, generator: torch.Generator) -> RegressionData:
+    d = cfg.data
+    if d.path is not None:
+        x, y = load_csv(Path(d.path).expanduser())
+        return holdout_split(x, y, d.test_fraction, generator=generator)
+    settings = {k: getattr(d, k) for k in DATA_SETTINGS}
+    return make_synthetic(d.function, generator=generator, **settings)
+
+
+def _pool(cfg: RegressConfig, data: RegressionData, ctx: RunContext) -> PoolingResult:
+    """Run the pooling: resolve a bandwidth rule, or train (resumably) the parametric one."""
+    pooling = poolings.get(cfg.pooling)
     options: dict[str, Any] = {"kernel": cfg.kernel, "generator": ctx.generator}
     if cfg.pooling == "nonparametric":
         options["bandwidth"] = resolve_bandwidth(
             cfg.bandwidth, data.x_train, data.y_train, cfg.kernel
         )
-    if cfg.pooling == "parametric":
-        options.update(epochs=cfg.train.epochs, lr=cfg.train.lr, optimizer=cfg.train.optimizer)
-        with rep.task("train", cfg.train.epochs) as task:
-            options["callback"] = lambda epoch, loss, model: task.advance(1, loss=loss)
-            result = poolings.get(cfg.pooling)(data.x_train, data.y_train, data.x_test, **options)
-    else:
-        result = poolings.get(cfg.pooling)(data.x_train, data.y_train, data.x_test, **options)
+    if cfg.pooling != "parametric":
+        return pooling(data.x_train, data.y_train, data.x_test, **options)
+    t = cfg.train
+    options.update(epochs=t.epochs, lr=t.lr, optimizer=t.optimizer, checkpoint=ctx.checkpoint)
+    with ctx.reporter.task("train", t.epochs) as task:
+        options["callback"] = lambda epoch, loss, model: task.advance(1, loss=loss)
+        return pooling(data.x_train, data.y_train, data.x_test, **options)
 
+
+def _metrics(cfg: RegressConfig, data: RegressionData, result: PoolingResult) -> dict[str, Any]:
+    """``test_mse`` over the defined predictions, and for a CSV the exact ``loo_mse``."""
     y_pred = result.y_pred.detach().float().cpu()
     defined = torch.isfinite(y_pred)
     err = (y_pred[defined] - data.y_test[defined]) ** 2
@@ -194,19 +243,61 @@ def run(cfg: RegressConfig, out_dir: Path, ctx: RunContext) -> dict[str, Any]:
         "n_train": int(data.x_train.numel()),
         "n_test": int(data.x_test.numel()),
         "undefined_predictions": int((~defined).sum()),
-        "mse_against": "held-out observations" if cfg.data.path else "noiseless truth",
+        "mse_against": _mse_against(cfg),
     }
+    if cfg.data.path is not None:
+        metrics["loo_mse"] = _loo_mse(cfg, data, result)
     if result.losses:
         metrics["final_train_loss"] = result.losses[-1]
-    if metrics["undefined_predictions"]:
-        rep.line(
-            f"warning: {metrics['undefined_predictions']} test points have no training point "
-            "within "
-            f"the {cfg.kernel} kernel's reach (bandwidth {result.bandwidth:.4g}); they are NaN and "
-            "left out of test_mse"
-        )
+    return metrics
 
-    _write_tables(out_dir, data, y_pred)
+
+def _mse_against(cfg: RegressConfig) -> str:
+    if cfg.data.path is None:
+        return "noiseless truth"
+    if cfg.data.test_fraction == 0:
+        return "training observations (in-sample)"
+    return "held-out observations"
+
+
+def _loo_mse(cfg: RegressConfig, data: RegressionData, result: PoolingResult) -> float:
+    """Exact leave-one-out MSE on the training points at the run's bandwidth (Härdle 1990 §5.1;
+    :func:`~attnrun.regression.bandwidth.loo_error`); for ``average`` pooling the mean of the
+    other points, ``y_i - mean_{-i} = n/(n-1) (y_i - mean)``. ``inf`` when some point has no
+    other point within a compact kernel's reach; NaN for fewer than 3 points or ``h = inf``."""
+    x, y = data.x_train.double(), data.y_train.double()
+    n = x.numel()
+    if cfg.pooling == "average":
+        return float(((n / (n - 1) * (y - y.mean())) ** 2).mean())
+    h = result.bandwidth
+    if n < 3 or h is None or not math.isfinite(h):
+        return math.nan
+    return loo_error(x, y, cfg.kernel, h)
+
+
+def _write_tables(out_dir: Path, cfg: RegressConfig, data: RegressionData, y_pred) -> None:
+    """``predictions.csv`` (NaN where undefined) and ``train.csv``."""
+    truth = {
+        "noiseless truth": "y_true",
+        "held-out observations": "y_heldout",
+        "training observations (in-sample)": "y_observed",
+    }[_mse_against(cfg)]
+    with atomic_open(out_dir / "predictions.csv") as f:
+        w = csv.writer(f)
+        w.writerow(["x", truth, "y_pred"])
+        for x, y, p in zip(data.x_test.tolist(), data.y_test.tolist(), y_pred.tolist()):
+            w.writerow([f"{x:.6g}", f"{y:.6g}", f"{p:.6g}"])
+    with atomic_open(out_dir / "train.csv") as f:
+        w = csv.writer(f)
+        w.writerow(["x", "y"])
+        for x, y in zip(data.x_train.tolist(), data.y_train.tolist()):
+            w.writerow([f"{x:.6g}", f"{y:.6g}"])
+
+
+def _write_figures(
+    out_dir: Path, cfg: RegressConfig, data: RegressionData, result: PoolingResult
+) -> None:
+    """``predictions.png``, ``attention.png`` with ``attention.json`` (one matrix), ``loss.png``."""
     title = f"{cfg.pooling} pooling, {cfg.kernel} kernel"
     if result.bandwidth is not None:
         title += f", h = {result.bandwidth:.3g}"
@@ -215,30 +306,43 @@ def run(cfg: RegressConfig, out_dir: Path, ctx: RunContext) -> dict[str, Any]:
         data.x_train,
         data.y_train,
         data.x_test,
-        y_pred,
+        result.y_pred.detach().float().cpu(),
         data.y_test,
         title=title,
-        truth_label="truth" if cfg.data.path is None else "held-out",
+        truth_label={"noiseless truth": "truth", "held-out observations": "held-out"}.get(
+            _mse_against(cfg), "observed"
+        ),
     )
-    weights, xq, xk = _heatmap(cfg, data, result)
+    weights, xq, xk = heatmap(cfg, data, result)
     plots.plot_attention(out_dir / "attention.png", weights, xq, xk, title=title)
+    sample = files.AttentionSample(
+        name="test grid",
+        kind="kernel",
+        queries=files.number_labels(xq.tolist()),
+        keys=files.number_labels(xk.tolist()),
+        weights=weights,
+        title=title,
+    )
+    files.write_attention(out_dir, [sample])
     if result.losses:
-        write_json(out_dir / "history.json", {"loss": result.losses})
         plots.plot_loss(
             out_dir / "loss.png",
             result.losses,
             ylabel="sum of squared errors",
             title=f"parametric pooling, {cfg.kernel} kernel",
         )
-    return metrics
 
 
-def _heatmap(cfg: RegressConfig, data: RegressionData, result) -> tuple[torch.Tensor, ...]:
-    """Weights for ``attention.png`` at most ``max_heatmap_points`` a side.
+def heatmap(
+    cfg: RegressConfig, data: RegressionData, result: PoolingResult
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(weights (rows, cols), x_query (rows,), x_key (cols,))`` of ``attention.png`` and
+    ``attention.json``, at most ``plot.max_heatmap_points`` a side.
 
     Rows: an even subsample of the (sorted) test points, each row exact over all training points.
     Columns: when there are more training points than that, contiguous runs of sorted training
     inputs are summed, so a cell is the attention mass on that run (rows still sum to one).
+    A query with no key in a compact kernel's reach (an undefined prediction) is a row of zeros.
     """
     m = cfg.plot.max_heatmap_points
     xq, xk = data.x_test, data.x_train
@@ -252,23 +356,9 @@ def _heatmap(cfg: RegressConfig, data: RegressionData, result) -> tuple[torch.Te
         w = attention_weights(xq[rows], xk, cfg.kernel, result.bandwidth)
     else:
         w = torch.full((rows.numel(), xk.numel()), 1.0 / xk.numel())
-    w, xq = w.float().cpu(), xq[rows]
+    w, xq = w.float().cpu().nan_to_num(0.0), xq[rows]
     if xk.numel() > m:
         edges = torch.linspace(0, xk.numel(), m + 1).round().long()
         w = torch.stack([w[:, a:b].sum(1) for a, b in zip(edges[:-1], edges[1:])], dim=1)
         xk = torch.stack([xk[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
     return w, xq, xk
-
-
-def _write_tables(out_dir: Path, data: RegressionData, y_pred: torch.Tensor) -> None:
-    truth = "y_true" if data.name != "csv" else "y_heldout"
-    with atomic_open(out_dir / "predictions.csv") as f:
-        w = csv.writer(f)
-        w.writerow(["x", truth, "y_pred"])
-        for x, y, p in zip(data.x_test.tolist(), data.y_test.tolist(), y_pred.tolist()):
-            w.writerow([f"{x:.6g}", f"{y:.6g}", f"{p:.6g}"])
-    with atomic_open(out_dir / "train.csv") as f:
-        w = csv.writer(f)
-        w.writerow(["x", "y"])
-        for x, y in zip(data.x_train.tolist(), data.y_train.tolist()):
-            w.writerow([f"{x:.6g}", f"{y:.6g}"])

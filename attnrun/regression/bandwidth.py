@@ -35,7 +35,6 @@ from attnrun.regression.kernels import Kernel, get_kernel
 from attnrun.regression.nadaraya_watson import (
     _nearest_distance,
     check_bandwidth,
-    fast_threads,
     loo_sums,
     prepare_1d,
 )
@@ -103,11 +102,10 @@ def loo_error(
 ) -> float:
     """Exact leave-one-out mean squared error ``CV(h)`` (float64); ``inf`` if some point has no
     other point within a compact kernel's support."""
-    with fast_threads():
-        xs, ys = _sorted_xy(x, y)
-        kern, h = get_kernel(kernel), check_bandwidth(bandwidth)
-        gap = _nearest_distance(xs, xs, exclude_self=True)
-        return _loo_sorted(xs, ys, kern, h, gap, torch.float64)
+    xs, ys = _sorted_xy(x, y)
+    kern, h = get_kernel(kernel), check_bandwidth(bandwidth)
+    gap = _nearest_distance(xs, xs, exclude_self=True)
+    return _loo_sorted(xs, ys, kern, h, gap, torch.float64)
 
 
 def _brent(f: Callable[[float], float], a: float, b: float, x: float, fx: float, tol: float):
@@ -187,35 +185,34 @@ def loo_bandwidth(
     Returns:
         ``h`` (a float), or ``(h, CV(h))`` with ``return_error``.
     """
-    with fast_threads():  # small tensors: one thread (see nadaraya_watson._FAST_THREADS)
-        xs, ys = _sorted_xy(x, y)
-        kern = get_kernel(kernel)
-        gap = _nearest_distance(xs, xs, exclude_self=True)
-        h0 = 1.06 * float(xs.std(correction=0)) * xs.numel() ** -0.2
-        if not h0 > 0:
-            raise DataError("all x values are equal: no bandwidth can be selected")
-        lo, hi = math.log(h0 * span[0]), math.log(h0 * span[1])
-        if kern.compact:
-            lo = max(lo, math.log(float(gap.max()) / kern.support * (1 + 1e-6)))
-            hi = max(hi, lo + math.log(4.0))
-        cache: dict[float, float] = {}
+    xs, ys = _sorted_xy(x, y)
+    kern = get_kernel(kernel)
+    gap = _nearest_distance(xs, xs, exclude_self=True)
+    h0 = 1.06 * float(xs.std(correction=0)) * xs.numel() ** -0.2
+    if not h0 > 0:
+        raise DataError("all x values are equal: no bandwidth can be selected")
+    lo, hi = math.log(h0 * span[0]), math.log(h0 * span[1])
+    if kern.compact:
+        lo = max(lo, math.log(float(gap.max()) / kern.support * (1 + 1e-6)))
+        hi = max(hi, lo + math.log(4.0))
+    cache: dict[float, float] = {}
 
-        def cv(log_h: float) -> float:
-            if log_h not in cache:
-                cache[log_h] = _loo_sorted(xs, ys, kern, math.exp(log_h), gap, torch.float64)
-            return cache[log_h]
+    def cv(log_h: float) -> float:
+        if log_h not in cache:
+            cache[log_h] = _loo_sorted(xs, ys, kern, math.exp(log_h), gap, torch.float64)
+        return cache[log_h]
 
-        grid = [lo + (hi - lo) * k / (grid_points - 1) for k in range(grid_points)]
-        values = [cv(g) for g in grid]
-        best = min(range(grid_points), key=values.__getitem__)
-        if not math.isfinite(values[best]):
-            raise DataError("leave-one-out error is undefined for every bandwidth tried")
-        a, b = grid[max(best - 1, 0)], grid[min(best + 1, grid_points - 1)]
-        log_h, _ = _brent(cv, a, b, grid[best], values[best], tol=rtol)
-        h = math.exp(log_h)
-        if not return_error:
-            return h
-        return h, _loo_sorted(xs, ys, kern, h, gap, torch.float64)
+    grid = [lo + (hi - lo) * k / (grid_points - 1) for k in range(grid_points)]
+    values = [cv(g) for g in grid]
+    best = min(range(grid_points), key=values.__getitem__)
+    if not math.isfinite(values[best]):
+        raise DataError("leave-one-out error is undefined for every bandwidth tried")
+    a, b = grid[max(best - 1, 0)], grid[min(best + 1, grid_points - 1)]
+    log_h, _ = _brent(cv, a, b, grid[best], values[best], tol=rtol)
+    h = math.exp(log_h)
+    if not return_error:
+        return h
+    return h, _loo_sorted(xs, ys, kern, h, gap, torch.float64)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +29,9 @@ from attnrun.regression.nadaraya_watson import (
     nadaraya_watson,
     prepare_1d,
 )
+
+if TYPE_CHECKING:
+    from attnrun.runs.checkpoint import Checkpointer
 
 __all__ = [
     "ParametricNW",
@@ -156,6 +160,7 @@ def train_parametric(
     w_init: float | None = None,
     generator: torch.Generator | None = None,
     reduction: str = "sum",
+    checkpoint: Checkpointer | None = None,
 ) -> tuple[ParametricNW, list[float]]:
     """Train :class:`ParametricNW` on ``(x, y)`` full-batch, as d2l 10.2.4 does.
 
@@ -169,6 +174,9 @@ def train_parametric(
         kernel: kernel name or :class:`Kernel`.
         epochs: full-batch steps; lr: learning rate; optimizer: a name in :data:`optimizers`.
         callback: called as ``callback(epoch, loss, model)`` after each epoch (1-based).
+        checkpoint: with one, training starts after the epochs it holds (``attnrun resume``:
+            ``w``, the optimizer state, the losses and every RNG state come back) and the state is
+            saved at the end of every epoch, so an interrupted run continues exactly.
 
     Returns:
         ``(model, losses)`` with ``losses[e]`` the loss before the update of epoch ``e + 1``.
@@ -191,9 +199,10 @@ def train_parametric(
         w_init = float(torch.rand((1,), generator=generator))
     model = ParametricNW(kernel, w_init)
     opt = opt_cls(model.parameters(), lr=lr)
+    done, saved, _ = checkpoint.restore(model, opt) if checkpoint else (0, {}, {})
+    losses: list[float] = [float(v) for v in saved.get("loss", [])]
     not_self = ~torch.eye(x.numel(), dtype=torch.bool)  # (n, n): attend to all other points
-    losses: list[float] = []
-    for epoch in range(1, int(epochs) + 1):
+    for epoch in range(done + 1, int(epochs) + 1):
         opt.zero_grad()
         pred, _ = model(x, x, y, mask=not_self)
         sq = (pred - y) ** 2
@@ -203,6 +212,8 @@ def train_parametric(
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
+        if checkpoint is not None:
+            checkpoint.save(epoch, model, opt, {"loss": losses})
         if callback is not None:
             callback(epoch, losses[-1], model)
     return model, losses
@@ -220,11 +231,21 @@ def parametric_pooling(
     optimizer: str = "sgd",
     callback: Callable[[int, float, ParametricNW], None] | None = None,
     generator: torch.Generator | None = None,
+    checkpoint: Checkpointer | None = None,
     **_: object,
 ) -> PoolingResult:
-    """Train :class:`ParametricNW` (:func:`train_parametric`), then pool at ``x_test``."""
+    """Train :class:`ParametricNW` (:func:`train_parametric`, resumable through
+    ``checkpoint``), then pool at ``x_test``."""
     model, losses = train_parametric(
-        x_train, y_train, kernel, epochs, lr, optimizer, callback, generator=generator
+        x_train,
+        y_train,
+        kernel,
+        epochs,
+        lr,
+        optimizer,
+        callback,
+        generator=generator,
+        checkpoint=checkpoint,
     )
     x_train = prepare_1d(x_train, "x_train").float()
     with torch.no_grad():

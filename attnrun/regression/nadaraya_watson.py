@@ -39,10 +39,9 @@ nearest key), so far queries do not underflow to 0/0.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -59,11 +58,6 @@ _FGT_TOL = 1e-13  # bound on each weight's truncation error, relative to the row
 _CRAMER = 1.086435  # Cramer: |He_m(x)| e^{-x^2/4} <= kappa sqrt(m!)
 _DENSE_LIMIT = 50_000_000  # attention_weights refuses larger matrices
 _TILE = 1 << 18  # entries per windowed tile (2 MB in float64)
-# Threads for the fast paths. Measured on the 2-core shared box (load 4-6, medians of 3-5):
-# windowed 1e3 x 1e5 keys at h=0.05: 0.19 s on 1 thread vs 0.65-7.7 s on 2; expansion 1e4 x 1e5:
-# 0.05 s vs 0.7-1.4 s. Their tensors are small, so a second thread only adds synchronisation
-# that stalls whenever the cores are oversubscribed.
-_FAST_THREADS = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,18 +145,6 @@ def _kernel_block(kern: Kernel, u: Tensor, u0: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 # the fast paths
 # ---------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fast_threads(n: int | None = None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)`` (default ``_FAST_THREADS``), restoring the
-    previous count on exit; never raises the count above the current one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(before, n or _FAST_THREADS)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _nearest_distance(qs: Tensor, xs: Tensor, exclude_self: bool) -> Tensor:
@@ -444,26 +426,26 @@ def nadaraya_watson(
 
     Returns:
         ``(n_query,)`` predictions in the inputs' promoted dtype (float32 or float64), computed in
-        float64 (the fast paths on ``_FAST_THREADS`` threads, see :func:`fast_threads`); NaN
-        where every weight is zero. With ``return_weights``: ``(predictions, weights)``.
+        float64; NaN where every weight is zero. With ``return_weights``:
+        ``(predictions, weights)``. Runs on torch's current thread count (in ``attnrun regress``
+        the run's ``train.threads``; see the module docstring for the measurements).
 
     Raises:
         DataError: empty inputs, NaN/inf values, or ``x_train``/``y_train`` of different lengths.
         ConfigError: a bandwidth that is not a finite number > 0, an unknown kernel or method.
     """
-    with fast_threads():  # validation included: small ops stall on 2 loaded threads
-        q, x, y, kern, h, dtype = _prepare(x_query, x_train, y_train, kernel, bandwidth)
-        if method not in _METHODS:
-            raise ConfigError(f"unknown method {method!r}; valid: {', '.join(_METHODS)}")
-        if method == "dense" or return_weights:
-            weights = attention_weights(q, x, kern, h).double()
-            pred = (weights @ y.double()).to(dtype)
-            return (pred, weights.to(dtype)) if return_weights else pred
-        qd, xd, yd = q.double(), x.double(), y.double()
-        q_order = torch.argsort(qd)
-        x_order = torch.argsort(xd)
-        sums = _sums(qd[q_order], xd[x_order], yd[x_order], kern, h, method, block=block)
-        pred_sorted = sums[:, 0] / sums[:, 1]  # 0/0 -> NaN where no key carries weight
-        pred = torch.empty_like(pred_sorted)
-        pred[q_order] = pred_sorted
-        return pred.to(dtype)
+    q, x, y, kern, h, dtype = _prepare(x_query, x_train, y_train, kernel, bandwidth)
+    if method not in _METHODS:
+        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(_METHODS)}")
+    if method == "dense" or return_weights:
+        weights = attention_weights(q, x, kern, h).double()
+        pred = (weights @ y.double()).to(dtype)
+        return (pred, weights.to(dtype)) if return_weights else pred
+    qd, xd, yd = q.double(), x.double(), y.double()
+    q_order = torch.argsort(qd)
+    x_order = torch.argsort(xd)
+    sums = _sums(qd[q_order], xd[x_order], yd[x_order], kern, h, method, block=block)
+    pred_sorted = sums[:, 0] / sums[:, 1]  # 0/0 -> NaN where no key carries weight
+    pred = torch.empty_like(pred_sorted)
+    pred[q_order] = pred_sorted
+    return pred.to(dtype)

@@ -115,15 +115,20 @@ def test_csv_is_evaluated_on_a_held_out_split(tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--kernel", "nope"], "valid: gaussian, boxcar"),
+        (["--kernel", "nope"], "kernel='nope' is not valid; valid: gaussian, boxcar"),
         (["--pooling", "nope"], "valid: average, nonparametric, parametric"),
-        (["--bandwidth", "nope"], "valid rules: silverman, scott, loo"),
-        (["--bandwidth", "0"], "bandwidth=0"),
-        (["--bandwidth", "-0.5"], "bandwidth=-0.5"),
+        (["--bandwidth", "nope"], "a positive number or a rule: silverman, scott, loo"),
+        (["--bandwidth", "0"], "bandwidth='0' is not valid"),
+        (["--bandwidth", "-0.5"], "bandwidth='-0.5' is not valid"),
         (["data.n_train=abc"], "data.n_train"),
-        (["data.n_train=1"], "at least 3 points"),
+        (["data.n_train=1"], "data.n_train=1 is not valid; allowed: >= 3 points"),
         (["data.path=/no/such/file.csv"], "file not found"),
         (["data.noise=nan"], "data.noise"),
+        (["data.function=nope"], "data.function='nope' is not valid; valid: sin_pow, x_plus_sin"),
+        (["data.test_fraction=1"], "data.test_fraction=1.0 is not valid; allowed: [0, 1)"),
+        (["data.x_min=6"], "data.x_max=5.0 is not valid; allowed: > data.x_min=6.0"),
+        (["train.threads=-1"], "train.threads=-1 is not valid"),
+        (["train.optimizer=lbfgs9"], "train.optimizer='lbfgs9' is not valid; valid: sgd, adam"),
         (["--device", "tpu"], "device"),
         (["kernel=gaussian,boxcar"], "--multirun"),
         (["--kernal", "gaussian"], "no such option: --kernal"),
@@ -170,7 +175,7 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_cfg_job_prints_composed_config_and_runs_nothing(tmp_path):
     r = invoke("regress", "--root", str(tmp_path), "--kernel", "tricube", "--cfg", "job")
     assert r.exit_code == 0, r.output
-    assert "kernel: tricube" in r.output and "n_train: 50" in r.output
+    assert "kernel: tricube" in r.output and "function: sin_pow" in r.output
     assert not (tmp_path / "outputs").exists()
 
 

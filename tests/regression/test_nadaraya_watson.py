@@ -170,12 +170,3 @@ def test_expansion_within_its_bound_of_dense(h):
     dense = nadaraya_watson(q, x, y, "gaussian", h, method="dense")
     got = nadaraya_watson(q, x, y, "gaussian", h, method="expansion")
     torch.testing.assert_close(got, dense, rtol=0, atol=1e-11)
-
-
-def test_fast_threads_restores_the_count():
-    from attnrun.regression.nadaraya_watson import fast_threads
-
-    before = torch.get_num_threads()
-    with fast_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
