@@ -128,8 +128,9 @@ def experiment(
     return deco
 
 
-class Interrupted(BaseException):
-    """Raised in the main thread on SIGTERM so a run is recorded as interrupted."""
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM so a run is recorded as interrupted (and the CLI
+    exits with 130, as for Ctrl-C)."""
 
 
 def _sigterm_to_exception(signum, frame):  # pragma: no cover - exercised in subprocess tests

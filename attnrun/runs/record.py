@@ -37,6 +37,18 @@ _META_KEYS = (
     "error",
 )
 
+#: Figures that measure the clock, not the computation: they differ between a resumed run and an
+#: uninterrupted one (everything else in metrics.json and history.json is equal).
+WALL_TIME_KEYS = frozenset(
+    {"train_tokens_per_s", "train_seconds", "train_time_s", "tokens_per_s", "seconds"}
+)
+
+
+def comparable(metrics: dict[str, Any]) -> dict[str, Any]:
+    """An experiment's own metrics without run meta data and wall-time figures: what a resumed
+    run and an uninterrupted one with the same seed must agree on."""
+    return {k: v for k, v in metrics.items() if k not in _META_KEYS and k not in WALL_TIME_KEYS}
+
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and of the libraries that decide a run's numbers."""
