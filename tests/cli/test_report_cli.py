@@ -59,6 +59,11 @@ def test_report_prints_tables_and_writes_files(tmp_path: Path) -> None:
     assert "report: 6 runs" in r.stdout
     assert len(read_csv(sweep / "report.csv")) == 6
     assert (sweep / "report.md").exists() and (sweep / "report_metric_test_mse.png").exists()
+    assert "report.html" in r.stdout
+    page = (sweep / "report.html").read_text(encoding="utf-8")
+    runs_table, groups_table = page.split('id="groups"')
+    assert runs_table.count("<tr><td>") == 6 and groups_table.count("<tr><td>") == 2
+    assert "data:image/png;base64," in page
 
 
 def test_report_out_and_several_paths(tmp_path: Path) -> None:
@@ -75,18 +80,33 @@ def test_report_out_and_several_paths(tmp_path: Path) -> None:
     assert not (a / "report.csv").exists()
 
 
-def test_missing_path_is_a_one_line_error(tmp_path: Path) -> None:
-    r = runner.invoke(app, ["report", str(tmp_path / "nope")])
-    assert r.exit_code == 2
-    assert r.stderr.strip().startswith("attnrun: error:") and "no such folder" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+def _written(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-def test_folder_without_runs_is_a_one_line_error(tmp_path: Path) -> None:
+def test_missing_path_is_a_one_line_error_and_writes_nothing(tmp_path: Path) -> None:
+    """Guards against writing before checking: a missing PATH beside a good one gives one line,
+    exit 2, and neither report files in the good folder nor an --out folder."""
+    good = make_sweep(tmp_path / "good", kernels=("gaussian",), seeds=(0,))
+    before = _written(tmp_path)
+    for args in (
+        [str(tmp_path / "nope")],
+        [str(good), str(tmp_path / "nope"), "--out", str(tmp_path / "out")],
+    ):
+        r = runner.invoke(app, ["report", *args])
+        assert r.exit_code == 2
+        assert r.stderr.strip().startswith("attnrun: error:") and "no such folder" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert _written(tmp_path) == before and not (tmp_path / "out").exists()
+
+
+def test_folder_without_runs_is_a_one_line_error_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "empty" / "x").mkdir(parents=True)
+    (tmp_path / "empty" / "x" / "metrics.json").write_text("{}")  # no config.yaml: not a run
     r = runner.invoke(app, ["report", str(tmp_path / "empty")])
     assert r.exit_code == 2
     assert "no runs under" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert _written(tmp_path) == ["empty/x/metrics.json"]
 
 
 def test_unreadable_runs_are_listed_not_fatal(tmp_path: Path) -> None:
