@@ -4,7 +4,8 @@ Every experiment in attnrun attends through these pieces; nothing else re-implem
 masking. Masks are boolean with ``True`` = keep (as SDPA's ``attn_mask``).
 """
 
-from attnrun.core.attention import Attention, prefer_fused
+from attnrun.core.attention import Attention
+from attnrun.core.fused import prefer_fused
 from attnrun.core.hard import HardNormaliser, SoftNormaliser, normalisers
 from attnrun.core.local import (
     GlobalWindow,

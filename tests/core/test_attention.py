@@ -239,9 +239,9 @@ def test_ragged_row_by_row_path_matches_plain_to_second_order(monkeypatch, heads
     """Valid lengths with enough padding run row by row on each row's valid keys only
     (``_RaggedDotAttention``); forced on here for a small shape, it must equal the plain path,
     zero-length rows included, and support double backward."""
-    import attnrun.core.attention as attention
+    import attnrun.core.fused as fused
 
-    monkeypatch.setattr(attention, "prefer_ragged", lambda *a, **kw: True)
+    monkeypatch.setattr(fused, "prefer_ragged", lambda *a, **kw: True)
     torch.manual_seed(3)
     shape = (3, 2) if heads else (3,)
     q = torch.randn(*shape, 4, 5, dtype=torch.float64, requires_grad=True)
