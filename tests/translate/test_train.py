@@ -51,3 +51,37 @@ def test_annealed_schedule_lowers_the_rate_each_epoch(tmp_path, schedule):
 def test_unknown_schedule_is_a_config_error():
     with pytest.raises(ConfigError, match="train.lr_schedule"):
         experiments.get("translate").make_config({"train": {"lr_schedule": "step"}})
+
+
+def test_plateau_halving_early_stopping_and_the_best_weights_kept(tmp_path, monkeypatch):
+    """Guards against the trainer keeping the last epoch instead of the best, not halving the
+    rate after an epoch without progress, or not stopping after ``patience`` such epochs.
+
+    Validation is scripted: BLEU 10, 12 (best, epoch 2), then 11, 11, 11 with patience 3."""
+    import copy
+    import json
+
+    import torch
+
+    from attnrun.runs.files import safe_load
+    from attnrun.translate.train import Trainer
+
+    script = iter([10.0, 12.0, 11.0, 11.0, 11.0, 11.0])
+    weights_after: dict[int, dict] = {}
+
+    def scripted(self):
+        weights_after[self.state.epoch + 1] = copy.deepcopy(self.model.state_dict())
+        return next(script), 1.0
+
+    monkeypatch.setattr(Trainer, "_validate", scripted)
+    cfg = json.loads(json.dumps(TINY))
+    cfg["train"].update(epochs=10, patience=3, lr_decay=0.5, lr=0.004)
+    m = experiments.get("translate")(cfg, tmp_path)
+    assert m["stopped"] == "early_stopping" and m["epochs_run"] == 5 and m["best_epoch"] == 2
+    history = json.loads((tmp_path / "history.json").read_text())
+    # the rate of each epoch: halved after each of epochs 3, 4 (no progress), never before
+    assert [row["lr"] for row in history] == [0.004, 0.004, 0.004, 0.002, 0.001]
+    saved = safe_load(tmp_path / "model.pt")
+    for k, v in weights_after[2].items():
+        torch.testing.assert_close(saved[k], v, rtol=0, atol=0)
+    assert any(not torch.equal(saved[k], v) for k, v in weights_after[5].items())
