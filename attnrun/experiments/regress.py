@@ -50,8 +50,8 @@ class RegressDataConfig:
 
     ``n_train``, ``noise``, ``x_min``, ``x_max``, ``test_step`` left ``None`` take the generating
     function's own defaults (:class:`attnrun.regression.data.SyntheticFunction`: ``sin_pow`` 50
-    points on [0, 5) with noise 0.5, ``x_plus_sin`` 100 points on [0, 10) with noise 1); the
-    validated config holds the values used, so ``config.yaml`` records them.
+    points on [0, 5) with noise 0.5, ``x_plus_sin`` 100 points on [0, 10) with noise 1); an
+    explicit value wins. :meth:`settings` gives the values used.
     """
 
     function: str = "sin_pow"
@@ -70,25 +70,23 @@ class RegressDataConfig:
                 raise DataError(f"data.path={self.path}: file not found")
             return
         one_of("data.function", self.function, functions)
-        given = {k: getattr(self, k) for k in DATA_SETTINGS}
-        for key, value in functions.get(self.function).settings(**given).items():
-            setattr(self, key, value)
-        require(self.n_train >= MIN_POINTS, "data.n_train", self.n_train, f">= {MIN_POINTS} points")
-        require(
-            math.isfinite(self.noise) and self.noise >= 0,
-            "data.noise",
-            self.noise,
-            "a finite number >= 0",
-        )
+        d = self.settings()
+        require(d["n_train"] >= MIN_POINTS, "data.n_train", d["n_train"], f">= {MIN_POINTS} points")
+        noise = d["noise"]
+        require(math.isfinite(noise) and noise >= 0, "data.noise", noise, "a finite number >= 0")
         for key in ("x_min", "x_max"):
-            require(math.isfinite(getattr(self, key)), f"data.{key}", getattr(self, key), "finite")
-        require(self.x_max > self.x_min, "data.x_max", self.x_max, f"> data.x_min={self.x_min}")
-        require(
-            math.isfinite(self.test_step) and self.test_step > 0,
-            "data.test_step",
-            self.test_step,
-            "> 0",
-        )
+            require(math.isfinite(d[key]), f"data.{key}", d[key], "finite")
+        require(d["x_max"] > d["x_min"], "data.x_max", d["x_max"], f"> data.x_min={d['x_min']}")
+        step = d["test_step"]
+        require(math.isfinite(step) and step > 0, "data.test_step", step, "> 0")
+
+    def settings(self) -> dict[str, float | int]:
+        """The generated data's settings: the ones given, the function's defaults for the rest.
+
+        Resolved here, never written back: a typed config built from the dataclass defaults must
+        keep ``None`` so that ``data.function=x_plus_sin`` alone still gets x_plus_sin's."""
+        given = {k: getattr(self, k) for k in DATA_SETTINGS}
+        return functions.get(self.function).settings(**given)
 
 
 @dataclass
@@ -209,8 +207,7 @@ def _load(cfg: RegressConfig, generator: torch.Generator) -> RegressionData:
     if d.path is not None:
         x, y = load_csv(Path(d.path).expanduser())
         return holdout_split(x, y, d.test_fraction, generator=generator)
-    settings = {k: getattr(d, k) for k in DATA_SETTINGS}
-    return make_synthetic(d.function, generator=generator, **settings)
+    return make_synthetic(d.function, generator=generator, **d.settings())
 
 
 def _pool(cfg: RegressConfig, data: RegressionData, ctx: RunContext) -> PoolingResult:
