@@ -71,88 +71,100 @@ def beam_search(
     become the new beam. A row stops when it has ``K`` finished hypotheses (with ``K = 1`` this is
     exactly greedy search) or after ``max_len`` steps. Returns the ``n_best`` best per source.
     """
-    k = beam
-    batch, device = src.shape[0], src.device
-    memory, state = model.encode(src, src_lens)
-    expand = torch.arange(batch, device=device).repeat_interleave(k)  # (B·K,)
-    memory, state = memory.select(expand), state.select(expand)
-    y = torch.full((batch * k,), BOS, dtype=torch.long, device=device)
-    # only the first copy of each row is live at the start
-    scores = torch.full((batch, k), float("-inf"), device=device)
-    scores[:, 0] = 0.0
-    history = torch.zeros(batch * k, 0, dtype=torch.long, device=device)
-    att = torch.zeros(batch * k, 0, src.shape[1], device=device)
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    active = [True] * batch
+    search = _BeamSearch(model, src, src_lens, beam, alpha)
     for _ in range(max_len):
-        logits, state, w = model.decoder.step(y, memory, state)
+        if not search.step():
+            break
+    return search.results(n_best)
+
+
+class _BeamSearch:
+    """The state of :func:`beam_search`: per row ``b`` of the batch, ``K`` live hypotheses
+    (rows ``b·K .. b·K + K - 1`` of the decoder batch) and its finished ones."""
+
+    def __init__(self, model, src: Tensor, src_lens: Tensor, beam: int, alpha: float) -> None:
+        self.model, self.k, self.alpha = model, beam, alpha
+        self.batch, device = src.shape[0], src.device
+        self.lens = [int(n) for n in src_lens]
+        memory, state = model.encode(src, src_lens)
+        expand = torch.arange(self.batch, device=device).repeat_interleave(beam)  # (B·K,)
+        self.memory, self.state = memory.select(expand), state.select(expand)
+        self.y = torch.full((self.batch * beam,), BOS, dtype=torch.long, device=device)
+        # only the first copy of each row is live at the start
+        self.scores = torch.full((self.batch, beam), float("-inf"), device=device)
+        self.scores[:, 0] = 0.0
+        self.history = torch.zeros(self.batch * beam, 0, dtype=torch.long, device=device)
+        self.att = torch.zeros(self.batch * beam, 0, src.shape[1], device=device)  # (B·K, t, S)
+        self.finished: list[list[Hypothesis]] = [[] for _ in range(self.batch)]
+        self.active = [True] * self.batch
+
+    def step(self) -> bool:
+        """Extend every live hypothesis by one token; False when every row is done."""
+        logits, self.state, w = self.model.decoder.step(self.y, self.memory, self.state)
         logp = logits.log_softmax(-1)  # (B·K, V)
         vocab = logp.shape[-1]
-        cand = (scores.view(-1, 1) + logp).view(batch, k * vocab)
-        top_scores, top_idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (B, 2K)
-        origin = (top_idx // vocab).tolist()
-        token = (top_idx % vocab).tolist()
-        top_list = top_scores.tolist()
-        new_rows, new_tokens, new_scores = [], [], []
-        for b in range(batch):
-            rows, toks, scs = [], [], []
-            for rank, sc in enumerate(top_list[b]):
-                if sc == float("-inf"):
-                    break
-                src_row = b * k + origin[b][rank]
-                tok = token[b][rank]
-                if tok == EOS:
-                    if rank < k and active[b]:
-                        ids = history[src_row].tolist()
-                        weights = torch.cat([att[src_row], w[src_row : src_row + 1]], 0)
-                        finished[b].append(
-                            Hypothesis(
-                                ids,
-                                weights[:, : int(src_lens[b])].cpu(),
-                                sc / length_penalty(len(ids) + 1, alpha),
-                            )
-                        )
-                    continue
-                if len(rows) < k:
-                    rows.append(src_row)
-                    toks.append(tok)
-                    scs.append(sc)
-            if len(finished[b]) >= k:
-                active[b] = False
-            while len(rows) < k:  # pad a row's beam with dead copies
-                rows.append(b * k)
-                toks.append(EOS)
-                scs.append(float("-inf"))
-            if not active[b]:
-                scs = [float("-inf")] * k
-            new_rows += rows
-            new_tokens += toks
-            new_scores += scs
-        if not any(active):
-            break
-        index = torch.tensor(new_rows, device=device)
-        y = torch.tensor(new_tokens, device=device)
-        scores = torch.tensor(new_scores, device=device).view(batch, k)
-        history = torch.cat([history.index_select(0, index), y[:, None]], 1)
-        att = torch.cat([att.index_select(0, index), w.index_select(0, index)[:, None]], 1)
-        state = state.select(index)
-    for b in range(batch):  # rows that ran out of steps: keep their live hypotheses
-        if len(finished[b]) < n_best:
-            for j in range(k):
-                sc = float(scores[b, j])
-                if sc == float("-inf"):
-                    continue
-                row = b * k + j
-                ids = history[row].tolist()
-                finished[b].append(
-                    Hypothesis(
-                        ids,
-                        att[row][:, : int(src_lens[b])].cpu(),
-                        sc / length_penalty(len(ids), alpha),
-                    )
-                )
-        finished[b].sort(key=lambda h: h.score, reverse=True)
-    return [f[:n_best] for f in finished]
+        cand = (self.scores.view(-1, 1) + logp).view(self.batch, self.k * vocab)
+        top_scores, top_idx = cand.topk(min(2 * self.k, self.k * vocab), dim=1)  # (B, 2K)
+        origin, token = (top_idx // vocab).tolist(), (top_idx % vocab).tolist()
+        rows, tokens, scores = [], [], []
+        for b, ranked in enumerate(top_scores.tolist()):
+            r, t, s = self._next_beam(b, ranked, origin[b], token[b], w)
+            rows += r
+            tokens += t
+            scores += s
+        if not any(self.active):
+            return False
+        device = self.y.device
+        index = torch.tensor(rows, device=device)
+        self.y = torch.tensor(tokens, device=device)
+        self.scores = torch.tensor(scores, device=device).view(self.batch, self.k)
+        self.history = torch.cat([self.history.index_select(0, index), self.y[:, None]], 1)
+        self.att = torch.cat(
+            [self.att.index_select(0, index), w.index_select(0, index)[:, None]], 1
+        )
+        self.state = self.state.select(index)
+        return True
+
+    def _next_beam(self, b: int, ranked: list[float], origin: list[int], token: list[int], w):
+        """Row ``b``'s new beam (decoder rows, tokens, scores), finishing the EOS extensions."""
+        k = self.k
+        rows, toks, scs = [], [], []
+        for rank, sc in enumerate(ranked):
+            if sc == float("-inf"):
+                break
+            src_row, tok = b * k + origin[rank], token[rank]
+            if tok == EOS:
+                if rank < k and self.active[b]:
+                    weights = torch.cat([self.att[src_row], w[src_row : src_row + 1]], 0)
+                    self._finish(b, self.history[src_row].tolist(), weights, sc, extra=1)
+                continue
+            if len(rows) < k:
+                rows.append(src_row)
+                toks.append(tok)
+                scs.append(sc)
+        if len(self.finished[b]) >= k:
+            self.active[b] = False
+        pad = k - len(rows)  # pad a row's beam with dead copies
+        rows, toks, scs = rows + [b * k] * pad, toks + [EOS] * pad, scs + [float("-inf")] * pad
+        if not self.active[b]:
+            scs = [float("-inf")] * k
+        return rows, toks, scs
+
+    def _finish(self, b: int, ids: list[int], weights: Tensor, logp: float, extra: int) -> None:
+        """A finished hypothesis of row ``b``: ``extra`` is 1 when it ended with EOS."""
+        score = logp / length_penalty(len(ids) + extra, self.alpha)
+        self.finished[b].append(Hypothesis(ids, weights[:, : self.lens[b]].cpu(), score))
+
+    def results(self, n_best: int) -> list[list[Hypothesis]]:
+        """The ``n_best`` best per row; rows that ran out of steps keep their live hypotheses."""
+        for b in range(self.batch):
+            if len(self.finished[b]) < n_best:
+                for j, sc in enumerate(self.scores[b].tolist()):
+                    if sc != float("-inf"):
+                        row = b * self.k + j
+                        self._finish(b, self.history[row].tolist(), self.att[row], sc, extra=0)
+            self.finished[b].sort(key=lambda h: h.score, reverse=True)
+        return [f[:n_best] for f in self.finished]
 
 
 def translate_ids(
