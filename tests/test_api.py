@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -41,3 +44,16 @@ def test_core_names_work_together():
     assert out.shape == (2, 5, 16) and w.shape == (2, 4, 5, 5)
     assert torch.all(w[1, :, :, 3:] == 0)
     assert "additive" in attnrun.score_functions
+
+
+def test_notebook_api_is_exported_and_import_stays_cheap():
+    """Guards against an eager import of the notebook module (and with it torch, matplotlib,
+    the report) at ``import attnrun``: the names are listed, and resolve only when used."""
+    assert {"open_run", "open_report"} <= set(attnrun.__all__)
+    code = (
+        "import sys, attnrun; heavy = [m for m in ('torch', 'matplotlib', 'attnrun.notebook') "
+        "if m in sys.modules]; print(heavy); assert not heavy; "
+        "assert callable(attnrun.open_run) and 'attnrun.notebook' in sys.modules"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
