@@ -68,7 +68,7 @@ def make_report(
     written = write_plots(rendered, out_dir)
     csv_path, md_path, html_path = out_dir / CSV, out_dir / MARKDOWN, out_dir / HTML
     write_csv(rep, csv_path)
-    write_markdown(rep, md_path, written)
+    write_markdown(rep, md_path, written, page=HTML)
     write_text(html_path, report_page(rep, rendered, out_dir))
     return ReportFiles(rep, csv_path, md_path, html_path, written)
 

@@ -220,8 +220,8 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def markdown(rep: Report, plots: Sequence[str | os.PathLike] = ()) -> str:
-    """``report.md``: the runs table, the seed-grouped table, and links to the plots."""
+def markdown(rep: Report, plots: Sequence[str | os.PathLike] = (), page: str | None = None) -> str:
+    """``report.md``: the runs table, the seed-grouped table, links to the plots and the page."""
     parts = [
         f"# attnrun report\n\n{len(rep.runs)} runs under `{rep.base.resolve()}`"
         + (f"; swept: {', '.join(rep.swept)}" if rep.swept else "")
@@ -237,11 +237,15 @@ def markdown(rep: Report, plots: Sequence[str | os.PathLike] = ()) -> str:
         parts.append(
             "## Plots\n\n" + "\n".join(f"![{Path(p).stem}]({Path(p).name})" for p in plots)
         )
+    if page:
+        parts.append(f"The same report as one page, with sortable tables: [{page}]({page})")
     return "\n\n".join(parts) + "\n"
 
 
-def write_markdown(rep: Report, path: str | os.PathLike, plots: Sequence = ()) -> None:
-    write_text(path, markdown(rep, plots))
+def write_markdown(
+    rep: Report, path: str | os.PathLike, plots: Sequence = (), page: str | None = None
+) -> None:
+    write_text(path, markdown(rep, plots, page))
 
 
 def rich_tables(rep: Report) -> list[Table]:

@@ -43,6 +43,7 @@ def test_make_report_writes_tables_and_plots(sweep: Path) -> None:
     assert files.csv == sweep / "report.csv" and files.markdown == sweep / "report.md"
     assert "![report_loss](report_loss.png)" in files.markdown.read_text()
     assert files.html == sweep / "report.html" and files.html.stat().st_size > 1000
+    assert "[report.html](report.html)" in files.markdown.read_text()
     assert not list(sweep.glob(".*.tmp"))
 
 
