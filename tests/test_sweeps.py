@@ -121,3 +121,31 @@ def test_slurm_launcher_config_composes() -> None:
     assert launcher.gpus_per_node == 1 and launcher.tasks_per_node == 1
     assert launcher.array_parallelism == 16 and launcher.max_num_timeout == 0
     assert launcher.submitit_folder.endswith("/.submitit/%j")  # inside the sweep folder
+
+
+#: A tiny sweep of each experiment: two settings, seconds on a CPU.
+EXPERIMENT_SWEEPS = {
+    "regress": ["kernel=gaussian,epanechnikov", "data.n_train=30"],
+    "selfattn": [
+        "model.num_heads=1,2", "data.n_train=100", "data.n_test=50", "model.num_layers=1",
+        "model.num_hiddens=8", "model.ffn_hiddens=8", "train.epochs=1", "plot.enabled=false",
+    ],
+    "translate": [
+        "score=dot,general", "data.n_train=120", "data.n_val=8", "data.n_test=8",
+        "model.embed_size=8", "model.num_hiddens=8", "train.epochs=1", "plot.heatmaps=1",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENT_SWEEPS))
+def test_report_of_a_sweep_draws_the_attention_panel(tmp_path: Path, experiment: str) -> None:
+    """Guards against an experiment whose runs write no attention samples in the one format
+    ``report`` reads (a translate sweep once drew no attention panel): for every experiment a
+    two-setting sweep, then ``report`` draws ``report_attention.png`` and writes ``report.html``."""
+    args = [experiment, "-q", "--root", str(tmp_path), "-m", *EXPERIMENT_SWEEPS[experiment]]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    (sweep,) = (tmp_path / "multirun").glob("*/*")
+    files = make_report([sweep])
+    assert "report_attention.png" in [p.name for p in files.plots]
+    assert (sweep / "report.html").is_file()
