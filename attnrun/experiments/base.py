@@ -14,6 +14,7 @@ that tests call directly and the Hydra task calls for the CLI. Around the experi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import importlib
@@ -21,7 +22,7 @@ import logging
 import pkgutil
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -161,15 +162,37 @@ def execute(
     generator.set_state(seed_everything(typed.seed).get_state())
     ctx = RunContext(out_dir, device, reporter, generator, record, checkpoint)
 
-    in_main = threading.current_thread() is threading.main_thread()
-    old_handler = signal.signal(signal.SIGTERM, _sigterm_to_exception) if in_main else None
-    try:
+    with _recorded(record, device, out_dir), _sigterm_interrupts(), logger:
         with cpu_threads(threads_setting(typed)) as threads:
             record.update(threads=threads)
             metrics = exp.body(typed, out_dir, ctx)
         logger.scalars(checkpoint.restored_epoch, {f"final/{k}": v for k, v in metrics.items()})
         logger.figures(sorted(out_dir.glob("*.png")))
-    except (KeyboardInterrupt, Interrupted) as e:
+    record.finish("completed", metrics)
+    log.info("completed: %s", metrics)
+    return metrics
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises :class:`Interrupted` in the main thread inside the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old_handler = signal.signal(signal.SIGTERM, _sigterm_to_exception)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+
+
+@contextlib.contextmanager
+def _recorded(record: RunRecord, device: torch.device, out_dir: Path) -> Iterator[None]:
+    """Record how the block ended — interrupted or failed, with a one-line reason — and turn
+    CUDA out-of-memory and a full disk into errors that say what to do."""
+    try:
+        yield
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Interrupted)
         record.finish("interrupted", error=f"interrupted ({type(e).__name__})")
         raise
     except AttnrunError as e:
@@ -195,13 +218,6 @@ def execute(
     except Exception as e:
         _finish_failed(record, f"{type(e).__name__}: {e}")
         raise
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, old_handler)
-        logger.close()
-    record.finish("completed", metrics)
-    log.info("completed: %s", metrics)
-    return metrics
 
 
 def threads_setting(cfg: Any) -> int:

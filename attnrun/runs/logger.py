@@ -33,6 +33,12 @@ class NullLogger:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> NullLogger:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 @loggers.register("tensorboard")
 class TensorBoardLogger(NullLogger):
