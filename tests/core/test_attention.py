@@ -284,3 +284,60 @@ def test_ragged_path_is_chosen_only_for_long_padded_rows():
     assert type(attn(q, k, v, full)[0].grad_fn).__name__ == "_DotAttentionBackward"
     small = qkv(b=2, tq=16, tk=16, d=8, dv=8, requires_grad=True)
     assert type(attn(*small, torch.tensor([2, 3]))[0].grad_fn).__name__ == "_DotAttentionBackward"
+
+
+def _plain_dot_attention(q, k, v, keep, scale):
+    """``softmax(scale · q kᵀ)`` over the kept keys (``-inf`` fill, empty rows 0), then ``w v``:
+    the formula composed of autograd's own ops, independent of attnrun's Functions."""
+    keep = keep.expand(*q.shape[:-1], k.shape[-2])
+    empty = ~keep.any(-1, keepdim=True)
+    s = (scale * q @ k.transpose(-1, -2)).masked_fill(~keep, float("-inf")).masked_fill(empty, 0)
+    w = torch.softmax(s, -1).masked_fill(empty, 0.0)
+    return w @ v, w
+
+
+def _attention_second_order(attend, inputs, seeds, probes):
+    """First derivatives ``∂(q, k, v)`` of ``outputs · seeds`` built with create_graph, then the
+    gradients of ``Σ ∂x · probe_x`` wrt the inputs and wrt the seeds (the upstream gradients)."""
+    outs = attend(*inputs)
+    first = torch.autograd.grad(outs, inputs, seeds, create_graph=True)
+    total = sum((f * p).sum() for f, p in zip(first, probes, strict=True))
+    return (*first, *torch.autograd.grad(total, (*inputs, *seeds)))
+
+
+@pytest.mark.parametrize("path", ["dot_function", "ragged_function"])
+@pytest.mark.parametrize("heads", [False, True])
+def test_dot_functions_double_backward_matches_the_plain_formula(monkeypatch, path, heads):
+    """The dot-attention Functions' second derivatives equal autograd's composition of the formula.
+
+    Guards against a wrong double-backward formula in ``_DotAttention`` / ``_RaggedDotAttention``
+    (their backward is differentiable when the gradient's graph is built, through
+    ``masking.softmax_backward``): gradgradcheck and the plain-backend comparison share that code
+    and pass such a bug; here the values — first derivatives under create_graph and the
+    derivatives of their probe-weighted sum wrt q, k, v and the upstream gradients of context and
+    weights — are checked against ``torch.softmax`` of the ``-inf``-filled scores.
+    """
+    import attnrun.core.fused as fused
+
+    monkeypatch.setattr(fused, "prefer_ragged", lambda *a, **kw: path == "ragged_function")
+    torch.manual_seed(4)
+    shape = (3, 2) if heads else (3,)
+    q = torch.randn(*shape, 4, 5, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(*shape, 6, 5, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(*shape, 6, 2, dtype=torch.float64, requires_grad=True)
+    lens = torch.tensor([0, 6, 2])
+    keep = (torch.arange(6) < lens.reshape(3, *(1,) * len(shape))).unsqueeze(-2)  # (B,[1,]1,Tk)
+    attn = Attention("scaled_dot", 5).double()
+    ctx, w = attn(q, k, v, lens)
+    expected = "_RaggedDotAttentionBackward" if path == "ragged_function" else "_DotAttention"
+    assert type(ctx.grad_fn).__name__.startswith(expected)
+    seeds = [torch.randn_like(ctx, requires_grad=True), torch.randn_like(w, requires_grad=True)]
+    probes = [torch.randn_like(x) for x in (q, k, v)]
+    ours = _attention_second_order(lambda *x: attn(*x, lens), (q, k, v), seeds, probes)
+    ref = _attention_second_order(
+        lambda *x: _plain_dot_attention(*x, keep, attn.score.scale), (q, k, v), seeds, probes
+    )
+    for a, b in zip(ours, ref, strict=True):
+        assert torch.isfinite(a).all()
+        assert_close(a, b)
+    assert all(x.abs().sum() > 0 for x in ours[3:])  # every second-order term is non-trivial

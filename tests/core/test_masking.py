@@ -147,3 +147,51 @@ def test_properties(b, tq, tk, per_query, data):
     assert_close(sums[nonempty], torch.ones_like(sums[nonempty]))
     assert (sums[~nonempty] == 0).all()
     assert_close(w, reference(s, keep))
+
+
+def plain_masked_softmax(scores, keep):
+    """The formula composed of autograd's own ops: ``softmax(s.masked_fill(~keep, -inf))``, with
+    rows that keep nothing set to 0 (their scores replaced by 0 first, so no NaN appears)."""
+    keep = keep.expand(scores.shape)
+    empty = ~keep.any(-1, keepdim=True)
+    filled = scores.masked_fill(~keep, float("-inf")).masked_fill(empty, 0.0)
+    return torch.softmax(filled, -1).masked_fill(empty, 0.0)
+
+
+def _second_order(softmax, scores, upstream, probe):
+    """``∂s = (∂softmax/∂s)ᵀ g`` built with create_graph, then the gradients of ``(∂s · probe)``
+    with respect to the scores (the Hessian term) and to the upstream gradient ``g``."""
+    (grad_s,) = torch.autograd.grad(softmax(scores), scores, upstream, create_graph=True)
+    second = torch.autograd.grad((grad_s * probe).sum(), (scores, upstream))
+    return (grad_s, *second)
+
+
+@pytest.mark.parametrize("masking", ["none", "lens_with_empty_row", "lens_per_query", "mask"])
+def test_double_backward_matches_the_plain_formula(masking):
+    """Second derivatives of masked_softmax equal those of autograd's composition of the formula.
+
+    Guards against a wrong double-backward formula (e.g. a wrong term in the differentiable branch
+    of ``masking.softmax_backward``, the one used when the graph of the gradient is built):
+    gradgradcheck compares the Function with itself and passes such a bug; this compares values —
+    the create_graph gradient, its derivative wrt the scores and wrt the upstream gradient — with
+    the plain formula's, masked positions and fully masked rows included.
+    """
+    s = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+    probe = torch.randn(2, 3, 5, dtype=torch.float64)
+    lens = mask = None
+    if masking == "lens_with_empty_row":
+        lens = torch.tensor([0, 3])
+    elif masking == "lens_per_query":
+        lens = torch.tensor([[1, 2, 5], [5, 4, 0]])
+    elif masking == "mask":
+        mask = torch.rand(2, 3, 5) > 0.4
+        mask[1, 2] = False
+    keep = keep_mask(s.shape, lens, mask)
+    keep = torch.ones(s.shape, dtype=torch.bool) if keep is None else keep
+    ours = _second_order(lambda x: masked_softmax(x, lens, mask=mask), s, g, probe)
+    ref = _second_order(lambda x: plain_masked_softmax(x, keep), s, g, probe)
+    for a, b in zip(ours, ref, strict=True):
+        assert torch.isfinite(a).all()
+        assert_close(a, b)
+    assert ours[1].abs().sum() > 0 and ours[2].abs().sum() > 0  # the check is not vacuous
