@@ -165,23 +165,7 @@ def launch(
             print(f"# the first of {len(jobs)} jobs: {' '.join(jobs[0])}")
             overrides = jobs[0]
     else:
-        user_dir = next(
-            (o for o in overrides if o.startswith(("hydra.run.dir=", "hydra.sweep.dir="))), None
-        )
-        if user_dir is not None:
-            folder = Path(user_dir.split("=", 1)[1])
-            if folder.exists() and any(folder.iterdir()):
-                raise ConfigError(
-                    f"{user_dir}: that folder exists and is not empty; attnrun never writes into "
-                    "a used folder, pick another"
-                )
-            folder.mkdir(parents=True, exist_ok=True)
-        elif multirun:
-            folder = reserve_run_dir(Path(root) / "multirun")
-            overrides = [*overrides, f"hydra.sweep.dir={folder}"]
-        else:
-            folder = reserve_run_dir(Path(root) / "outputs")
-            overrides = [*overrides, f"hydra.run.dir={folder}"]
+        folder, overrides = _run_folder(overrides, multirun, Path(root))
         _CURRENT.folder = folder
     if multirun and cfg is None:  # Hydra takes one of --cfg and --multirun
         hydra_args.append("--multirun")
@@ -208,6 +192,29 @@ def launch(
     if multirun and cfg is None and _CURRENT.folder is not None:
         _collect_sweep_failures(_CURRENT)
     return _CURRENT
+
+
+def _run_folder(overrides: list[str], multirun: bool, root: Path) -> tuple[Path, list[str]]:
+    """The run (or sweep) folder: the user's ``hydra.run.dir`` / ``hydra.sweep.dir`` if given (it
+    must be new or empty), else one reserved atomically under ``root``; and the overrides that
+    hand it to Hydra."""
+    user_dir = next(
+        (o for o in overrides if o.startswith(("hydra.run.dir=", "hydra.sweep.dir="))), None
+    )
+    if user_dir is not None:
+        folder = Path(user_dir.split("=", 1)[1])
+        if folder.exists() and any(folder.iterdir()):
+            raise ConfigError(
+                f"{user_dir}: that folder exists and is not empty; attnrun never writes into "
+                "a used folder, pick another"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder, overrides
+    if multirun:
+        folder = reserve_run_dir(root / "multirun")
+        return folder, [*overrides, f"hydra.sweep.dir={folder}"]
+    folder = reserve_run_dir(root / "outputs")
+    return folder, [*overrides, f"hydra.run.dir={folder}"]
 
 
 def _collect_sweep_failures(result: LaunchResult) -> None:
