@@ -21,10 +21,11 @@ from typing import Any
 import yaml
 
 from attnrun.errors import AttnrunError
+from attnrun.runs.files import CONFIG, METRICS
 from attnrun.runs.record import _META_KEYS, read_metrics
 
 UNREADABLE = "unreadable"
-RUN_FILES = ("metrics.json", "config.yaml")
+RUN_FILES = (METRICS, CONFIG)
 
 
 @dataclass
@@ -108,7 +109,7 @@ def load_run(path: str | os.PathLike) -> Run:
     """Read one run folder; never raises for damaged files."""
     path = Path(path)
     try:
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+        config = yaml.safe_load((path / CONFIG).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         config = {}
     config = flatten(config) if isinstance(config, Mapping) else {}

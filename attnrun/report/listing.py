@@ -17,6 +17,7 @@ from attnrun.report.collect import (
     load_run,
 )
 from attnrun.report.table import STATUS_STYLE, fmt, markdown_table
+from attnrun.runs.files import CONFIG
 from attnrun.runs.record import STATUSES
 
 LIST_HEADER = ["time", "experiment", "status", "key metric", "folder"]
@@ -153,7 +154,7 @@ def show_run(run_dir: str | os.PathLike, rich: bool) -> None:
     check_run_dir(run_dir)
     run = load_run(run_dir)
     try:
-        config_text = (run_dir / "config.yaml").read_text(encoding="utf-8")
+        config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         config_text = f"# config.yaml could not be read: {e}\n"
     metrics = flatten(run.metrics) if run.metrics else {}
@@ -168,7 +169,7 @@ def show_run(run_dir: str | os.PathLike, rich: bool) -> None:
 
         console = Console()
         console.rule(f"[bold]{display_path(run_dir)}")
-        console.print(Text("config.yaml", style="bold"))
+        console.print(Text(CONFIG, style="bold"))
         console.print(
             Syntax(config_text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default")
         )

@@ -31,13 +31,15 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from attnrun.errors import DataError
 from attnrun.io import save_torch, write_json
+
+if TYPE_CHECKING:  # torch is imported where it is used: listing runs stays fast
+    import torch
 
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
@@ -70,6 +72,8 @@ def sha256(path: str | Path) -> str:
 
 def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
     """``torch.load(path, weights_only=True)`` with one-line errors for bad files."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -93,6 +97,8 @@ def state_dict_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_weights(run_dir: str | Path, state: torch.nn.Module | dict[str, torch.Tensor]) -> str:
     """Write ``model.pt`` (a module's weights, or a ready state dict); returns its SHA-256."""
+    import torch
+
     path = Path(run_dir) / WEIGHTS
     if isinstance(state, torch.nn.Module):
         state = state_dict_cpu(state)
@@ -102,6 +108,8 @@ def save_weights(run_dir: str | Path, state: torch.nn.Module | dict[str, torch.T
 
 def load_state_dict(model: torch.nn.Module, state: Any, where: Path) -> None:
     """``model.load_state_dict(state)`` with a one-line DataError when it does not fit."""
+    import torch
+
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(f"{where}: not a state_dict of tensors")
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from attnrun.io import write_json, write_text
+from attnrun.runs.files import CONFIG, METRICS
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 _META_KEYS = (
@@ -87,7 +88,7 @@ class RunRecord:
         """``resumed_from`` (``{"epoch", "step"}``) continues the record of a resumed run: the
         first start time is kept and the position is appended to ``resumed_from``."""
         self.out_dir = Path(out_dir)
-        self.path = self.out_dir / "metrics.json"
+        self.path = self.out_dir / METRICS
         self._t0 = time.perf_counter()
         previous = read_metrics(self.out_dir) if resumed_from is not None else None
         self.data: dict[str, Any] = {
@@ -110,7 +111,7 @@ class RunRecord:
 
     def start(self, config_yaml: str) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_text(self.out_dir / "config.yaml", config_yaml)
+        write_text(self.out_dir / CONFIG, config_yaml)
         self._write()
 
     def update(self, **metrics: Any) -> None:
@@ -142,6 +143,6 @@ class RunRecord:
 def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
     """``metrics.json`` of a run folder, or None if missing or unreadable."""
     try:
-        return json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+        return json.loads((Path(run_dir) / METRICS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
