@@ -98,6 +98,12 @@ CONFIGS = {
         "model": {"input_feeding": True, "dropout": 0.3},
         "train": {"precision": "bf16", "lr_schedule": "cosine"},
     },
+    "luong-local_p-hard-lstm-linear": {
+        "score": "dot",
+        "attention": {"kind": "local_p", "window": 2, "hard": True},
+        "model": {"cell": "lstm"},
+        "train": {"lr_schedule": "linear"},
+    },
 }
 
 
