@@ -218,3 +218,27 @@ def test_cfg_with_multirun_prints_the_config(tmp_path):
     assert r.exit_code == 0, r.output
     assert "kernel:" in r.output
     assert not (tmp_path / "multirun").exists()
+
+
+def test_latin1_csv_is_one_line_naming_its_line_and_exit_2(tmp_path):
+    """Guards against a non-UTF-8 file giving a traceback or a message without its line (the
+    decoder's own 'can't decode byte 0xe9 in position 17' names neither file line nor fix)."""
+    csv = tmp_path / "latin1.csv"
+    csv.write_bytes("x,y\n1,2\n3,4\n5,6 # caf\xe9\n7,8\n".encode("latin-1"))
+    r = invoke("regress", "--root", str(tmp_path), f"data.path={csv}")
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip()
+    assert err.count("\n") == 0 and "Traceback" not in r.output
+    assert "latin1.csv:4: not UTF-8 text (byte 0xe9 at column 10)" in err
+
+
+def test_cfg_hydra_prints_the_hydra_config_and_makes_no_run_folder(tmp_path, monkeypatch):
+    """Guards against ``--cfg hydra`` running the job (or printing the job config instead)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    r = invoke("regress", "--root", str(tmp_path / "root"), "--cfg", "hydra")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("hydra:") and "job_logging:" in r.output
+    assert "\nkernel:" not in r.output  # the job's own config is not what was asked for
+    assert list(cwd.iterdir()) == [] and not (tmp_path / "root").exists()

@@ -34,8 +34,42 @@ def test_holdout_split():
     assert d.x_test.numel() == 3 and d.x_train.numel() == 7
     assert sorted(torch.cat([d.x_train, d.x_test]).tolist()) == x.tolist()
     torch.testing.assert_close(d.y_train, 2 * d.x_train)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"test_fraction=1.0 is not valid; allowed: \[0, 1\)"):
         holdout_split(x, y, 1.0)
+
+
+def test_holdout_split_0_fits_on_every_point_without_a_draw():
+    """Guards against test_fraction=0 holding a point out (statsmodels fits on all of them) or
+    consuming the run's random stream."""
+    x = torch.tensor([3.0, 1.0, 2.0, 0.0])
+    y = x * 10
+    g = torch.Generator().manual_seed(0)
+    before = g.get_state()
+    d = holdout_split(x, y, 0.0, g)
+    assert d.x_train.tolist() == d.x_test.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert d.y_train.tolist() == d.y_test.tolist() == [0.0, 10.0, 20.0, 30.0]
+    assert torch.equal(g.get_state(), before)
+
+
+def test_x_plus_sin_has_the_textbooks_settings():
+    """Guards against x_plus_sin drawn with another function's settings."""
+    d = make_synthetic("x_plus_sin", seed=0)
+    assert d.x_train.numel() == 100 and 5 < d.x_train.max() < 10 and d.x_train.min() >= 0
+    torch.testing.assert_close(d.x_test, torch.arange(0, 10, 0.1))
+    torch.testing.assert_close(d.y_test, d.x_test + torch.sin(d.x_test))
+    resid = d.y_train - (d.x_train + torch.sin(d.x_train))
+    assert 0.75 < float(resid.std()) < 1.25
+    small = make_synthetic("x_plus_sin", n_train=10, noise=0.0, seed=0)
+    assert small.x_train.numel() == 10
+    torch.testing.assert_close(small.y_train, small.x_train + torch.sin(small.x_train))
+    f = functions.get("x_plus_sin")
+    assert f.settings(noise=0.2) == {
+        "n_train": 100,
+        "noise": 0.2,
+        "x_min": 0.0,
+        "x_max": 10.0,
+        "test_step": 0.1,
+    }
 
 
 def write(tmp_path, text):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,10 +69,9 @@ def test_crlf_and_bom_load(tmp_path):
     assert x.tolist() == [1, 3, 5] and y.tolist() == [2, 4, 6]
 
 
-def test_latin1_is_named(tmp_path):
+def test_latin1_is_named_with_its_line(tmp_path):
+    """Guards against a decoding error that names neither the line nor the cause."""
     p = tmp_path / "l1.csv"
-    p.write_bytes("x,y\n1,2\n3,4\n5,6\n# caf\xe9\n".encode("latin-1"))
-    try:
+    p.write_bytes("x,y\r\n1,2\r\n3,4\r\n5,6\r\n# caf\xe9\r\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"l1\.csv:5: not UTF-8 text \(byte 0xe9 at column 6\)"):
         load_csv(p)
-    except DataError as e:
-        assert "l1.csv" in str(e)
