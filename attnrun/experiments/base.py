@@ -159,6 +159,7 @@ def execute(
     record.start(config_yaml)
     if resumed_from is not None:
         log.info("resumed from epoch %(epoch)d, step %(step)d", resumed_from)
+        reporter.info("resumed from epoch {epoch}, step {step}".format(**resumed_from))
     generator.set_state(seed_everything(typed.seed).get_state())
     ctx = RunContext(out_dir, device, reporter, generator, record, checkpoint)
 
