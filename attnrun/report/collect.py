@@ -179,12 +179,7 @@ def key_metrics(runs: list[Run]) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _registry() -> dict[str, tuple[str, ...]]:
-    """experiment name -> key_metrics; empty if the experiments package cannot be imported."""
-    try:
-        from attnrun.experiments import experiments
+    """experiment name -> key_metrics, from the experiments registry."""
+    from attnrun.experiments import experiments  # imports torch: only when a report needs it
 
-        # the registry imports every experiment module on first use: a broken one must not
-        # stop a report of finished runs
-        return {name: tuple(exp.key_metrics) for name, exp in experiments.items()}
-    except Exception:
-        return {}
+    return {name: tuple(exp.key_metrics) for name, exp in experiments.items()}

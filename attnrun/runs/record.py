@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from attnrun import __version__
 from attnrun.io import write_json, write_text
 from attnrun.runs.files import CONFIG, METRICS
 
@@ -57,8 +58,6 @@ def library_versions() -> dict[str, str]:
     import numpy
     import omegaconf
     import torch
-
-    from attnrun import __version__
 
     return {
         "attnrun": __version__,

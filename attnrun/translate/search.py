@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from attnrun.translate.batching import pad, sorted_chunks
 from attnrun.translate.tokenize import BOS, EOS
 
 
@@ -179,8 +180,6 @@ def translate_ids(
     device: torch.device | str = "cpu",
 ) -> list[list[Hypothesis]]:
     """Decode id lists (each ending in EOS) in length-sorted batches; results in input order."""
-    from attnrun.translate.batching import pad, sorted_chunks
-
     model.eval()
     results: list[list[Hypothesis] | None] = [None] * len(sources)
     for idx in sorted_chunks([len(s) for s in sources], batch_size):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnrun.errors import DataError
 from attnrun.registry import Registry
 
 Pair = tuple[str, str]
@@ -49,8 +50,6 @@ def split_pairs(pairs: list[Pair], n_val: int, n_test: int, seed: int) -> tuple[
     pairs = list(pairs)
     random.Random(seed).shuffle(pairs)
     if len(pairs) < n_val + n_test + 1:
-        from attnrun.errors import DataError
-
         raise DataError(
             f"{len(pairs)} pairs are too few for {n_val} validation and {n_test} test pairs; "
             "lower data.n_val / data.n_test"
