@@ -4,8 +4,12 @@ Targets (n_train = 100,000, n_query = 10,000, gaussian, x ~ U(0, 5), 2 CPU threa
 max |error| <= 1e-4 against the dense formula (float64, in chunks), peak RSS < 500 MB for the whole
 process, >= 1e10 query-key pairs/s at bandwidth 0.05 and >= 1e9 at bandwidth 1.0. LOO bandwidth
 on n = 2,000: >= 50x faster than statsmodels ``KernelReg(reg_type='lc', bw='cv_ls')``
-(interleaved repeats, medians). The process allows 2 threads; attnrun runs its fast paths on one
-(``fast_threads``: measured faster on the shared, loaded cores).
+(interleaved repeats, medians). The process runs on 2 threads (attnrun's fast paths run on
+torch's current count; ``attnrun regress`` sets it from ``train.threads``).
+
+``--threads`` instead measures 1 against 2 threads on each fast path, interleaved in one process
+(alternating which goes first), and prints the medians and the load average: the figures behind
+the thread notes in ``attnrun/regression/nadaraya_watson.py``.
 
 Each case runs in its own subprocess (``--case ...``), so the peak RSS it reports
 (``getrusage(RUSAGE_SELF).ru_maxrss`` of that process) is that case's alone. Timings are medians of
@@ -13,6 +17,7 @@ repeats (other jobs share the cores). The d2l peer row (the book's dense recipe)
 size whose matrix fits in memory; it is skipped when ``shared/peers`` is missing.
 
     PYTHONPATH=. python benchmarks/bench_regress.py [--repeats 5] [--shared PATH] [--quick]
+    PYTHONPATH=. python benchmarks/bench_regress.py --threads [--repeats 7]
 """
 
 from __future__ import annotations
@@ -140,6 +145,69 @@ def case_loo(repeats: int, n: int, sm_repeats: int) -> dict:
     }
 
 
+def thread_cases() -> dict:
+    """name -> (call, inner repeats): the fast paths from tiny to large."""
+    import torch
+
+    from attnrun.regression.bandwidth import loo_bandwidth
+    from attnrun.regression.nadaraya_watson import nadaraya_watson
+
+    def data(n_train: int, n_query: int):
+        q, x, y = _data(n_train, n_query)
+        return torch.sort(q)[0], x, y
+
+    q0, x0, y0 = data(50, 50)
+    _, x1, y1 = data(2000, 1)
+    q2, x2, y2 = data(N_TRAIN, 1000)
+    q3, x3, y3 = data(N_TRAIN, N_QUERY)
+    return {
+        "nadaraya_watson 50 x 50, gaussian h=1 (the book's size)": (
+            lambda: nadaraya_watson(q0, x0, y0, "gaussian", 1.0),
+            50,
+        ),
+        "loo_bandwidth n=50": (lambda: loo_bandwidth(x0, y0), 5),
+        "loo_bandwidth n=2000": (lambda: loo_bandwidth(x1, y1), 1),
+        "nadaraya_watson 1e3 x 1e5, gaussian h=0.05 (windowed)": (
+            lambda: nadaraya_watson(q2, x2, y2, "gaussian", 0.05),
+            1,
+        ),
+        "nadaraya_watson 1e4 x 1e5, gaussian h=1 (expansion)": (
+            lambda: nadaraya_watson(q3, x3, y3, "gaussian", 1.0),
+            1,
+        ),
+        "nadaraya_watson 1e4 x 1e5, epanechnikov h=0.05 (windowed)": (
+            lambda: nadaraya_watson(q3, x3, y3, "epanechnikov", 0.05),
+            1,
+        ),
+    }
+
+
+def measure_threads(repeats: int) -> list[dict]:
+    """1 vs 2 threads per case, interleaved (the order alternates each repeat), medians."""
+    from attnrun.device import cpu_threads
+
+    out = []
+    for name, (call, inner) in thread_cases().items():
+        call()  # warm-up
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for r in range(repeats):
+            for n in (1, 2) if r % 2 == 0 else (2, 1):
+                with cpu_threads(n):
+                    t = time.perf_counter()
+                    for _ in range(inner):
+                        call()
+                    times[n].append((time.perf_counter() - t) / inner)
+        one, two = statistics.median(times[1]), statistics.median(times[2])
+        out.append({"case": name, "one_s": one, "two_s": two, "two_over_one": two / one})
+        print(
+            f"| {name} | {one * 1e3:.2f} | {two * 1e3:.2f} | {two / one:.2f} |"
+            f" {min(times[1]) * 1e3:.2f}-{max(times[1]) * 1e3:.2f} /"
+            f" {min(times[2]) * 1e3:.2f}-{max(times[2]) * 1e3:.2f} |",
+            flush=True,
+        )
+    return out
+
+
 def _run_case(kind: str, *args: object) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--case", kind, json.dumps(args)]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -154,6 +222,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--shared", default=str(DEFAULT_SHARED), help="folder holding peers/")
     ap.add_argument("--quick", action="store_true", help="smaller sizes, one statsmodels run")
+    ap.add_argument("--threads", action="store_true", help="1 vs 2 threads per fast path only")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "regress.json"))
     a = ap.parse_args()
     if a.case is not None:  # child process: one case, one JSON line on stdout
@@ -162,8 +231,15 @@ def main() -> None:
         print(json.dumps(fn(*json.loads(args))))
         return
 
+    if a.threads:
+        print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")
+        print("| case | 1 thread ms | 2 threads ms | 2/1 | range 1 / range 2 |")
+        print("|---|---|---|---|---|")
+        measure_threads(a.repeats)
+        print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}")
+        return
+
     n_train, n_query = (20_000, 2_000) if a.quick else (N_TRAIN, N_QUERY)
-    # The process allows 2 threads; attnrun's fast paths run on 1 inside (``fast_threads``).
     results: dict = {"n_train": n_train, "n_query": n_query, "threads": 2, "nw": {}}
     results["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
     rows = []

@@ -123,7 +123,8 @@ class RegressPlotConfig:
 @dataclass
 class RegressConfig(BaseConfig):
     """``attnrun regress`` settings; ``configs/regress.yaml`` holds the same defaults in YAML
-    (``tests/regression/test_regress_config.py`` checks that the two agree)."""
+    (``tests/test_configs.py::test_yaml_defaults_agree_with_the_dataclass`` checks they agree).
+    """
 
     kernel: str = "gaussian"
     pooling: str = "nonparametric"

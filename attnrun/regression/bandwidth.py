@@ -29,6 +29,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from attnrun.device import cpu_threads
 from attnrun.errors import ConfigError, DataError
 from attnrun.registry import Registry
 from attnrun.regression.kernels import Kernel, get_kernel
@@ -37,6 +38,7 @@ from attnrun.regression.nadaraya_watson import (
     check_bandwidth,
     loo_sums,
     prepare_1d,
+    threads_for,
 )
 
 __all__ = [
@@ -104,8 +106,9 @@ def loo_error(
     other point within a compact kernel's support."""
     xs, ys = _sorted_xy(x, y)
     kern, h = get_kernel(kernel), check_bandwidth(bandwidth)
-    gap = _nearest_distance(xs, xs, exclude_self=True)
-    return _loo_sorted(xs, ys, kern, h, gap, torch.float64)
+    with cpu_threads(threads_for(xs.numel() ** 2)):
+        gap = _nearest_distance(xs, xs, exclude_self=True)
+        return _loo_sorted(xs, ys, kern, h, gap, torch.float64)
 
 
 def _brent(f: Callable[[float], float], a: float, b: float, x: float, fx: float, tol: float):
@@ -186,7 +189,12 @@ def loo_bandwidth(
         ``h`` (a float), or ``(h, CV(h))`` with ``return_error``.
     """
     xs, ys = _sorted_xy(x, y)
-    kern = get_kernel(kernel)
+    with cpu_threads(threads_for(xs.numel() ** 2)):  # tiny problems: one thread
+        return _loo_search(xs, ys, get_kernel(kernel), grid_points, span, rtol, return_error)
+
+
+def _loo_search(xs, ys, kern, grid_points, span, rtol, return_error):
+    """:func:`loo_bandwidth`'s steps on sorted float64 ``xs``, ``ys``."""
     gap = _nearest_distance(xs, xs, exclude_self=True)
     h0 = 1.06 * float(xs.std(correction=0)) * xs.numel() ** -0.2
     if not h0 > 0:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from attnrun.core.masking import masked_softmax
+from attnrun.device import cpu_threads
 from attnrun.errors import ConfigError, TrainingError
 from attnrun.registry import Registry
 from attnrun.regression.kernels import Kernel, get_kernel
@@ -28,6 +29,7 @@ from attnrun.regression.nadaraya_watson import (
     check_bandwidth,
     nadaraya_watson,
     prepare_1d,
+    threads_for,
 )
 
 if TYPE_CHECKING:
@@ -202,21 +204,27 @@ def train_parametric(
     done, saved, _ = checkpoint.restore(model, opt) if checkpoint else (0, {}, {})
     losses: list[float] = [float(v) for v in saved.get("loss", [])]
     not_self = ~torch.eye(x.numel(), dtype=torch.bool)  # (n, n): attend to all other points
-    for epoch in range(done + 1, int(epochs) + 1):
-        opt.zero_grad()
-        pred, _ = model(x, x, y, mask=not_self)
-        sq = (pred - y) ** 2
-        loss = sq.sum() if reduction == "sum" else sq.mean()
-        if not torch.isfinite(loss):
-            raise TrainingError(f"parametric pooling: loss became {loss.item()} at epoch {epoch}")
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        if checkpoint is not None:
-            checkpoint.save(epoch, model, opt, {"loss": losses})
-        if callback is not None:
-            callback(epoch, losses[-1], model)
+    with cpu_threads(threads_for(x.numel() ** 2)):  # the book's 50 points: one thread
+        for epoch in range(done + 1, int(epochs) + 1):
+            _step(model, opt, x, y, not_self, reduction, epoch, losses)
+            if checkpoint is not None:
+                checkpoint.save(epoch, model, opt, {"loss": losses})
+            if callback is not None:
+                callback(epoch, losses[-1], model)
     return model, losses
+
+
+def _step(model, opt, x, y, not_self, reduction: str, epoch: int, losses: list[float]) -> None:
+    """One full-batch step: every point attends to all the others; appends the loss."""
+    opt.zero_grad()
+    pred, _ = model(x, x, y, mask=not_self)
+    sq = (pred - y) ** 2
+    loss = sq.sum() if reduction == "sum" else sq.mean()
+    if not torch.isfinite(loss):
+        raise TrainingError(f"parametric pooling: loss became {loss.item()} at epoch {epoch}")
+    loss.backward()
+    opt.step()
+    losses.append(float(loss.detach()))
 
 
 @poolings.register("parametric")

@@ -34,6 +34,29 @@ path, so the bound holds on all inputs. Keys beyond the ``R = 16`` neighbouring 
 ``>= 8h`` away, where weights are below the same 1e-12 cut as the windowed path's. Sums are
 stabilised by the nearest key's weight (``exp(+u0^2/2)`` with ``u0`` the scaled distance to the
 nearest key), so far queries do not underflow to 0/0.
+
+Threads. Problems of at most :data:`SERIAL_PAIRS` query-key pairs (the book's 50 × 50, a
+leave-one-out search on a few hundred points) run on one thread (:func:`threads_for`); larger
+ones on torch's current count (in ``attnrun regress`` the run's ``train.threads``, 0 = every core).
+Measured with ``benchmarks/bench_regress.py --threads`` (1 vs 2 threads interleaved in one
+process, medians of 7, on the 2-core development machine, 2026-12-01):
+
+=====================================================  =========================  ==================
+case                                                   load ~1 (this job alone)   load 4-6 (shared)
+=====================================================  =========================  ==================
+nadaraya_watson 50 × 50, gaussian h = 1                0.83 vs 0.94 ms (equal)    1.6 vs 11.7 ms
+loo_bandwidth n = 50                                   18.7 vs 17.6 ms (equal)    67 vs 515 ms
+loo_bandwidth n = 2,000                                145 vs 129 ms              326 vs 8,047 ms
+nadaraya_watson 1e3 × 1e5, gaussian h = 0.05           85 vs 67 ms                280 vs 1,304 ms
+nadaraya_watson 1e4 × 1e5, gaussian h = 1 (expansion)  77 vs 65 ms                453 vs 1,675 ms
+=====================================================  =========================  ==================
+
+(1 thread vs 2.) On tiny problems a second thread saves nothing on idle cores and costs up to 7×
+when other jobs hold them — float64 ``exp`` splits work across threads from 2,048 elements, and a
+descheduled partner thread stalls each such op for a scheduler tick: one thread is never worse
+there, so it is the choice whatever the machine's state. On large problems two threads are
+11-25% faster on idle cores and 4-25× slower on busy ones: that depends on the machine, so it is
+the user's setting (``train.threads=1`` on a shared machine), not a choice made here.
 """
 
 from __future__ import annotations
@@ -46,10 +69,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from attnrun.device import cpu_threads
 from attnrun.errors import ConfigError, DataError
 from attnrun.regression.kernels import GAUSSIAN_CUT, Kernel, get_kernel
 
-__all__ = ["attention_weights", "check_bandwidth", "nadaraya_watson", "prepare_1d"]
+__all__ = [
+    "SERIAL_PAIRS",
+    "attention_weights",
+    "check_bandwidth",
+    "nadaraya_watson",
+    "prepare_1d",
+    "threads_for",
+]
 
 _METHODS = ("auto", "dense", "windowed", "expansion")
 _FGT_RHO = 0.25  # cell half-width in units of h
@@ -58,6 +89,8 @@ _FGT_TOL = 1e-13  # bound on each weight's truncation error, relative to the row
 _CRAMER = 1.086435  # Cramer: |He_m(x)| e^{-x^2/4} <= kappa sqrt(m!)
 _DENSE_LIMIT = 50_000_000  # attention_weights refuses larger matrices
 _TILE = 1 << 18  # entries per windowed tile (2 MB in float64)
+#: Problems with at most this many query-key pairs run on one thread (module docstring).
+SERIAL_PAIRS = 1 << 16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +178,12 @@ def _kernel_block(kern: Kernel, u: Tensor, u0: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 # the fast paths
 # ---------------------------------------------------------------------------------------------
+
+
+def threads_for(pairs: int) -> int:
+    """Threads for a problem of ``pairs`` query-key pairs: 1 up to :data:`SERIAL_PAIRS`, else
+    torch's current count (the module docstring gives the measurements)."""
+    return 1 if pairs <= SERIAL_PAIRS else torch.get_num_threads()
 
 
 def _nearest_distance(qs: Tensor, xs: Tensor, exclude_self: bool) -> Tensor:
@@ -427,8 +466,8 @@ def nadaraya_watson(
     Returns:
         ``(n_query,)`` predictions in the inputs' promoted dtype (float32 or float64), computed in
         float64; NaN where every weight is zero. With ``return_weights``:
-        ``(predictions, weights)``. Runs on torch's current thread count (in ``attnrun regress``
-        the run's ``train.threads``; see the module docstring for the measurements).
+        ``(predictions, weights)``. Runs on :func:`threads_for` threads: one for tiny problems,
+        else torch's current count (the module docstring gives the measurements).
 
     Raises:
         DataError: empty inputs, NaN/inf values, or ``x_train``/``y_train`` of different lengths.
@@ -437,10 +476,16 @@ def nadaraya_watson(
     q, x, y, kern, h, dtype = _prepare(x_query, x_train, y_train, kernel, bandwidth)
     if method not in _METHODS:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(_METHODS)}")
-    if method == "dense" or return_weights:
-        weights = attention_weights(q, x, kern, h).double()
-        pred = (weights @ y.double()).to(dtype)
-        return (pred, weights.to(dtype)) if return_weights else pred
+    with cpu_threads(threads_for(q.numel() * x.numel())):
+        if method == "dense" or return_weights:
+            weights = attention_weights(q, x, kern, h).double()
+            pred = (weights @ y.double()).to(dtype)
+            return (pred, weights.to(dtype)) if return_weights else pred
+        return _fast(q, x, y, kern, h, method, block).to(dtype)
+
+
+def _fast(q: Tensor, x: Tensor, y: Tensor, kern: Kernel, h: float, method: str, block: int):
+    """The fast paths: sort, sum in float64, divide, unsort; ``(n_query,)`` float64."""
     qd, xd, yd = q.double(), x.double(), y.double()
     q_order = torch.argsort(qd)
     x_order = torch.argsort(xd)
@@ -448,4 +493,4 @@ def nadaraya_watson(
     pred_sorted = sums[:, 0] / sums[:, 1]  # 0/0 -> NaN where no key carries weight
     pred = torch.empty_like(pred_sorted)
     pred[q_order] = pred_sorted
-    return pred.to(dtype)
+    return pred

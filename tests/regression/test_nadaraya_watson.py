@@ -170,3 +170,27 @@ def test_expansion_within_its_bound_of_dense(h):
     dense = nadaraya_watson(q, x, y, "gaussian", h, method="dense")
     got = nadaraya_watson(q, x, y, "gaussian", h, method="expansion")
     torch.testing.assert_close(got, dense, rtol=0, atol=1e-11)
+
+
+def test_tiny_problems_run_on_one_thread_large_ones_on_the_runs_count(monkeypatch):
+    """Guards against the thread choice going back to a blanket rule: forcing one thread on
+    large problems too (the old ``fast_threads``), or dropping the one-thread choice for tiny
+    ones; and against the run's count not being restored afterwards."""
+    import attnrun.regression.nadaraya_watson as nw
+    from attnrun.device import cpu_threads
+
+    seen = []
+    real = nw._fast
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(nw, "_fast", spy)
+    q, x, y = data(n=600)  # 120 queries x 600 keys = 72,000 pairs > SERIAL_PAIRS
+    with cpu_threads(2):
+        nw.nadaraya_watson(q[:50], x[:50], y[:50], bandwidth=0.3)  # 2,500 pairs
+        nw.nadaraya_watson(q, x, y, bandwidth=0.3)
+        assert torch.get_num_threads() == 2
+    assert 50 * 50 <= nw.SERIAL_PAIRS < q.numel() * x.numel()
+    assert seen == [1, 2]

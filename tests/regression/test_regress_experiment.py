@@ -10,16 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
 from typer.testing import CliRunner
 
 import attnrun.experiments.regress as regress_mod
 from attnrun.cli import app
-from attnrun.cli.launch import config_dir
-from attnrun.experiments import experiments, store_schemas
-from attnrun.experiments.regress import RegressConfig
+from attnrun.experiments import experiments
 from attnrun.regression.data import functions
 from attnrun.regression.kernels import kernels
 from attnrun.regression.models import poolings
@@ -53,25 +48,7 @@ def plain_loo(x: np.ndarray, y: np.ndarray, kernel: str, h: float) -> float:
     return float(np.mean(err))
 
 
-# --- config: defaults written once, function defaults ----------------------------------------
-
-
-def test_yaml_defaults_agree_with_the_dataclass():
-    """Guards against configs/regress.yaml and RegressConfig drifting apart (a default changed
-    in one and not the other would make ``attnrun regress`` and ``regress({}, dir)`` differ)."""
-    store_schemas()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        composed = compose(config_name="regress")
-    GlobalHydra.instance().clear()
-    yaml_values = OmegaConf.to_container(composed)
-    yaml_values.pop("hydra", None)
-    schema = OmegaConf.to_container(OmegaConf.structured(RegressConfig))
-    assert yaml_values == schema
-    raw = OmegaConf.load(config_dir() / "regress.yaml")  # the file itself, not the schema merge
-    for key in OmegaConf.to_container(raw):
-        if key not in ("defaults", "hydra"):
-            assert OmegaConf.to_container(raw)[key] == schema[key], key
+# --- function defaults (YAML = dataclass: tests/test_configs.py) ----------------------------
 
 
 def test_x_plus_sin_alone_gives_its_settings_and_overrides_win(tmp_path):
@@ -212,3 +189,20 @@ def test_compact_kernel_with_too_small_a_bandwidth_reports_undefined_predictions
     [sample] = files.read_attention(run)  # written: the undefined rows are zeros, not NaN
     zero_rows = int((sample.weights[0, 0].sum(1) == 0).sum())
     assert zero_rows == m["undefined_predictions"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_train_threads_is_applied_around_the_run(tmp_path, monkeypatch, threads):
+    """Guards against regress's ``train.threads`` being ignored (the frame applies it only if the
+    config has it) or recorded without being in force while the pooling runs."""
+    seen = []
+    real = regress_mod._pool
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(regress_mod, "_pool", spy)
+    regress({"train": {"threads": threads}}, tmp_path)
+    assert seen == [threads]
+    assert json.loads((tmp_path / "metrics.json").read_text())["threads"] == threads
