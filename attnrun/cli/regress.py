@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
         help=(
             "Nadaraya-Watson kernel regression as attention pooling (d2l 10.2).\n\n"
             "Extra arguments are Hydra overrides, e.g. data.n_train=500 bandwidth=loo "
-            "data.path=points.csv train.epochs=20."
+            "data.function=x_plus_sin data.path=points.csv data.test_fraction=0 "
+            "train.epochs=20 train.threads=1."
         ),
     )
     def regress(
