@@ -3,6 +3,9 @@
 * ``report_metric_<metric>.png``: each key metric against each swept value, mean ± std over seeds;
 * ``report_loss.png``: loss curves of all runs overlaid (mean and ± std band over seeds), read
   from each run's ``history.json`` through :func:`attnrun.runs.files.read_history`;
+* ``report_bleu_by_length.png``: translation BLEU against source-length bucket, one line per
+  setting (mean over seeds), from each run's ``bleu_by_length`` metric: Bahdanau et al.'s
+  Fig. 2 when the settings are decoders with and without attention;
 * ``report_attention.png``: one sample's attention side by side, one panel per compared setting,
   read from each run's ``attention.json`` through :func:`attnrun.runs.files.read_attention` and
   drawn from :meth:`~attnrun.runs.files.AttentionSample.panel`. Every panel shows the same sample
@@ -36,6 +39,7 @@ from attnrun.io import atomic_open  # noqa: E402
 from attnrun.report.collect import Run, as_number  # noqa: E402
 from attnrun.report.table import Group, Report, fmt, sort_key  # noqa: E402
 from attnrun.runs.files import AttentionSample, read_attention, read_history  # noqa: E402
+from attnrun.viz.curves import buckets_figure  # noqa: E402
 
 MAX_SERIES = 8  # more settings than this on one axis are pooled into one series
 MAX_PANELS = 8  # attention maps side by side
@@ -71,7 +75,7 @@ class AttentionPanel:
 def render_all(rep: Report) -> list[Plot]:
     """Every plot the runs support, in memory."""
     plots = metric_plots(rep)
-    for p in (loss_plot(rep), attention_plot(rep)):
+    for p in (loss_plot(rep), length_plot(rep), attention_plot(rep)):
         if p is not None:
             plots.append(p)
     return plots
@@ -317,6 +321,41 @@ def loss_plot(rep: Report) -> Plot | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     return Plot("report_loss.png", _png(fig), "loss curves of every setting")
+
+
+# --- BLEU by source length ----------------------------------------------------------------
+
+
+def length_plot(rep: Report) -> Plot | None:
+    """``report_bleu_by_length.png``: lowercased BLEU per source-length bucket, one line per
+    setting (mean over its completed runs' ``bleu_by_length``); None when no run has it."""
+    curves: dict[str, list[float | None]] = {}
+    buckets: list[str] = []
+    for g in rep.groups:
+        rows = [
+            r.metrics["bleu_by_length"]
+            for r in g.runs
+            if r.status == "completed" and isinstance(r.metrics.get("bleu_by_length"), list)
+        ]
+        if not rows:
+            continue
+        buckets = buckets or [str(b.get("range")) for b in rows[0]]
+        means = []
+        for i in range(len(buckets)):
+            xs = [as_number(run[i].get("bleu_lowercase")) for run in rows if i < len(run)]
+            xs = [x for x in xs if x is not None]
+            means.append(sum(xs) / len(xs) if xs else None)
+        name = _label(rep.swept, g.values) or g.experiment
+        curves[_text(name)] = means
+    if not curves:
+        return None
+    fig = buckets_figure(
+        curves, buckets, xlabel="source sentence length (words)",
+        ylabel="BLEU (lowercased, mean over seeds)", title="BLEU by source length",
+    )  # fmt: skip
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return Plot("report_bleu_by_length.png", buf.getvalue(), "BLEU by source length")
 
 
 # --- attention maps -------------------------------------------------------------------------

@@ -31,8 +31,10 @@ class DataConfig:
     n_val: int = 300
     n_test: int = 300  # toy / tsv / tatoeba (multi30k: the whole test split)
     max_len: int = 50  # ids per sentence incl. EOS; longer ones are cut
+    max_clauses: int = 1  # toy: clauses joined by "and" per sentence, 1..max (long sentences)
 
     def __post_init__(self) -> None:
+        require(self.max_clauses >= 1, "data.max_clauses", self.max_clauses, ">= 1")
         require(self.n_train is None or self.n_train >= 1, "data.n_train", self.n_train, ">= 1")
         require(self.n_val >= 1, "data.n_val", self.n_val, ">= 1")
         require(self.n_test >= 1, "data.n_test", self.n_test, ">= 1")

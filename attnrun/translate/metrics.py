@@ -76,3 +76,33 @@ def alignment_error_rate(
         n_pred += len(a)
         n_sure += len(s)
     return 1.0 - (hit_s + hit_p) / max(1, n_pred + n_sure)
+
+
+#: Source-length buckets (words) of :func:`bleu_by_length`, as Bahdanau et al. 2015 (Fig. 2) plot
+#: BLEU against sentence length; ``None``: no upper bound.
+LENGTH_BUCKETS: tuple[tuple[int, int | None], ...] = ((1, 10), (11, 20), (21, 30), (31, None))
+
+
+def bleu_by_length(
+    sources: Sequence[str], hyps: Sequence[str], refs: Sequence[str]
+) -> list[dict[str, float | int | str]]:
+    """sacreBLEU corpus BLEU (case-sensitive and lowercased) of the sentences in each source
+    length bucket (whitespace words of the source): ``[{"range": "1-10", "sentences": n,
+    "bleu": b, "bleu_lowercase": bl}, ...]``; a bucket without sentences has ``None`` scores."""
+    from sacrebleu.metrics import BLEU
+
+    out = []
+    for lo, hi in LENGTH_BUCKETS:
+        idx = [i for i, s in enumerate(sources) if lo <= len(s.split()) <= (hi or 10**9)]
+        row: dict[str, float | int | str | None] = {
+            "range": f"{lo}-{hi}" if hi else f"{lo}+",
+            "sentences": len(idx),
+            "bleu": None,
+            "bleu_lowercase": None,
+        }
+        if idx:
+            h, r = [hyps[i] for i in idx], [[refs[i] for i in idx]]
+            row["bleu"] = round(BLEU().corpus_score(h, r).score, 2)
+            row["bleu_lowercase"] = round(BLEU(lowercase=True).corpus_score(h, r).score, 2)
+        out.append(row)
+    return out

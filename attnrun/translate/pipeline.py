@@ -6,8 +6,8 @@
 4. train: :class:`~attnrun.translate.train.Trainer` (resumable);
 5. evaluate: the test split translated and scored (sacreBLEU BLEU / chrF, perplexity, and for the
    toy language the alignment error rate of the attention argmax);
-6. write: ``translations.tsv`` (``nbest.json``), ``history.json``, ``loss.png``, attention heatmaps,
-   ``attention.json`` and ``attention.html``.
+6. write: ``translations.tsv`` (``nbest.json``), ``history.json``, ``loss.png``,
+   ``bleu_by_length.png``, attention heatmaps, ``attention.json`` and ``attention.html``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from attnrun.translate.evaluation import forced_attention, perplexity
 from attnrun.translate.metrics import (
     alignment_error_rate,
     argmax_alignment,
+    bleu_by_length,
     corpus_scores,
     d2l_bleu,
     sentence_bleus,
 )
 from attnrun.translate.models import build_model, decoder_name
-from attnrun.translate.plots import plot_loss, write_attention_figures
+from attnrun.translate.plots import plot_bleu_by_length, plot_loss, write_attention_figures
 from attnrun.translate.tokenize import save_tokenizer, tokenizers
 from attnrun.translate.train import Trainer, TrainState
 from attnrun.translate.translator import Translator
@@ -64,7 +65,7 @@ def run_translate(cfg, out_dir: Path, ctx) -> dict[str, Any]:
         "decoder": decoder_name(cfg.decoder, cfg.score),
         "skipped_lines": corpus.skipped,
     }
-    if corpus.test_alignments is not None:
+    if corpus.test_alignments is not None and translator.attends:
         metrics.update(alignment_scores(translator, corpus, test_ex))
     if "demo" in corpus.extra:
         metrics["d2l_demo"] = demo_translations(translator, corpus.extra["demo"])
@@ -126,12 +127,16 @@ def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples
             for hs in all_hyps
         ]
         write_json(out_dir / "nbest.json", nbest)
-    n = min(n_samples, len(sources))
-    samples = translator.attention_samples(sources[:n], [h[0] for h in all_hyps[:n]], "test")
-    files.write_attention(out_dir, samples)
-    write_attention_figures(out_dir, samples)
+    if translator.attends:
+        n = min(n_samples, len(sources))
+        samples = translator.attention_samples(sources[:n], [h[0] for h in all_hyps[:n]], "test")
+        files.write_attention(out_dir, samples)
+        write_attention_figures(out_dir, samples)
+    by_length = bleu_by_length(sources, hyps, refs)
+    plot_bleu_by_length({"this run": by_length}, out_dir / "bleu_by_length.png")
     return {
         **{k: scores[k] for k in SCORE_KEYS},
+        "bleu_by_length": by_length,
         "test_split": corpus.test_name,
         "test_sentences": len(sources),
     }

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from attnrun.runs.files import AttentionSample
-from attnrun.viz.curves import curves_figure
+from attnrun.viz.curves import buckets_figure, curves_figure
 from attnrun.viz.heatmaps import heatmap_grid, save_figure
 from attnrun.viz.viewer import write_attention_html
 
-__all__ = ["plot_loss", "write_attention_figures"]
+__all__ = ["plot_bleu_by_length", "plot_loss", "write_attention_figures"]
 
 
 def plot_loss(history: list[dict], path: Path) -> None:
@@ -49,3 +49,16 @@ def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> li
                 layer_names=s.layer_names, query_label="target", key_label="source",
             )  # fmt: skip
     return pngs
+
+
+def plot_bleu_by_length(curves: dict[str, list[dict]], path: Path) -> None:
+    """Lowercased BLEU against the source-length bucket, one line per named ``bleu_by_length``
+    list (the picture of Bahdanau et al. 2015, Fig. 2)."""
+    first = next(iter(curves.values()))
+    fig = buckets_figure(
+        {name: [r["bleu_lowercase"] for r in rows] for name, rows in curves.items()},
+        [f"{r['range']}\n(n={r['sentences']})" for r in first],
+        xlabel="source sentence length (words)", ylabel="BLEU (lowercased)",
+        title="BLEU by source length",
+    )  # fmt: skip
+    save_figure(fig, path)

@@ -36,11 +36,13 @@ def predict_translate(
     )
     out_dir = Path(out_dir)
     hyps, all_hyps = translator.translate(sentences)
-    samples = translator.attention_samples(sentences, [h[0] for h in all_hyps])
-    files.write_attention(out_dir, samples)
-    pngs = write_attention_figures(out_dir, samples)
+    pngs: list[Path | None] = [None] * len(sentences)
+    if translator.attends:
+        samples = translator.attention_samples(sentences, [h[0] for h in all_hyps])
+        files.write_attention(out_dir, samples)
+        pngs = write_attention_figures(out_dir, samples)
     result = [
-        {"source": s, "translation": h, "heatmap": str(png)}
+        {"source": s, "translation": h, "heatmap": str(png) if png else None}
         for s, h, png in zip(sentences, hyps, pngs)
     ]
     write_json(out_dir / "translations.json", result)
@@ -51,7 +53,7 @@ def translate_predictor(run_dir: Path, text: str, out_dir: Path, metrics: dict) 
     """``attnrun predict RUN_DIR TEXT`` for translate runs: one sentence per line of ``TEXT``."""
     result = predict_translate(run_dir, text.splitlines(), out_dir)
     lines = [f"{r['source']}\t{r['translation']}" for r in result]
-    return Prediction(lines, [Path(r["heatmap"]) for r in result])
+    return Prediction(lines, [Path(r["heatmap"]) for r in result if r["heatmap"]])
 
 
 def _new_file(folder: Path, stem: str) -> Path:

@@ -48,6 +48,11 @@ class Translator:
         device = torch.device(device)
         return cls(model.to(device).eval(), src_tok, tgt_tok, cfg.data.max_len, cfg.decode, device)
 
+    @property
+    def attends(self) -> bool:
+        """Whether the decoder attends to the source (``decoder=none`` does not)."""
+        return getattr(self.model.decoder, "has_attention", True)
+
     def with_decode(self, **changes) -> Translator:
         """A translator with some decode settings changed (``beam=5``, ``n_best=1``, ...)."""
         given = {k: v for k, v in changes.items() if v is not None}

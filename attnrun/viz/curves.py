@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["curves_figure"]
+__all__ = ["buckets_figure", "curves_figure"]
 
 _STYLES = ("o-", "s--", "^-", "v:", "d-.")
 
@@ -53,6 +53,33 @@ def curves_figure(
             handles += ax2.plot(xs, vals, "^-", color=f"C{len(series) + k}", label=name, ms=4)
         ax2.set_ylabel(right_label)
     ax.legend(handles=handles, loc="best", fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def buckets_figure(
+    curves: Mapping[str, Sequence[float | None]],
+    buckets: Sequence[str],
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+) -> Figure:
+    """One line per named series over categorical ``buckets`` (e.g. length ranges with counts);
+    ``None`` values leave gaps; the y axis starts at 0."""
+    fig = Figure(figsize=(6.0, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for k, (name, ys) in enumerate(curves.items()):
+        vals = [float("nan") if v is None else float(v) for v in ys]
+        ax.plot(range(len(vals)), vals, _STYLES[k % len(_STYLES)], label=name, ms=5)
+    ax.set_xticks(range(len(buckets)), list(buckets))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
     return fig

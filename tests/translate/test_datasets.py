@@ -70,3 +70,20 @@ def test_multi30k_from_a_folder_any_pair(tmp_path):
         datasets.get("multi30k")(_data_cfg(root=str(tmp_path), src="xx"), 0)
     with pytest.raises(DataError, match="test_2016_flickr.de.gz: missing"):
         datasets.get("multi30k")(_data_cfg(root=str(tmp_path), src="de"), 0)
+
+
+def test_toy_clauses_make_long_sentences_with_consistent_alignments():
+    """``data.max_clauses`` joins clauses with and/et: long sentences for BLEU by length, every
+    link inside both sentences, one sure link per target word; the default language is unchanged
+    by the option's existence (max_clauses=1 draws exactly the old pairs)."""
+    from attnrun.translate.data.toy import generate
+
+    pairs, sure, possible = generate(200, 3, max_clauses=4)
+    lengths = [len(s.split()) for s, _ in pairs]
+    assert min(lengths) <= 10 and max(lengths) > 30
+    for (src, tgt), s, p in zip(pairs, sure, possible):
+        n_src, n_tgt = len(src.split()), len(tgt.split())
+        assert s <= p and all(0 <= i < n_src and 0 <= j < n_tgt for i, j in p)
+        assert sorted(j for _, j in s) == list(range(n_tgt))
+        assert src.count(" and ") == tgt.count(" et ")
+    assert generate(50, 3) == generate(50, 3, max_clauses=1)

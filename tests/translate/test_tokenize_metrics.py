@@ -106,3 +106,24 @@ def test_toy_gold_alignment_covers_every_target_word():
         if "does" in s:
             assert all(i != s.index("does") for i, _ in gold)  # dropped word
             assert {t[j] for i, j in possible - gold} == {"ne", "pas"}
+
+
+def test_bleu_by_length_scores_each_bucket_on_its_own_sentences():
+    """Guards against bucketing by the hypothesis (or target) length instead of the source's, and
+    against scoring a bucket on every sentence: each bucket's BLEU equals sacreBLEU on just the
+    sentences whose source has that many words."""
+    import sacrebleu
+
+    from attnrun.translate.metrics import bleu_by_length
+
+    sources = ["a b c", "a " * 15, "a " * 25, "a " * 40]
+    refs = ["the cat sat on the mat", "a dog is here now", "it rains a lot today", "yes"]
+    hyps = ["the cat sat on the mat", "a dog is there now", "nothing like it", "no"]
+    rows = bleu_by_length(sources, hyps, refs)
+    assert [r["range"] for r in rows] == ["1-10", "11-20", "21-30", "31+"]
+    assert [r["sentences"] for r in rows] == [1, 1, 1, 1]
+    for i, r in enumerate(rows):
+        assert r["bleu"] == round(sacrebleu.corpus_bleu([hyps[i]], [[refs[i]]]).score, 2)
+    assert rows[0]["bleu"] == 100.0 and rows[3]["bleu"] == 0.0
+    empty = bleu_by_length(["a b"], ["x"], ["x"])
+    assert empty[1] == {"range": "11-20", "sentences": 0, "bleu": None, "bleu_lowercase": None}

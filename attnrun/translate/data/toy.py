@@ -78,11 +78,9 @@ def _noun_phrase(b: _Builder, rng: random.Random) -> list[tuple[str, int]]:
     return out
 
 
-def generate_pair(rng: random.Random) -> tuple[str, str, set, set]:
-    """One ``(english, french, sure_links, possible_links)``; links are ``(src, tgt)`` indices and
-    ``possible ⊇ sure``."""
-    b = _Builder()
-    extra: list[tuple[int, str]] = []  # (source index, target word) possible links
+def _clause(b: _Builder, rng: random.Random, extra: list[tuple[int, str]]) -> list[tuple[str, int]]:
+    """One clause "[adverb] subject verb object" (target words with their source indices); the
+    adverb goes to the front of the French clause."""
     subject = _noun_phrase(b, rng)
     verb = rng.choice(list(VERBS))
     third, fr = VERBS[verb]
@@ -99,20 +97,36 @@ def generate_pair(rng: random.Random) -> tuple[str, str, set, set]:
     if rng.random() < 0.25:
         adv = rng.choice(list(ADVERBS))
         front = [(ADVERBS[adv], b.word(adv))]
+    return front + subject + predicate + obj
+
+
+def generate_pair(rng: random.Random, max_clauses: int = 1) -> tuple[str, str, set, set]:
+    """One ``(english, french, sure_links, possible_links)``; links are ``(src, tgt)`` indices and
+    ``possible ⊇ sure``. With ``max_clauses > 1`` a sentence joins 1..max_clauses clauses with
+    "and" / "et" (long sentences, for BLEU by source length)."""
+    b = _Builder()
+    extra: list[tuple[int, str]] = []  # (source index, target word) possible links
+    n = rng.randint(1, max_clauses) if max_clauses > 1 else 1
+    tgt: list[tuple[str, int]] = []
+    for k in range(n):
+        if k:
+            tgt.append(("et", b.word("and")))
+        tgt += _clause(b, rng, extra)
     mark = rng.choice(list(PUNCTUATION))
-    stop = [(PUNCTUATION[mark], b.word(mark))]
-    tgt = front + subject + predicate + obj + stop
+    tgt.append((PUNCTUATION[mark], b.word(mark)))
     sure = {(s, t) for t, (_, s) in enumerate(tgt)}
     possible = sure | {(s, t) for s, word in extra for t, (w, _) in enumerate(tgt) if w == word}
     return " ".join(b.src), " ".join(w for w, _ in tgt), sure, possible
 
 
-def generate(n: int, seed: int) -> tuple[list[tuple[str, str]], list[set], list[set]]:
+def generate(
+    n: int, seed: int, max_clauses: int = 1
+) -> tuple[list[tuple[str, str]], list[set], list[set]]:
     """``n`` pairs with their sure and possible alignments."""
     rng = random.Random(seed)
     pairs, sure, possible = [], [], []
     for _ in range(n):
-        s, t, g, p = generate_pair(rng)
+        s, t, g, p = generate_pair(rng, max_clauses)
         pairs.append((s, t))
         sure.append(g)
         possible.append(p)
@@ -121,13 +135,14 @@ def generate(n: int, seed: int) -> tuple[list[tuple[str, str]], list[set], list[
 
 @datasets.register("toy")
 def load_toy(cfg, seed: int) -> Corpus:
-    """Generated pairs: ``data.n_train`` (default 6000), ``n_val`` and ``n_test`` of them.
+    """Generated pairs: ``data.n_train`` (default 6000), ``n_val`` and ``n_test`` of them, of up
+    to ``data.max_clauses`` clauses each.
 
     Train, validation and test are drawn from separate seeds; the generator is independent of the
     run's seed so runs with different seeds see the same language.
     """
     n_train = cfg.n_train if cfg.n_train is not None else 6000
-    train, _, _ = generate(n_train, 1)
-    val, _, _ = generate(cfg.n_val, 2)
-    test, sure, possible = generate(cfg.n_test, 3)
+    train, _, _ = generate(n_train, 1, cfg.max_clauses)
+    val, _, _ = generate(cfg.n_val, 2, cfg.max_clauses)
+    test, sure, possible = generate(cfg.n_test, 3, cfg.max_clauses)
     return Corpus("toy", train, val, test, "test", test_alignments=sure, test_possible=possible)

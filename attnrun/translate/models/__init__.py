@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from attnrun.core import Attention
 from attnrun.translate.models.decoders import DecoderState, Memory, decoders
 from attnrun.translate.models.encoder import Encoder
+from attnrun.translate.models.plain import PlainDecoder  # registers decoder=none
 from attnrun.translate.tokenize import PAD
 
 
@@ -80,4 +81,4 @@ def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
     return Seq2Seq(encoder, decoder)
 
 
-__all__ = ["DecoderState", "Memory", "Seq2Seq", "build_model", "decoder_name"]
+__all__ = ["PlainDecoder", "DecoderState", "Memory", "Seq2Seq", "build_model", "decoder_name"]
