@@ -303,7 +303,11 @@ class _AdditiveFeatures(torch.autograd.Function):
         g = grad.unsqueeze(-1) * v  # (..., Tq, Tk, h): the features' gradient
         torch.ops.aten.tanh_backward.grad_input(g, t, grad_input=g)  # g · (1 − t²), in place
         grad_q = g.sum(-2).sum_to_size(q_shape) if ctx.needs_input_grad[0] else None
-        grad_k = g.sum(-3).sum_to_size(k_shape) if ctx.needs_input_grad[1] else None
+        grad_k = None
+        if ctx.needs_input_grad[1]:
+            # One query (a decoder step): the sum over Tq = 1 is a view, not a (Tk, h) copy.
+            grad_k = g.squeeze(-3) if g.shape[-3] == 1 else g.sum(-3)
+            grad_k = grad_k.sum_to_size(k_shape)
         return grad_q, grad_k, grad_v
 
 

@@ -144,3 +144,35 @@ def test_bidirectional_needs_even_hidden():
 
     with pytest.raises(ConfigError, match="num_hiddens=13"):
         _cfg(model={"num_hiddens": 13, "bidirectional": True})
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_bahdanau_gru_recurrence_matches_the_rnn_module_with_gradients(layers):
+    """The Bahdanau decoder's GRU fast path (the embedding's share of the input projection for
+    all steps in one product, PyTorch's GRU cell on the module's weights) equals the plain step
+    loop through ``nn.GRU`` — logits and every parameter's gradient.
+
+    Guards against a wrong split of ``W_ih [e; c]`` (columns swapped, bias dropped or counted
+    twice), a gate-order or update-formula slip in ``_gru_cell``, and weight gradients lost
+    through the transposed views.
+    """
+    m = _model(score="additive", model={"bidirectional": False, "num_layers": layers}).train()
+    src, lens, tgt = _batch()
+    dec = m.decoder
+    assert type(dec).__name__ == "BahdanauDecoder" and isinstance(dec.rnn, torch.nn.GRU)
+
+    def run(recur):
+        m.zero_grad()
+        memory, state = m.encode(src, lens)
+        s, c, w = recur(dec.dropout(dec.embedding(tgt)), memory, state, True)
+        logits = dec.out(dec._features(s, c, dec.embedding(tgt)))
+        (logits * torch.linspace(-1, 1, logits.numel()).view_as(logits)).sum().backward()
+        grads = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+        return logits, torch.stack(w, 1), grads
+
+    fast, plain = run(dec._recur_gru), run(dec._recur)
+    torch.testing.assert_close(fast[0], plain[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast[1], plain[1], rtol=1e-5, atol=1e-6)
+    assert fast[2].keys() == plain[2].keys() and "decoder.rnn.weight_ih_l0" in fast[2]
+    for name, g in plain[2].items():
+        torch.testing.assert_close(fast[2][name], g, rtol=1e-4, atol=1e-6, msg=name)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnrun.core import Attention
@@ -136,6 +137,19 @@ class _AttentionDecoder(nn.Module):
         )
 
 
+def _gru_cell(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor) -> Tensor:
+    """One GRU step from the input's gate projection ``gi = W_ih x + b_ih`` ``(B, 3H)``, with
+    ``w_hh_t = W_hhᵀ`` ``(H, 3H)``:
+    ``r, z = σ(gi_rz + W_hr,hz h + b)``, ``n = tanh(gi_n + r ⊙ (W_hn h + b_hn))``,
+    ``h' = n + z ⊙ (h − n)`` (Cho et al. 2014, in PyTorch's gate order and arithmetic)."""
+    gh = torch.addmm(b_hh, h, w_hh_t)  # (B, 3H)
+    hidden = h.shape[-1]
+    rz = torch.sigmoid(gi[:, : 2 * hidden] + gh[:, : 2 * hidden])  # r and z in one pass
+    r, z = rz[:, :hidden], rz[:, hidden:]
+    n = torch.tanh(gi[:, 2 * hidden :] + r * gh[:, 2 * hidden :])
+    return n + z * (h - n)
+
+
 @decoders.register("bahdanau")
 class BahdanauDecoder(_AttentionDecoder):
     """Bahdanau et al. 2015 (sec. 3.1, appendix A.2).
@@ -184,18 +198,66 @@ class BahdanauDecoder(_AttentionDecoder):
         project: bool = True,
     ):
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
-        hidden = state.hidden
-        outs, ctxs, weights = [], [], []
-        for t in range(tgt_in.shape[1]):
-            e = emb[:, t : t + 1]  # (B, 1, E)
-            c, w = self._attend(_top(hidden), memory, state.t + t, need_weights)  # (B, 1, H)
-            s, hidden = self.rnn(torch.cat([e, c], -1), hidden)  # (B, 1, H)
-            outs.append(s)
-            ctxs.append(c)
-            weights.append(w)
-        feats = self.dropout(self._features(torch.cat(outs, 1), torch.cat(ctxs, 1), emb))
-        w = torch.cat(weights, 1) if need_weights and weights[0] is not None else None
+        fast = isinstance(self.rnn, nn.GRU) and self.rnn.bias and not self.rnn.bidirectional
+        recur = self._recur_gru if fast else self._recur
+        s, c, weights = recur(emb, memory, state, need_weights)  # (B, T, H) each
+        feats = self.dropout(self._features(s, c, emb))
+        w = torch.stack(weights, 1) if need_weights and weights[0] is not None else None
         return (self.out(feats) if project else feats), w  # (B, T, V) or (B, T, H)
+
+    def _recur(self, emb: Tensor, memory: Memory, state: DecoderState, need_weights: bool):
+        """Eq. 4-6 step by step with the RNN module: states ``s_t`` and contexts ``c_t``
+        ``(B, T, H)``, and the per-step weights ``[(B, S) or None] * T``. The reference for
+        :meth:`_recur_gru`, and the path for LSTM cells."""
+        hidden, query = state.hidden, _top(state.hidden)  # query s_{t-1} (B, 1, H)
+        outs, ctxs, weights = [], [], []
+        # unbind, not emb[:, t]: one backward node for all steps instead of one (B, T, E)
+        # zero-filled gradient per step.
+        for t, e in enumerate(emb.unbind(1)):  # e (B, E)
+            c, w = self._attend(query, memory, state.t + t, need_weights)  # (B, 1, H)
+            query, hidden = self.rnn(torch.cat([e.unsqueeze(1), c], -1), hidden)  # (B, 1, H)
+            outs.append(query)
+            ctxs.append(c)
+            weights.append(None if w is None else w.squeeze(1))
+        return torch.cat(outs, 1), torch.cat(ctxs, 1), weights
+
+    def _recur_gru(self, emb: Tensor, memory: Memory, state: DecoderState, need_weights: bool):
+        """:meth:`_recur` for a GRU, on the module's own weights, in fewer and larger products.
+
+        The first layer's input projection ``W_ih [e_t; c_t] + b_ih`` is split as
+        ``(W_e e_t + b_ih) + W_c c_t``: the embedding part does not depend on the recurrence,
+        so it is one ``(B·T, E) × (E, 3H)`` product for all steps before the loop. Each layer's
+        cell is PyTorch's GRU (gates ``r, z, n``; ``h' = n + z ⊙ (h − n)``, as ATen computes
+        it), with the module's dropout between layers in training.
+        """
+        rnn, e_size = self.rnn, emb.shape[-1]
+        w_ih0 = rnn.weight_ih_l0  # (3H, E + H): columns for [e; c]
+        gates_e = F.linear(emb, w_ih0[:, :e_size], rnn.bias_ih_l0)  # (B, T, 3H)
+        w_c = w_ih0[:, e_size:].t()  # (H, 3H)
+        # Transposed once, not per step: each step's weight gradient then adds into one view's
+        # buffer, instead of being transposed and copied into the parameter's gradient T times.
+        layers = [
+            (getattr(rnn, f"weight_ih_l{i}").t(), getattr(rnn, f"weight_hh_l{i}").t())
+            + (getattr(rnn, f"bias_ih_l{i}"), getattr(rnn, f"bias_hh_l{i}"))
+            for i in range(rnn.num_layers)
+        ]
+        drop = rnn.dropout if self.training else 0.0
+        hs = list(state.hidden.unbind(0))  # per layer (B, H)
+        outs, ctxs, weights = [], [], []
+        for t, gates_t in enumerate(gates_e.unbind(1)):  # (B, 3H)
+            c, w = self._attend(hs[-1].unsqueeze(1), memory, state.t + t, need_weights)
+            c = c.squeeze(1)  # (B, H)
+            for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(layers):
+                if i == 0:
+                    gi = torch.addmm(gates_t, c, w_c)  # (B, 3H)
+                else:
+                    x = F.dropout(hs[i - 1], drop, True) if drop else hs[i - 1]
+                    gi = torch.addmm(b_ih, x, w_ih)
+                hs[i] = _gru_cell(gi, hs[i], w_hh, b_hh)
+            outs.append(hs[-1])
+            ctxs.append(c)
+            weights.append(None if w is None else w.squeeze(1))
+        return torch.stack(outs, 1), torch.stack(ctxs, 1), weights
 
     def step(self, y_prev: Tensor, memory: Memory, state: DecoderState):
         e = self.embedding(y_prev).unsqueeze(1)  # (B, 1, E)
