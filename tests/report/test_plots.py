@@ -247,3 +247,44 @@ def test_attention_grid_from_plain_lists() -> None:
 
 def test_no_attention_plot_without_files(sweep: Path) -> None:
     assert attention_plot(_report(sweep)) is None
+
+
+def test_bleu_by_length_is_overlaid_per_setting_mean_over_seeds(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Guards against the length plot taking one run per setting or mixing settings: each line is
+    the mean over that setting's completed seeds, bucket by bucket."""
+    from attnrun.report import plots as plots_mod
+    from attnrun.report.collect import collect
+    from attnrun.report.table import build
+
+    def rows(*bleus):
+        names = ["1-10", "11-20", "21-30", "31+"]
+        return [
+            {"range": n, "sentences": 5, "bleu": b, "bleu_lowercase": b}
+            for n, b in zip(names, bleus)
+        ]
+
+    for i, (decoder, seed, b) in enumerate(
+        [
+            ("none", 0, (30, 20, 10, 5)),
+            ("none", 1, (32, 22, 12, 7)),
+            ("bahdanau", 0, (31, 30, 29, 28)),
+        ]
+    ):
+        write_run(
+            tmp_path / str(i), {"decoder": decoder, "seed": seed},
+            {"bleu_by_length": rows(*b)}, experiment="translate",
+        )  # fmt: skip
+    seen = {}
+
+    def capture(curves, buckets, **kw):
+        seen.update(curves=curves, buckets=buckets)
+        return real(curves, buckets, **kw)
+
+    real = plots_mod.buckets_figure
+    monkeypatch.setattr(plots_mod, "buckets_figure", capture)
+    plot = plots_mod.length_plot(build(collect([tmp_path]), tmp_path))
+    assert plot is not None and plot.name == "report_bleu_by_length.png"
+    assert seen["buckets"] == ["1-10", "11-20", "21-30", "31+"]
+    assert seen["curves"] == {"decoder=none": [31, 21, 11, 6], "decoder=bahdanau": [31, 30, 29, 28]}
