@@ -11,8 +11,9 @@ Steps of :func:`run`:
 2. build :class:`~attnrun.selfattn.model.PronounResolver` and train it (progress bar "train");
 3. evaluate: held-out ``accuracy`` and the per-layer × per-head attention from "it" to the
    antecedent (``it_attention_table``; ``it_attention`` is its best cell);
-4. save ``model.pt`` + ``vocab.json``, the heatmap grids and HTML viewers of the motivating
-   sentences, and the positional-encoding plots.
+4. save ``model.pt`` (its SHA-256 is ``model_sha256`` in ``metrics.json``) + ``vocab.json``, the
+   attention of the motivating sentences as samples in ``attention.json`` (always), and, with
+   ``plot.enabled``, their heatmap grids and HTML viewers and the positional-encoding plots.
 """
 
 from __future__ import annotations
@@ -24,26 +25,20 @@ from typing import Any
 
 import torch
 
-from attnrun.core import make_score
-from attnrun.errors import ConfigError
+from attnrun.core import make_score, score_functions
 from attnrun.experiments.base import BaseConfig, RunContext, experiment
-from attnrun.io import write_json
-from attnrun.selfattn import checkpoint
+from attnrun.runs import files
 from attnrun.selfattn.data import Vocab, make_splits, templates, tokenize
 from attnrun.selfattn.figures import positional_figures, sentence_figures
-from attnrun.selfattn.model import positional_encodings
-from attnrun.selfattn.predict import predict_selfattn
-from attnrun.selfattn.train import cpu_threads, evaluate, read_sentence, train
+from attnrun.selfattn.model import build_model, positional_encodings
+from attnrun.selfattn.predict import predict_selfattn, write_vocab
+from attnrun.selfattn.train import SentenceAttention, evaluate, read_sentence, train
+from attnrun.validation import one_of, require
 
-MOTIVATING = (  # (file stem, sentence): attention.html is the first
-    ("attention", "The animal didn't cross the street because it was too tired ."),
-    ("attention_wide", "The animal didn't cross the street because it was too wide ."),
+MOTIVATING = (  # (sample name, figure file stem, sentence): attention.html is the first
+    ("tired", "attention", "The animal didn't cross the street because it was too tired ."),
+    ("wide", "attention_wide", "The animal didn't cross the street because it was too wide ."),
 )
-
-
-def _require(ok: bool, key: str, value, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
 
 
 @dataclass
@@ -51,19 +46,21 @@ class DataConfig:
     n_train: int = 2000
     n_test: int = 1000
     heldout_fraction: float = 0.25  # share of each noun's (noun, adjective) pairs held out
+    # every registered template unless the run names some (data.templates=[plain,passive]);
+    # the registry is the only list, so configs/selfattn.yaml does not repeat it
     templates: list[str] = field(default_factory=lambda: list(templates.names()))
     max_len: int = 64  # longest sentence the positional encoding covers (predict too)
 
     def __post_init__(self) -> None:
-        _require(self.n_train >= 1, "data.n_train", self.n_train, "an integer >= 1")
-        _require(self.n_test >= 1, "data.n_test", self.n_test, "an integer >= 1")
-        _require(0.0 < self.heldout_fraction < 1.0, "data.heldout_fraction",
-                 self.heldout_fraction, "0 < x < 1")  # fmt: skip
-        _require(len(self.templates) > 0, "data.templates", self.templates,
-                 f"a non-empty list of {', '.join(templates.names())}")  # fmt: skip
+        require(self.n_train >= 1, "data.n_train", self.n_train, "an integer >= 1")
+        require(self.n_test >= 1, "data.n_test", self.n_test, "an integer >= 1")
+        require(0.0 < self.heldout_fraction < 1.0, "data.heldout_fraction",
+                self.heldout_fraction, "0 < x < 1")  # fmt: skip
+        require(len(self.templates) > 0, "data.templates", self.templates,
+                f"a non-empty list of {', '.join(templates.names())}")  # fmt: skip
         for name in self.templates:
-            templates.get(name)
-        _require(self.max_len >= 32, "data.max_len", self.max_len, "an integer >= 32")
+            one_of("data.templates", name, templates)
+        require(self.max_len >= 32, "data.max_len", self.max_len, "an integer >= 32")
 
 
 @dataclass
@@ -72,24 +69,25 @@ class ModelConfig:
     num_heads: int = 4
     num_hiddens: int = 32
     ffn_hiddens: int = 64
-    positional: str = "sinusoidal"  # sinusoidal | learned
+    positional: str = "sinusoidal"  # a name in attnrun.selfattn.model.positional_encodings
     score: str = "scaled_dot"  # any name in attnrun.core.score_functions
     score_options: dict[str, Any] = field(default_factory=dict)  # +model.score_options.beta=4
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _require(1 <= self.num_layers <= 6, "model.num_layers", self.num_layers, "1..6")
-        _require(self.num_heads >= 1, "model.num_heads", self.num_heads, "an integer >= 1")
-        _require(
+        require(1 <= self.num_layers <= 6, "model.num_layers", self.num_layers, "1..6")
+        require(self.num_heads >= 1, "model.num_heads", self.num_heads, "an integer >= 1")
+        require(
             self.num_hiddens >= 1 and self.num_hiddens % self.num_heads == 0,
             "model.num_hiddens", self.num_hiddens,
             f"a positive multiple of model.num_heads={self.num_heads}",
         )  # fmt: skip
-        _require(self.ffn_hiddens >= 1, "model.ffn_hiddens", self.ffn_hiddens, "an integer >= 1")
-        positional_encodings.get(self.positional)
+        require(self.ffn_hiddens >= 1, "model.ffn_hiddens", self.ffn_hiddens, "an integer >= 1")
+        one_of("model.positional", self.positional, positional_encodings)
+        one_of("model.score", self.score, score_functions)
         head_dim = self.num_hiddens // self.num_heads
         make_score(self.score, head_dim, head_dim, head_dim, **dict(self.score_options))
-        _require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= x < 1")
+        require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= x < 1")
 
 
 @dataclass
@@ -98,14 +96,19 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 0.005
     weight_decay: float = 0.0
-    threads: int = 1  # torch CPU threads for the run; 0 = torch's default (see train.py)
+    # torch CPU threads (0 = every core this process may use). 1, by measurement: `attnrun
+    # selfattn -q train.threads=1` vs `=2`, 5 interleaved pairs on the 2-core development machine
+    # (2026-12-01, load average 3-8 from other jobs): median wall time 33.2 s with 1 thread,
+    # 197.5 s with 2; 2 threads were 2.3-6.5x slower in every pair. The matrices are tiny
+    # (64 × 24 × 32), so a second thread has little work to share and waits for the first.
+    threads: int = 1
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
-        _require(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
-        _require(self.lr > 0, "train.lr", self.lr, "a number > 0")
-        _require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
-        _require(self.threads >= 0, "train.threads", self.threads, "an integer >= 0")
+        require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
+        require(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
+        require(self.lr > 0, "train.lr", self.lr, "a number > 0")
+        require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
+        require(self.threads >= 0, "train.threads", self.threads, "an integer >= 0")
 
 
 @dataclass
@@ -132,11 +135,6 @@ class SelfAttnConfig(BaseConfig):
     predictor=predict_selfattn,
 )
 def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
-    with cpu_threads(cfg.train.threads):
-        return _run(cfg, out_dir, ctx)
-
-
-def _run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     # 1. data
     splits = make_splits(
         cfg.data.n_train, cfg.data.n_test, ctx.generator,
@@ -144,14 +142,14 @@ def _run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     )  # fmt: skip
     vocab = Vocab.for_lexicon(splits.lexicon, splits.train + splits.test)
     longest = max(len(ex.tokens) for ex in splits.train + splits.test)
-    _require(longest <= cfg.data.max_len, "data.max_len", cfg.data.max_len, f">= {longest}")
+    require(longest <= cfg.data.max_len, "data.max_len", cfg.data.max_len, f">= {longest}")
     ctx.reporter.info(
         f"selfattn: {len(splits.train)} training / {len(splits.test)} held-out sentences, "
         f"{len(splits.heldout_pairs)} held-out (noun, adjective) pairs, vocabulary {len(vocab)}"
     )
 
     # 2. model and training
-    model = checkpoint.build_model(cfg.model, len(vocab), cfg.data.max_len).to(ctx.device)
+    model = build_model(cfg.model, len(vocab), cfg.data.max_len).to(ctx.device)
     steps = cfg.train.epochs * -(-len(splits.train) // cfg.train.batch_size)
     t0 = time.perf_counter()
     with ctx.reporter.task("train", steps) as task:
@@ -162,7 +160,7 @@ def _run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
             on_step=lambda loss: task.advance(1, loss=round(loss, 4)),
             checkpoint=ctx.checkpoint,
         )  # fmt: skip
-    write_json(out_dir / "history.json", {"loss": history})
+    files.write_history(out_dir, {"loss": history})
     train_time = time.perf_counter() - t0
 
     # 3. evaluation
@@ -191,12 +189,32 @@ def _run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     }
     ctx.record.update(**metrics)
 
-    # 4. artefacts
+    # 4. artefacts: weights and vocabulary, the motivating sentences' attention (data, always
+    # written), then their figures
     model = model.cpu()
-    metrics["model_sha256"] = checkpoint.save(out_dir, model, vocab, cfg.data.max_len)
+    metrics["model_sha256"] = files.save_weights(out_dir, model)
+    write_vocab(out_dir, vocab, cfg.data.max_len)
+    readings = [
+        (name, stem, read_sentence(model, vocab, tokenize(sentence), torch.device("cpu")))
+        for name, stem, sentence in MOTIVATING
+    ]
+    files.write_attention(
+        out_dir, [attention_sample(name, r, names, best[0]) for name, _, r in readings]
+    )
     if cfg.plot.enabled:
-        for stem, sentence in MOTIVATING:
-            reading = read_sentence(model, vocab, tokenize(sentence), torch.device("cpu"))
+        for _, stem, reading in readings:
             sentence_figures(out_dir, stem, reading, names, best)
         positional_figures(out_dir, cfg.model.num_hiddens, cfg.data.max_len)
     return metrics
+
+
+def attention_sample(
+    name: str, reading: SentenceAttention, layer_names: list[str], layer: int
+) -> files.AttentionSample:
+    """One sentence's self-attention in every layer and head, ``(layers + 1, heads, T, T)``,
+    focused on the row of "it" and opened at ``layer`` (the best one), as ``report`` reads it."""
+    return files.AttentionSample(
+        name=name, kind="self", queries=reading.tokens, keys=reading.tokens,
+        weights=reading.attention, layer_names=list(layer_names), focus=reading.it_index,
+        layer=layer, title=reading.title,
+    )  # fmt: skip

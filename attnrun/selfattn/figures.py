@@ -25,9 +25,7 @@ def sentence_figures(
 ) -> list[Path]:
     """``{stem}_heads.png`` (every layer and head) and ``{stem}.html`` (the viewer, opened at
     ``best`` = (layer, head)); returns the paths written."""
-    tokens = reading.tokens
-    answer = tokens[reading.prediction]
-    title = f"{' '.join(tokens)}  →  it = {answer}"
+    tokens, title = reading.tokens, reading.title
     heads = reading.attention.shape[1]
     fig = heatmap_grid(
         reading.attention,

@@ -147,3 +147,20 @@ class PronounResolver(nn.Module):
         keep = torch.arange(t, device=tokens.device) < valid_lens.unsqueeze(1)  # (B, T)
         log_probs = probs.clamp_min(1e-12).log().masked_fill(~keep, float("-inf"))
         return Resolution(log_probs, attention, gate.detach())
+
+
+def build_model(model_cfg, vocab_size: int, max_len: int) -> PronounResolver:
+    """The :class:`PronounResolver` a run's ``model`` config section describes (any mapping with
+    its fields: the typed ``ModelConfig`` in training, ``config.yaml``'s DictConfig in predict)."""
+    return PronounResolver(
+        vocab_size,
+        num_hiddens=model_cfg.num_hiddens,
+        num_heads=model_cfg.num_heads,
+        num_layers=model_cfg.num_layers,
+        ffn_hiddens=model_cfg.ffn_hiddens,
+        positional=model_cfg.positional,
+        score=model_cfg.score,
+        dropout=model_cfg.dropout,
+        max_len=max_len,
+        score_options=dict(getattr(model_cfg, "score_options", None) or {}),
+    )

@@ -7,8 +7,7 @@ The loss is the cross-entropy of the pointer's distribution at the antecedent's 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,24 +17,6 @@ from attnrun.errors import TrainingError
 from attnrun.runs.checkpoint import Checkpointer
 from attnrun.selfattn.data import PRONOUN, Example, Vocab, encode_batch
 from attnrun.selfattn.model import PronounResolver
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int) -> Iterator[None]:
-    """Use ``n`` torch CPU threads inside the block (``0``: leave torch's setting), then restore.
-
-    The model's matrices are tiny (64 × 24 × 32), so a second thread gains little; on a CPU shared
-    with other jobs, OpenMP threads that spin-wait for each other made a 4-second training take
-    over two minutes (measured on the 2-core development machine under load). Hence one thread by
-    default.
-    """
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass
@@ -133,6 +114,11 @@ class SentenceAttention:
     @property
     def prediction(self) -> int:
         return int(self.probs.argmax())
+
+    @property
+    def title(self) -> str:
+        """The sentence and the model's answer, the caption of its figures and sample."""
+        return f"{' '.join(self.tokens)}  →  it = {self.tokens[self.prediction]}"
 
 
 @torch.no_grad()

@@ -74,7 +74,7 @@ def test_demo_refuses_training_options(tmp_path, capsys):
     ("args", "message"),
     [
         (["--heads", "3"], "multiple of model.num_heads=3"),
-        (["--positional", "rope"], "unknown positional encoding 'rope'"),
+        (["--positional", "rope"], "model.positional='rope' is not valid; valid: sinusoidal"),
         (["model.num_layers=abc"], "model.num_layers"),
     ],
 )

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 
+from attnrun.cli.launch import config_dir
 from attnrun.errors import ConfigError
-from attnrun.experiments import experiments
-from attnrun.experiments.selfattn import SelfAttnConfig, run
+from attnrun.experiments import experiments, store_schemas
+from attnrun.experiments.selfattn import MOTIVATING, SelfAttnConfig, run
+from attnrun.runs.files import read_attention
+from attnrun.selfattn.data import templates, tokenize
+from attnrun.selfattn.predict import load_trained
+from attnrun.selfattn.train import read_sentence
 
 TINY = {
     "data": {"n_train": 600, "n_test": 200},
@@ -31,8 +39,10 @@ def test_registered_with_its_key_metrics():
 
 
 def test_metrics_and_artefacts(tiny_run):
+    """Metrics and files of a tiny run. The learning thresholds sit below the worst of seeds 0-4
+    × train.threads 1, 2 (measured 2026-12-01): accuracy 0.875 (seed 0), it_attention 0.884."""
     out, metrics = tiny_run
-    assert metrics["accuracy"] >= 0.85  # a tiny budget; the defaults reach >= 0.95
+    assert metrics["accuracy"] >= 0.75  # a tiny budget; the defaults reach >= 0.95
     assert metrics["it_attention"] >= 0.6
     table = metrics["it_attention_table"]
     assert list(table) == ["layer 1", "layer 2", "pointer"]
@@ -51,7 +61,36 @@ def test_metrics_and_artefacts(tiny_run):
     assert isinstance(state, dict) and "gate_logits" in state
 
 
-def test_same_seed_same_metrics(tiny_run, tmp_path):
+def test_attention_samples_of_the_motivating_sentences(tiny_run):
+    """attention.json holds, per motivating sentence, the trained model's own reading of it in
+    every layer and head, focused on "it" and opened at the best layer.
+
+    Guards against samples that are not written, drop the pointer layer, focus on another row
+    than "it", open another layer than the best, or hold other weights than the saved model's."""
+    out, metrics = tiny_run
+    samples = read_attention(out)
+    assert [s.name for s in samples] == [name for name, _, _ in MOTIVATING] == ["tired", "wide"]
+    model, vocab = load_trained(out, metrics["model_sha256"])
+    for sample, (_, _, sentence) in zip(samples, MOTIVATING):
+        tokens = tokenize(sentence)
+        assert sample.kind == "self" and sample.queries == sample.keys == tokens
+        assert sample.weights.shape == (3, 4, len(tokens), len(tokens))
+        assert sample.layer_names == ["layer 1", "layer 2", "pointer"]
+        assert sample.focus == tokens.index("it")
+        assert sample.layer == metrics["it_attention_best"][0]
+        reading = read_sentence(model, vocab, tokens, torch.device("cpu"))
+        np.testing.assert_allclose(sample.weights, reading.attention.numpy(), atol=1e-5)
+        answer = tokens[reading.prediction]
+        assert sample.title == f"{' '.join(tokens)}  →  it = {answer}"
+    # the model learned the motivating pair, so the two samples point at different nouns
+    assert [s.title.rsplit(" ", 1)[-1] for s in samples] == ["animal", "street"]
+
+
+def test_same_seed_same_metrics_and_samples_without_plots(tiny_run, tmp_path):
+    """The same seed gives the same metrics, weights and attention samples; with
+    ``plot.enabled=false`` the samples (data) are still written, the figures are not.
+
+    Guards against writing attention.json only when plotting."""
     _, first = tiny_run
     again = run({**TINY, "plot": {"enabled": False}}, tmp_path)
     for key in ("accuracy", "it_attention", "it_attention_table", "train_loss"):
@@ -60,6 +99,36 @@ def test_same_seed_same_metrics(tiny_run, tmp_path):
     a = torch.load(tiny_run[0] / "model.pt", weights_only=True)
     b = torch.load(tmp_path / "model.pt", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    plotted, unplotted = read_attention(tiny_run[0]), read_attention(tmp_path)
+    assert [s.to_json() for s in unplotted] == [s.to_json() for s in plotted]
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.html"))
+
+
+def _compose(overrides=()):
+    store_schemas()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            cfg = compose(config_name="selfattn", overrides=list(overrides))
+    finally:
+        GlobalHydra.instance().clear()
+    return experiments.get("selfattn").make_config(cfg)
+
+
+def test_yaml_defaults_agree_with_the_dataclass():
+    """configs/selfattn.yaml and SelfAttnConfig give the same defaults (guards against a value
+    changed in one of the two, e.g. train.threads or train.lr edited in the YAML only)."""
+    assert _compose() == SelfAttnConfig()
+
+
+def test_templates_default_to_every_registered_one(monkeypatch):
+    """A template added to the registry is in the default run without touching the YAML, and
+    ``data.templates=[plain,passive]`` still picks two (guards against the YAML repeating the
+    registry's names)."""
+    monkeypatch.setitem(templates._items, "extra", templates.get("plain"))
+    assert _compose().data.templates == templates.names()
+    assert "extra" in templates.names()
+    assert _compose(["data.templates=[plain,passive]"]).data.templates == ["plain", "passive"]
 
 
 @pytest.mark.parametrize(
@@ -67,13 +136,17 @@ def test_same_seed_same_metrics(tiny_run, tmp_path):
     [
         ({"model": {"num_heads": 3}}, r"model\.num_hiddens=32 .*multiple of model\.num_heads=3"),
         ({"model": {"num_layers": 0}}, r"model\.num_layers=0 .*1\.\.6"),
-        ({"model": {"positional": "rope"}}, "unknown positional encoding 'rope'"),
-        ({"model": {"score": "nope"}}, "unknown score function 'nope'|unknown score 'nope'"),
-        ({"data": {"templates": ["plain", "odd"]}}, "unknown template 'odd'"),
-        ({"data": {"heldout_fraction": 1.5}}, r"data\.heldout_fraction=1\.5"),
-        ({"train": {"lr": 0}}, r"train\.lr=0"),
+        ({"model": {"positional": "rope"}},
+         r"model\.positional='rope' is not valid; valid: sinusoidal, learned"),
+        ({"model": {"score": "nope"}}, r"model\.score='nope' is not valid; valid: .*scaled_dot"),
+        ({"data": {"templates": ["plain", "odd"]}},
+         r"data\.templates='odd' is not valid; valid: plain, fronted, passive, distractor"),
+        ({"data": {"templates": []}}, r"data\.templates=\[\] is not valid; allowed: a non-empty"),
+        ({"data": {"heldout_fraction": 1.5}}, r"data\.heldout_fraction=1\.5 is not valid"),
+        ({"train": {"lr": 0}}, r"train\.lr=0\.0 is not valid; allowed: a number > 0"),
+        ({"train": {"threads": -1}}, r"train\.threads=-1 is not valid"),
     ],
-)
+)  # fmt: skip
 def test_bad_values_fail_before_any_work(override, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         run(override, tmp_path / "run")

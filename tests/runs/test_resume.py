@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from torch.optim.optimizer import register_optimizer_step_post_hook
 from typer.testing import CliRunner
 
 from attnrun.cli import app
-from attnrun.runs.resume import resume_run
 from attnrun.experiments import experiments
 from attnrun.runs.checkpoint import Checkpointer
+from attnrun.runs.files import safe_load
+from attnrun.runs.resume import resume_run
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {
@@ -25,14 +27,51 @@ TINY = {
     "train": {"epochs": 4, "batch_size": 32},
     "plot": {"enabled": False},
 }
+BATCHES = -(-200 // 32)  # optimiser steps per epoch of TINY: 7
 COMPARED = ("accuracy", "train_loss", "it_attention", "it_attention_table", "model_sha256")
+# what may differ between a resumed and an uninterrupted run: clocks, the process, the resume log
+WALL_AND_PROCESS = ("started_at", "finished_at", "wall_time_s", "train_time_s", "pid",
+                    "resumed_at", "resumed_from")  # fmt: skip
 
 
 def _metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
 
 
+def _comparable(run: Path) -> dict:
+    return {k: v for k, v in _metrics(run).items() if k not in WALL_AND_PROCESS}
+
+
+def _history(run: Path):
+    return json.loads((run / "history.json").read_text())
+
+
+class StepCounter:
+    """Counts every optimiser step taken in the process while it is active (a global hook, so
+    it sees the optimiser the experiment builds inside itself)."""
+
+    def __enter__(self):
+        self.steps = 0
+        self._handle = register_optimizer_step_post_hook(self._count)
+        return self
+
+    def _count(self, optimizer, args, kwargs):
+        self.steps += 1
+
+    def __exit__(self, *exc):
+        self._handle.remove()
+
+
+def _epochs_in_checkpoint(run: Path) -> int:
+    return int(safe_load(run / "checkpoint.pt")["epoch"])
+
+
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
+    """The resumed process trains only the epochs after the cut, and ends exactly where an
+    uninterrupted run ends: every value of metrics.json but the clocks, history.json, the weights.
+
+    Guards against a resume that restarts training from scratch (train() ignoring its
+    checkpoint): that run gives the same metrics, so only the step count catches it."""
     selfattn = experiments.get("selfattn")
     straight = selfattn(TINY, tmp_path / "straight")
 
@@ -48,18 +87,25 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
         selfattn(TINY, tmp_path / "cut")
     assert _metrics(tmp_path / "cut")["status"] == "interrupted"
     monkeypatch.setattr(Checkpointer, "save", real_save)
+    done = _epochs_in_checkpoint(tmp_path / "cut")
+    assert done == 2
 
-    resumed = resume_run(tmp_path / "cut", quiet=True)
+    with StepCounter() as counter:
+        resumed = resume_run(tmp_path / "cut", quiet=True)
+    assert counter.steps == (TINY["train"]["epochs"] - done) * BATCHES
     m = _metrics(tmp_path / "cut")
     assert m["status"] == "completed" and len(m["resumed_at"]) == 1
     for key in COMPARED:
         assert resumed[key] == straight[key], key
-    history = json.loads((tmp_path / "cut" / "history.json").read_text())["loss"]
-    assert history == json.loads((tmp_path / "straight" / "history.json").read_text())["loss"]
+    assert _comparable(tmp_path / "cut") == _comparable(tmp_path / "straight")
+    assert _history(tmp_path / "cut") == _history(tmp_path / "straight")
 
 
 @pytest.mark.slow
 def test_killed_with_sigkill_then_resumed_equals_uninterrupted(tmp_path):
+    """kill -9 mid-training, then ``attnrun resume``: the resumed process trains only the epochs
+    the checkpoint lacks and ends like an uninterrupted run (guards against a resume that
+    restarts, and against a checkpoint that a killed process leaves unreadable)."""
     overrides = [
         "data.n_train=200",
         "data.n_test=100",
@@ -98,17 +144,23 @@ def test_killed_with_sigkill_then_resumed_equals_uninterrupted(tmp_path):
     proc.wait(timeout=30)
     run = ck.parent
     assert _metrics(run)["status"] == "running"  # killed: nobody could write anything else
+    done = _epochs_in_checkpoint(run)
+    assert 1 <= done < 40
 
     # Finish it with the same 40 epochs the killed run was given, and compare to a straight one.
     straight40 = experiments.get("selfattn")(
         {**TINY, "train": {"epochs": 40, "batch_size": 32}}, tmp_path / "straight40"
     )
-    r = CliRunner().invoke(app, ["resume", str(run), "-q"])
+    with StepCounter() as counter:
+        r = CliRunner().invoke(app, ["resume", str(run), "-q"])
     assert r.exit_code == 0, r.output
+    assert counter.steps == (40 - done) * BATCHES
     m = _metrics(run)
     assert m["status"] == "completed"
     for key in COMPARED:
         assert m[key] == straight40[key], key
+    assert _comparable(run) == _comparable(tmp_path / "straight40")
+    assert _history(run) == _history(tmp_path / "straight40")
 
 
 def test_resume_refuses_completed_and_missing_runs(tmp_path):
