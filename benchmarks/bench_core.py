@@ -32,6 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from attnrun.core import Attention, MultiHeadAttention, masked_softmax  # noqa: E402
+from attnrun.device import available_cores, thread_count  # noqa: E402
+
+
+def _load(avg: tuple[float, float, float]) -> str:
+    """``os.getloadavg()`` as ``1-min / 5-min / 15-min``."""
+    return " / ".join(f"{x:.2f}" for x in avg)
 
 
 def load_peer(shared: Path):
@@ -291,9 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "core.json")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: every core)")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats, args.min_s = 3, 0.1
+    torch.set_num_threads(thread_count(args.threads))
+    load_before = os.getloadavg()
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
@@ -318,9 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     mm = matmul_rate(device, dtype, args.min_s)
     flops = flop_rate_row(device, dtype, args.repeats, args.min_s, mm)
 
+    load_after = os.getloadavg()
     print(
         f"\ndevice={device} dtype={args.dtype} threads={torch.get_num_threads()} "
-        f"torch={torch.__version__} repeats={args.repeats} (forward+backward, median ms)\n"
+        f"(of {available_cores()} cores) torch={torch.__version__} repeats={args.repeats} "
+        f"(forward+backward, median ms); load average {_load(load_before)} at the start, "
+        f"{_load(load_after)} at the end\n"
     )
     print("| shape | peer ms (d2l) | ours ms | speedup (peer/ours) | note |")
     print("|---|---|---|---|---|")
@@ -342,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         else platform.processor(),
         dtype=args.dtype,
         threads=torch.get_num_threads(),
+        cores=available_cores(),
+        load_average=[load_before, load_after],
         torch=torch.__version__,
         repeats=args.repeats,
         min_s=args.min_s,

@@ -15,7 +15,11 @@ number of torch CPU threads, counting target tokens including end-of-sentence an
 The machine may be shared, so the rows are *interleaved*: each round trains every row for a few
 batches, and a row's figure is its tokens over its own training time summed over the rounds.
 
-usage: python benchmarks/bench_translate.py [--rounds 4] [--batches 8] [--threads 1]
+Each row is measured at 1 thread and at the thread count a user gets by default
+(``train.threads=0``: every core this process may use; the d2l recipe, which sets none, uses every
+core too); ``--threads N [N ...]`` measures other counts instead.
+
+usage: python benchmarks/bench_translate.py [--rounds 4] [--batches 8] [--threads N [N ...]]
            [--shared DIR] [--json FILE] [--only SUBSTRING]
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
 import sys
 import time
@@ -34,6 +39,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from attnrun.device import available_cores  # noqa: E402
 
 SIZES = {"embed_size": 256, "num_hiddens": 256, "num_layers": 2, "dropout": 0.2}
 PEER = "d2l recipe (peer)"
@@ -154,20 +161,41 @@ def ours_step(data: Path, variant: dict) -> Step:
     return step
 
 
+def default_threads() -> int:
+    """The thread count a user gets: ``train.threads``'s default resolved as the frame does."""
+    from attnrun.device import thread_count
+    from attnrun.experiments import experiments
+
+    return thread_count(experiments.get("translate").make_config({}).train.threads)
+
+
+def _loadavg() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
     ap.add_argument("--batches", type=int, default=8, help="batches per row per round")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (all rows)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        help="torch CPU thread counts to measure, each for every row (default: 1 and the default "
+        "a user gets, train.threads=0: every core)",
+    )
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     ap.add_argument("--only", default=None, help="only attnrun rows containing this (peer kept)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    default = default_threads()
+    counts = sorted(set(args.threads or [1, default]))
     data = args.shared / "data" / "multi30k"
     if not (data / "train.en.gz").is_file():
         print(f"no Multi30k under {data}; pass --shared", file=sys.stderr)
         return 2
+    load_start = _loadavg()
     steps: dict[str, Step] = {}
     peer = peer_step(args.shared, data)
     if peer is None:
@@ -177,32 +205,55 @@ def main(argv: list[str] | None = None) -> int:
     for name, variant in VARIANTS.items():
         if args.only is None or args.only in name:
             steps[name] = ours_step(data, variant)
-    for step in steps.values():  # warm-up
-        step()
-    tokens = dict.fromkeys(steps, 0)
-    seconds = dict.fromkeys(steps, 0.0)
+    runs = [(n, name) for n in counts for name in steps]  # (threads, row)
+    for n in counts:  # warm-up, at every thread count
+        torch.set_num_threads(n)
+        for step in steps.values():
+            step()
+    tokens = dict.fromkeys(runs, 0)
+    seconds = dict.fromkeys(runs, 0.0)
     for r in range(args.rounds):
-        for name, step in steps.items():
+        for n, name in runs:
+            torch.set_num_threads(n)
             for _ in range(args.batches):
                 t0 = time.perf_counter()
-                tokens[name] += step()
-                seconds[name] += time.perf_counter() - t0
-        line = ", ".join(f"{n.split(' (')[0]} {tokens[n] / seconds[n]:,.0f}" for n in steps)
-        print(f"round {r + 1}/{args.rounds}: {line}", flush=True)
-    rate = {n: tokens[n] / seconds[n] for n in steps}
-    base = rate.get(PEER)
+                tokens[n, name] += steps[name]()
+                seconds[n, name] += time.perf_counter() - t0
+        line = "; ".join(
+            f"{n}t "
+            + ", ".join(f"{m.split(' (')[0]} {tokens[n, m] / seconds[n, m]:,.0f}" for m in steps)
+            for n in counts
+        )
+        print(f"round {r + 1}/{args.rounds} (load {_loadavg()}): {line}", flush=True)
+    rate = {key: tokens[key] / seconds[key] for key in runs}
     print(
         f"\nMulti30k en->fr training, batch 128, embed 256, hidden 256, 2 GRU layers, dropout "
-        f"0.2; {args.threads} thread(s); {args.rounds} interleaved rounds x {args.batches} batches"
+        f"0.2, fp32; {args.rounds} interleaved rounds x {args.batches} batches per row; "
+        f"torch {torch.__version__}; {available_cores()} cores, default threads {default}; "
+        f"load average (1 / 5 / 15 min) {load_start} at the start, {_loadavg()} at the end"
     )
-    print(f"{'row':52s} {'tokens/s':>10s} {'vs d2l':>7s}")
-    for name, v in rate.items():
-        ratio = f"{v / base:6.2f}x" if base else "   n/a"
-        print(f"{name:52s} {v:10,.0f} {ratio:>7s}")
+    for n in counts:
+        base = rate.get((n, PEER))
+        note = " (the default)" if n == default else ""
+        print(f"\n{n} thread(s){note}\n{'row':64s} {'tokens/s':>10s} {'vs d2l':>7s}")
+        for name in steps:
+            v = rate[n, name]
+            ratio = f"{v / base:6.2f}x" if base else "   n/a"
+            print(f"{name:64s} {v:10,.0f} {ratio:>7s}")
+    if PEER in steps:
+        print("\nREADME rows (vs the peer measured in this run, same thread count):")
+        print(f"| row | {' | '.join(f'{n} thread(s)' for n in counts)} |")
+        print(f"|---|{'---|' * len(counts)}")
+        for name in steps:
+            cells = " | ".join(f"{rate[n, name] / rate[n, PEER]:.2f}×" for n in counts)
+            print(f"| {name} | {cells} |")
     if args.json:
-        args.json.write_text(
-            json.dumps({"threads": args.threads, "tokens_per_s": rate, "tokens": tokens}, indent=2)
-        )
+        rows = [
+            {"threads": n, "row": name, "tokens_per_s": rate[n, name], "tokens": tokens[n, name]}
+            for n, name in runs
+        ]
+        meta = {"torch": torch.__version__, "cores": available_cores(), "default_threads": default}
+        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     return 0
 
 
