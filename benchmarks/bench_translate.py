@@ -127,6 +127,7 @@ def ours_step(data: Path, variant: dict) -> Step:
     from attnrun.translate.batching import bucket_batches, encode_pairs, make_batch
     from attnrun.translate.data.readers import read_parallel
     from attnrun.translate.models import build_model
+    from attnrun.translate.schedules import precisions
     from attnrun.translate.tokenize import WordTokenizer
     from attnrun.translate.train import training_loss
 
@@ -141,7 +142,7 @@ def ours_step(data: Path, variant: dict) -> Step:
     model = build_model(cfg, src_tok.size, tgt_tok.size).train()
     opt = torch.optim.Adam(model.parameters(), lr=0.005)
     gen = torch.Generator().manual_seed(0)
-    bf16 = cfg.train.precision == "bf16"
+    dtype = precisions.get(cfg.train.precision)  # None: plain float32, as the peer
 
     def forever() -> Iterator[list[int]]:
         while True:
@@ -151,7 +152,7 @@ def ours_step(data: Path, variant: dict) -> Step:
 
     def step() -> int:
         b = make_batch(examples, next(it))
-        loss = training_loss(model, b, 0.0, bf16)  # attnrun's own training step
+        loss = training_loss(model, b, 0.0, dtype=dtype)  # attnrun's own training step
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
