@@ -40,6 +40,8 @@ def test_selfattn_is_registered():
 
 
 def test_predicts_the_antecedent_and_writes_a_new_folder_each_time(trained):
+    """road for "busy", dog for "tired" (right for seeds 0-4 × train.threads 1, 2 with this
+    budget, held-out accuracy 0.80 at the worst, measured 2026-12-01); each call its own folder."""
     text = "The dog didn't cross the road because it was too busy ."
     first, folder = predict(trained, text)
     assert 'refers to "road"' in first.lines[0]
