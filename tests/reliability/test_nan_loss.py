@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from attnrun.cli import app
 from attnrun.errors import TrainingError
 from attnrun.experiments import experiments
-from attnrun.runs.checkpoint import safe_load
+from attnrun.runs.files import safe_load
 
 TINY = [
     "data.n_train=200", "data.n_test=100", "model.num_layers=1", "model.num_hiddens=16",
