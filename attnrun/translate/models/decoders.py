@@ -144,9 +144,11 @@ def _gru_cell(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor) -> Tensor:
     ``h' = n + z ⊙ (h − n)`` (Cho et al. 2014, in PyTorch's gate order and arithmetic)."""
     gh = torch.addmm(b_hh, h, w_hh_t)  # (B, 3H)
     hidden = h.shape[-1]
-    rz = torch.sigmoid(gi[:, : 2 * hidden] + gh[:, : 2 * hidden])  # r and z in one pass
-    r, z = rz[:, :hidden], rz[:, hidden:]
-    n = torch.tanh(gi[:, 2 * hidden :] + r * gh[:, 2 * hidden :])
+    # split, not slices: its backward is one cat, where each slice's is a zero-filled (B, 3H).
+    gi_rz, gi_n = gi.split([2 * hidden, hidden], 1)
+    gh_rz, gh_n = gh.split([2 * hidden, hidden], 1)
+    r, z = torch.sigmoid(gi_rz + gh_rz).split(hidden, 1)  # r and z in one pass
+    n = torch.tanh(gi_n + r * gh_n)
     return n + z * (h - n)
 
 
