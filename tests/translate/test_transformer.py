@@ -116,6 +116,28 @@ def test_cached_steps_equal_recomputing_the_prefix(variant):
     assert state.t == 10 and state.caches[0].length == 10
 
 
+def test_a_step_projects_only_the_new_token_and_the_source_once():
+    """Per step, every projection in the decoder sees one position per row (O(t) work on the
+    cache, not the prefix again), and the cross-attention keys are projected at encode time only.
+    Planted bug caught: the decoder passing ``memory.outputs`` instead of ``memory.kv`` to its
+    blocks (the memory re-projected every step), which the equality tests above do not see."""
+    m = _model()
+    src, lens, _ = _batch()
+    rows = {"self_k": [], "cross_k": []}
+    block = m.decoder.blocks[-1]
+    block.self_attention.W_k.register_forward_hook(
+        lambda mod, a, out: rows["self_k"].append(a[0].shape[1])
+    )
+    block.cross_attention.W_k.register_forward_hook(
+        lambda mod, a, out: rows["cross_k"].append(a[0].shape[1])
+    )
+    memory, state = m.encode(src, lens)
+    y = torch.full((3,), BOS)
+    for _ in range(4):
+        _, state, _ = m.decoder.step(y, memory, state)
+    assert rows == {"self_k": [1, 1, 1, 1], "cross_k": [7]}
+
+
 @dataclass
 class _PrefixMemory:
     src: Tensor
