@@ -8,8 +8,7 @@ from pathlib import Path
 import typer
 
 from attnrun.cli import common
-from attnrun.core import score_functions
-from attnrun.selfattn.model import positional_encodings
+from attnrun.core import positional_encodings, score_functions
 
 
 def run_demo(seed: int, root: Path) -> Path:

@@ -22,6 +22,7 @@ from attnrun.core.positional import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEncoding,
     positional_encoding_matrix,
+    positional_encodings,
 )
 from attnrun.core.scores import Score, make_score, score_functions
 
@@ -42,6 +43,7 @@ __all__ = [
     "masked_softmax",
     "normalisers",
     "positional_encoding_matrix",
+    "positional_encodings",
     "prefer_fused",
     "query_positions",
     "score_functions",

@@ -8,12 +8,18 @@ import torch
 from torch import Tensor, nn
 
 from attnrun.errors import ConfigError
+from attnrun.registry import Registry
 
 __all__ = [
     "LearnedPositionalEmbedding",
     "SinusoidalPositionalEncoding",
     "positional_encoding_matrix",
+    "positional_encodings",
 ]
+
+#: name → class ``(num_hiddens, dropout, max_len)``: ``model.positional`` of selfattn and the
+#: Transformer.
+positional_encodings: Registry[type[nn.Module]] = Registry("positional encoding")
 
 
 def positional_encoding_matrix(
@@ -44,6 +50,7 @@ def _check_len(name: str, x: Tensor, offset: int, max_len: int, num_hiddens: int
         )
 
 
+@positional_encodings.register("sinusoidal")
 class SinusoidalPositionalEncoding(nn.Module):
     """``dropout(X + P[offset : offset + T])``, fixed sinusoidal ``P`` (Vaswani et al. 2017).
 
@@ -69,6 +76,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         return self.dropout(X + self.P[offset : offset + X.shape[1]].to(X.dtype))
 
 
+@positional_encodings.register("learned")
 class LearnedPositionalEmbedding(nn.Module):
     """``dropout(X + E[offset : offset + T])`` with a learned table ``E (max_len, d)``
     (Gehring et al. 2017; BERT, Devlin et al. 2019).

@@ -21,48 +21,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from attnrun.core import (
-    LearnedPositionalEmbedding,
-    MultiHeadAttention,
-    SinusoidalPositionalEncoding,
-)
-from attnrun.registry import Registry
+from attnrun.core import MultiHeadAttention, positional_encodings
+from attnrun.core.blocks import EncoderBlock  # the Transformer's encoder block, shared
 
-positional_encodings: Registry[type[nn.Module]] = Registry("positional encoding")
-positional_encodings.register("sinusoidal")(SinusoidalPositionalEncoding)
-positional_encodings.register("learned")(LearnedPositionalEmbedding)
-
-
-class EncoderBlock(nn.Module):
-    """``Y = LN(X + MHA(X, X, X))``, ``out = LN(Y + FFN(Y))`` (Vaswani et al. 2017, 3.1).
-
-    ``forward(X (B, T, d), valid_lens (B,)) -> (out (B, T, d), weights (B, heads, T, T))``.
-    """
-
-    def __init__(
-        self,
-        num_hiddens: int,
-        num_heads: int,
-        ffn_hiddens: int,
-        dropout: float,
-        score: str,
-        score_options: dict | None = None,
-    ) -> None:
-        super().__init__()
-        self.attention = MultiHeadAttention(
-            num_hiddens, num_heads, dropout, score, **(score_options or {})
-        )
-        self.norm1 = nn.LayerNorm(num_hiddens)
-        self.ffn = nn.Sequential(
-            nn.Linear(num_hiddens, ffn_hiddens), nn.ReLU(), nn.Linear(ffn_hiddens, num_hiddens)
-        )
-        self.norm2 = nn.LayerNorm(num_hiddens)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, X: Tensor, valid_lens: Tensor) -> tuple[Tensor, Tensor]:
-        attended, weights = self.attention(X, X, X, valid_lens)
-        Y = self.norm1(X + self.dropout(attended))
-        return self.norm2(Y + self.dropout(self.ffn(Y))), weights
+__all__ = ["EncoderBlock", "PronounResolver", "Resolution", "build_model", "positional_encodings"]
 
 
 @dataclass

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from attnrun.core import positional_encodings
 from attnrun.core.blocks import DecoderBlock, EncoderBlock, KeyValues
 from attnrun.errors import ConfigError
-from attnrun.selfattn.model import positional_encodings
 from attnrun.translate.tokenize import PAD
 
 __all__ = [
@@ -251,7 +251,7 @@ class TransformerSeq2Seq(nn.Module):
         ffn_hiddens: hidden size ``d_ff`` of the feed-forward nets.
         dropout: on the embeddings + positions, the attention weights and every sublayer output.
         positional: ``"sinusoidal"`` (fixed, 3.5) or ``"learned"`` (a name in
-            :data:`attnrun.selfattn.model.positional_encodings`).
+            :data:`attnrun.core.positional_encodings`).
         max_len: longest source and longest target (incl. EOS / BOS) the positions cover.
         norm_first: pre-norm blocks (plus a final LayerNorm per stack) instead of post-norm.
         tie_embeddings: the output projection reuses the target embedding.
