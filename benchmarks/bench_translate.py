@@ -13,7 +13,8 @@ number of torch CPU threads, counting target tokens including end-of-sentence an
   (:mod:`attnrun.translate`) for several decoders.
 
 The machine may be shared, so the rows are *interleaved*: each round trains every row for a few
-batches, and a row's figure is its tokens over its own training time summed over the rounds.
+batches, one batch of each row in turn, and a row's figure is its tokens over its own training
+time summed over the rounds; the ratios to the peer are also given per round (median, range).
 
 Each row is measured at 1 thread and at the thread count a user gets by default
 (``train.threads=0``: every core this process may use; the d2l recipe, which sets none, uses every
@@ -30,6 +31,7 @@ import importlib.util
 import json
 import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -213,16 +215,28 @@ def main(argv: list[str] | None = None) -> int:
             step()
     tokens = dict.fromkeys(runs, 0)
     seconds = dict.fromkeys(runs, 0.0)
+    ratios: dict[tuple[int, str], list[float]] = {key: [] for key in runs}  # per round, vs peer
+
+    def rate_of(n: int, name: str) -> float:
+        return tokens[n, name] / seconds[n, name]
+
     for r in range(args.rounds):
-        for n, name in runs:
+        for n in counts:
             torch.set_num_threads(n)
+            got = dict.fromkeys(steps, 0)
+            took = dict.fromkeys(steps, 0.0)
             for _ in range(args.batches):
-                t0 = time.perf_counter()
-                tokens[n, name] += steps[name]()
-                seconds[n, name] += time.perf_counter() - t0
+                for name, step in steps.items():  # round-robin: load changes hit every row
+                    t0 = time.perf_counter()
+                    got[name] += step()
+                    took[name] += time.perf_counter() - t0
+            for name in steps:
+                tokens[n, name] += got[name]
+                seconds[n, name] += took[name]
+                if PEER in steps:
+                    ratios[n, name].append(got[name] / took[name] / (got[PEER] / took[PEER]))
         line = "; ".join(
-            f"{n}t "
-            + ", ".join(f"{m.split(' (')[0]} {tokens[n, m] / seconds[n, m]:,.0f}" for m in steps)
+            f"{n}t " + ", ".join(f"{m.split(' (')[0]} {rate_of(n, m):,.0f}" for m in steps)
             for n in counts
         )
         print(f"round {r + 1}/{args.rounds} (load {_loadavg()}): {line}", flush=True)
@@ -242,15 +256,28 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{v / base:6.2f}x" if base else "   n/a"
             print(f"{name:64s} {v:10,.0f} {ratio:>7s}")
     if PEER in steps:
-        print("\nREADME rows (vs the peer measured in this run, same thread count):")
+        print(
+            "\nREADME rows: vs the peer measured in this run at the same thread count, over all "
+            "rounds [median, min-max of the per-round ratios]:"
+        )
         print(f"| row | {' | '.join(f'{n} thread(s)' for n in counts)} |")
         print(f"|---|{'---|' * len(counts)}")
         for name in steps:
-            cells = " | ".join(f"{rate[n, name] / rate[n, PEER]:.2f}×" for n in counts)
+            cells = " | ".join(
+                f"{rate[n, name] / rate[n, PEER]:.2f}× [{statistics.median(ratios[n, name]):.2f}, "
+                f"{min(ratios[n, name]):.2f}-{max(ratios[n, name]):.2f}]"
+                for n in counts
+            )
             print(f"| {name} | {cells} |")
     if args.json:
         rows = [
-            {"threads": n, "row": name, "tokens_per_s": rate[n, name], "tokens": tokens[n, name]}
+            {
+                "threads": n,
+                "row": name,
+                "tokens_per_s": rate[n, name],
+                "tokens": tokens[n, name],
+                "round_ratios_vs_peer": ratios[n, name],
+            }
             for n, name in runs
         ]
         meta = {"torch": torch.__version__, "cores": available_cores(), "default_threads": default}
