@@ -7,6 +7,7 @@ import typer
 from attnrun.cli import common
 from attnrun.core import score_functions, windows
 from attnrun.translate.data import datasets
+from attnrun.translate.models import architectures
 from attnrun.translate.models.decoders import decoders
 
 
@@ -15,8 +16,9 @@ def register(app: typer.Typer) -> None:
         app,
         "translate",
         help=(
-            "Train an RNN encoder-decoder with attention (Bahdanau 2015 / Luong 2015), translate "
-            "the test split and plot attention heatmaps.\n\n"
+            "Train an encoder-decoder with attention — RNN (Bahdanau 2015 / Luong 2015, or none) "
+            "or --model transformer (Vaswani 2017) — translate the test split, score it and plot "
+            "the attention.\n\n"
             "Extra arguments are Hydra overrides, e.g. dataset=multi30k data.root=../shared/data/"
             "multi30k data.src=en data.tgt=fr attention.window=3 model.num_hiddens=256 "
             "train.max_minutes=20 tokenizer.kind=bpe."
@@ -27,8 +29,11 @@ def register(app: typer.Typer) -> None:
         score: str = typer.Option(
             None, "--score", "-s", help=f"Score: {common.choices(score_functions.names())}."
         ),
+        model: str = typer.Option(
+            None, "--model", help=f"Architecture: {common.choices(architectures.names())}."
+        ),
         decoder: str = typer.Option(
-            None, "--decoder", help=f"Decoder: auto | {common.choices(decoders.names())}."
+            None, "--decoder", help=f"RNN decoder: auto | {common.choices(decoders.names())}."
         ),
         attention: str = typer.Option(
             None, "--attention", "-a", help=f"Window: {common.choices(windows.names())}."
@@ -43,6 +48,7 @@ def register(app: typer.Typer) -> None:
     ) -> dict:
         return {
             "score": score,
+            "model.arch": model,
             "decoder": decoder,
             "attention": attention,
             "dataset": dataset,

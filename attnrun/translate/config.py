@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from attnrun.core import score_functions, windows
+from attnrun.core import positional_encodings, score_functions, windows
 from attnrun.experiments.base import BaseConfig
 from attnrun.translate.data import datasets
+from attnrun.translate.models import architectures
 from attnrun.translate.models.decoders import decoders
 from attnrun.translate.models.encoder import CELLS
 from attnrun.translate.schedules import lr_schedules, precisions
@@ -56,6 +57,7 @@ class TokenizerConfig:
 
 @dataclass
 class ModelConfig:
+    arch: str = "rnn"  # attnrun.translate.models.architectures: rnn | transformer
     cell: str = "gru"  # gru | lstm
     bidirectional: bool = False  # toy maps are sharpest unidirectional (AER 0.05 vs 0.09)
     embed_size: int = 64
@@ -65,9 +67,23 @@ class ModelConfig:
     input_feeding: bool = False  # luong only
     attn_hiddens: int | None = None  # additive score's hidden size (default num_hiddens)
     tie_embeddings: bool = False  # output layer shares the target embedding (Press & Wolf 2017)
+    num_heads: int = 4  # transformer: heads of every attention (must divide num_hiddens)
+    ffn_hiddens: int = 256  # transformer: position-wise feed-forward size
+    positional: str = "sinusoidal"  # transformer: attnrun.core.positional_encodings
+    norm_first: bool = False  # transformer: pre-norm (False: post-norm, the paper and d2l)
 
     def __post_init__(self) -> None:
+        one_of("model.arch", self.arch, architectures)
         one_of("model.cell", self.cell, CELLS)
+        one_of("model.positional", self.positional, positional_encodings)
+        require(self.num_heads >= 1, "model.num_heads", self.num_heads, ">= 1")
+        require(self.ffn_hiddens >= 1, "model.ffn_hiddens", self.ffn_hiddens, ">= 1")
+        require(
+            self.arch != "transformer" or self.num_hiddens % self.num_heads == 0,
+            "model.num_heads",
+            self.num_heads,
+            f"a divisor of model.num_hiddens={self.num_hiddens}",
+        )
         for key in ("embed_size", "num_hiddens", "num_layers"):
             require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), ">= 1")
         require(

@@ -62,7 +62,7 @@ def run_translate(cfg, out_dir: Path, ctx) -> dict[str, Any]:
         "perplexity": round(perplexity(translator.model, test_ex, 128, ctx.device), 3),
         **training_figures(state),
         "parameters": sum(p.numel() for p in translator.model.parameters()),
-        "decoder": decoder_name(cfg.decoder, cfg.score),
+        "decoder": decoder_name(cfg),
         "skipped_lines": corpus.skipped,
     }
     if corpus.test_alignments is not None and translator.attends:
@@ -101,7 +101,7 @@ def train_tokenizers(tk, corpus: Corpus, out_dir: Path):
 def make_translator(cfg, src_tok, tgt_tok, ctx) -> Translator:
     model = build_model(cfg, src_tok.size, tgt_tok.size).to(ctx.device)
     n_params = sum(p.numel() for p in model.parameters())
-    decoder = decoder_name(cfg.decoder, cfg.score)
+    decoder = decoder_name(cfg)
     ctx.reporter.info(
         f"model: {decoder} decoder, {cfg.score} score, {n_params:,} parameters, vocab "
         f"{src_tok.size}/{tgt_tok.size}"

@@ -77,15 +77,25 @@ def test_bahdanau_toy_run_writes_everything(bahdanau_run):
             "model": {"input_feeding": True, "cell": "lstm"},
             "decode": {"beam": 3, "n_best": 2},
         },
+        {
+            "model": {
+                "arch": "transformer",
+                "num_heads": 2,
+                "ffn_hiddens": 32,
+                "positional": "learned",
+                "tie_embeddings": True,
+            },
+            "decode": {"beam": 3, "n_best": 2},
+        },  # fmt: skip
     ],
-    ids=["luong-global-bf16-tied-cosine", "luong-local_p-feed-lstm-beam"],
+    ids=["luong-global-bf16-tied-cosine", "luong-local_p-feed-lstm-beam", "transformer-beam"],
 )
-def test_luong_toy_runs(tmp_path, over):
+def test_luong_and_transformer_toy_runs(tmp_path, over):
     from attnrun.translate.predict import predict_translate
     from attnrun.translate.translator import Translator
 
     m = run(_tiny(**over), tmp_path)
-    assert m["decoder"] == "luong"
+    assert m["decoder"] == ("transformer" if "arch" in over["model"] else "luong")
     assert (tmp_path / "translations.tsv").is_file()
     # the saved run reloads (tied weights included) and translates like the run did
     loaded = Translator.from_run(tmp_path)
@@ -167,6 +177,9 @@ def test_nan_loss_is_a_training_error(tmp_path, monkeypatch):
         ({"score": "nope"}, "score"),
         ({"dataset": "wmt"}, "dataset"),
         ({"decoder": "transformer"}, "decoder"),
+        ({"model": {"arch": "transformer", "num_hiddens": 24, "num_heads": 5}}, "model.num_heads"),
+        ({"model": {"arch": "tree"}}, "model.arch"),
+        ({"model": {"positional": "rope"}}, "model.positional"),
         ({"train": {"lr": 0}}, "train.lr"),
     ],
 )

@@ -98,6 +98,17 @@ CONFIGS = {
         "model": {"input_feeding": True, "dropout": 0.3},
         "train": {"precision": "bf16", "lr_schedule": "cosine"},
     },
+    "transformer-prenorm-tied-dropout": {
+        "model": {
+            "arch": "transformer",
+            "num_heads": 2,
+            "ffn_hiddens": 32,
+            "num_layers": 2,
+            "norm_first": True,
+            "tie_embeddings": True,
+            "dropout": 0.2,
+        },
+    },  # fmt: skip
     "luong-local_p-hard-lstm-linear": {
         "score": "dot",
         "attention": {"kind": "local_p", "window": 2, "hard": True},

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from attnrun.core import Attention
+from attnrun.registry import Registry
 from attnrun.translate.models.decoders import DecoderState, Memory, decoders
 from attnrun.translate.models.encoder import Encoder
 from attnrun.translate.models.plain import PlainDecoder  # registers decoder=none
+from attnrun.translate.models.transformer import TransformerSeq2Seq
 from attnrun.translate.tokenize import PAD
 
 
@@ -41,15 +45,28 @@ class Seq2Seq(nn.Module):
         return feats[keep], tgt_out[keep]
 
 
-def decoder_name(decoder: str, score: str) -> str:
-    """``auto`` picks ``bahdanau`` for the additive score and ``luong`` otherwise."""
-    if decoder != "auto":
-        return decoder
-    return "bahdanau" if score == "additive" else "luong"
+#: ``model.arch`` → ``build(cfg, src_vocab, tgt_vocab) -> model``: the model families of translate.
+architectures: Registry[Callable[..., nn.Module]] = Registry("model architecture")
 
 
-def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
-    """The model described by a :class:`~attnrun.experiments.translate.TranslateConfig`."""
+def decoder_name(cfg) -> str:
+    """What decodes: ``transformer`` for that architecture; for the RNN family the decoder, where
+    ``auto`` picks ``bahdanau`` for the additive score and ``luong`` otherwise."""
+    if cfg.model.arch != "rnn":
+        return cfg.model.arch
+    if cfg.decoder != "auto":
+        return cfg.decoder
+    return "bahdanau" if cfg.score == "additive" else "luong"
+
+
+def build_model(cfg, src_vocab: int, tgt_vocab: int) -> nn.Module:
+    """The model described by a :class:`~attnrun.translate.config.TranslateConfig`."""
+    return architectures.get(cfg.model.arch)(cfg, src_vocab, tgt_vocab)
+
+
+@architectures.register("rnn")
+def build_rnn(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
+    """An RNN encoder and the ``decoder`` of the registry on the core's attention."""
     m, a = cfg.model, cfg.attention
     score_options = {"max_len": cfg.data.max_len} if cfg.score == "location" else {}
     window_options = {"half_width": a.window} if a.kind != "global" else None
@@ -67,7 +84,7 @@ def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
     encoder = Encoder(
         src_vocab, m.embed_size, m.num_hiddens, m.num_layers, m.cell, m.bidirectional, m.dropout
     )
-    decoder = decoders.get(decoder_name(cfg.decoder, cfg.score))(
+    decoder = decoders.get(decoder_name(cfg))(
         tgt_vocab,
         m.embed_size,
         m.num_hiddens,
@@ -81,4 +98,30 @@ def build_model(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
     return Seq2Seq(encoder, decoder)
 
 
-__all__ = ["PlainDecoder", "DecoderState", "Memory", "Seq2Seq", "build_model", "decoder_name"]
+@architectures.register("transformer")
+def build_transformer(cfg, src_vocab: int, tgt_vocab: int) -> TransformerSeq2Seq:
+    """Vaswani et al. 2017: ``model.num_layers`` encoder and decoder blocks of ``num_hiddens``,
+    ``num_heads`` heads, ``ffn_hiddens``; positions cover every source id and decoding step."""
+    m = cfg.model
+    return TransformerSeq2Seq(
+        src_vocab, tgt_vocab, m.num_hiddens, m.num_heads, m.num_layers, m.ffn_hiddens, m.dropout,
+        m.positional, max_len=positions_needed(cfg), norm_first=m.norm_first,
+        tie_embeddings=m.tie_embeddings,
+    )  # fmt: skip
+
+
+def positions_needed(cfg) -> int:
+    """Positions a Transformer must encode: every source id and every decoding step."""
+    return max(cfg.data.max_len, cfg.decode.max_len) + 1
+
+
+__all__ = [
+    "PlainDecoder",
+    "TransformerSeq2Seq",
+    "architectures",
+    "DecoderState",
+    "Memory",
+    "Seq2Seq",
+    "build_model",
+    "decoder_name",
+]
