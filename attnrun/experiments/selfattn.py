@@ -96,12 +96,12 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 0.005
     weight_decay: float = 0.0
-    # torch CPU threads (0 = every core this process may use). 1, by measurement: `attnrun
-    # selfattn -q train.threads=1` vs `=2`, 5 interleaved pairs on the 2-core development machine
-    # (2026-12-01, load average 3-8 from other jobs): median wall time 33.2 s with 1 thread,
-    # 197.5 s with 2; 2 threads were 2.3-6.5x slower in every pair. The matrices are tiny
-    # (64 × 24 × 32), so a second thread has little work to share and waits for the first.
-    threads: int = 1
+    # torch CPU threads (0 = every core this process may use). Measured with `attnrun selfattn -q
+    # train.threads=1` vs `=2`, 3 interleaved pairs on the idle 2-core development machine
+    # (2026-12-01, load 0.8-1.1): median 19.0 s with 1 thread, 17.1 s with 2 — no measurable gain
+    # from one thread when the cores are free, so the default is every core. Under load from other
+    # jobs 2 threads were 2.3-6.5x slower (33 s vs 198 s medians): on a shared CPU set 1.
+    threads: int = 0
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
