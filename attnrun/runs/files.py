@@ -155,6 +155,21 @@ def read_config(run_dir: str | Path):
         raise DataError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
 
 
+def read_json(path: str | Path, missing: str = "missing; the run folder is incomplete") -> Any:
+    """A run file's JSON object; a missing, unreadable or non-object file is one DataError line
+    naming it (``missing`` says what a missing file means)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {missing}")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return obj
+
+
 def write_history(run_dir: str | Path, history: dict[str, list] | list[dict]) -> Path:
     """``history.json``: ``{"loss": [...], ...}`` (one number per epoch) or per-epoch records."""
     path = Path(run_dir) / HISTORY

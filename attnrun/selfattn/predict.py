@@ -9,7 +9,6 @@ refused with one line.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,7 @@ def write_vocab(run_dir: Path, vocab: Vocab, max_len: int) -> Path:
 def read_vocab(run_dir: Path) -> tuple[Vocab, int]:
     """``(vocabulary, max_len)`` from ``vocab.json``; a DataError naming the file otherwise."""
     path = Path(run_dir) / files.VOCAB
-    if not path.is_file():
-        raise DataError(f"{path}: missing; the run folder is incomplete")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
+    obj = files.read_json(path)
     try:
         return Vocab.from_json(obj), int(obj.get("max_len", 64))
     except (DataError, TypeError, ValueError, AttributeError) as e:
