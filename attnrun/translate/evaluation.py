@@ -33,14 +33,19 @@ def perplexity(model, examples: Sequence[Example], batch_size: int, device="cpu"
 def forced_attention(
     model, examples: Sequence[Example], batch_size: int, device="cpu"
 ) -> list[torch.Tensor]:
-    """Attention ``(T, S)`` of each example when the decoder is fed its reference (rows: the
-    reference tokens incl. EOS; columns: source tokens incl. EOS)."""
+    """Cross-attention ``(layers, heads, T, S)`` of each example when the decoder is fed its
+    reference (rows: the reference tokens incl. EOS; columns: source tokens incl. EOS). An RNN
+    decoder has one layer and one head; the Transformer gives every layer and head."""
     model.eval()
     out: list[torch.Tensor | None] = [None] * len(examples)
     for idx in sorted_chunks([len(e[0]) for e in examples], batch_size):
         b = make_batch(examples, idx).to(device)
-        _, w = model(b.src, b.src_lens, b.tgt_in, need_weights=True)  # (B, T, S)
+        if hasattr(model, "attention_maps"):
+            w = model.attention_maps(b.src, b.src_lens, b.tgt_in)["cross"]  # (B, L, H, T, S)
+        else:
+            _, w = model(b.src, b.src_lens, b.tgt_in, need_weights=True)  # (B, T, S)
+            w = w[:, None, None]
         for row, i in enumerate(idx):
             s, t = examples[i]
-            out[i] = w[row, : len(t), : len(s)].cpu()
+            out[i] = w[row, :, :, : len(t), : len(s)].cpu()
     return out  # type: ignore[return-value]

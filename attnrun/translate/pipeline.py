@@ -66,7 +66,7 @@ def run_translate(cfg, out_dir: Path, ctx) -> dict[str, Any]:
         "skipped_lines": corpus.skipped,
     }
     if corpus.test_alignments is not None and translator.attends:
-        metrics.update(alignment_scores(translator, corpus, test_ex))
+        metrics.update(alignment_scores(translator, corpus, test_ex, val_ex))
     if "demo" in corpus.extra:
         metrics["d2l_demo"] = demo_translations(translator, corpus.extra["demo"])
     files.write_history(out_dir, state.history)
@@ -142,18 +142,46 @@ def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples
     }
 
 
-def alignment_scores(translator: Translator, corpus: Corpus, test_ex) -> dict:
-    """AER (Och & Ney 2003) of the argmax of forced-decoding attention against the gold links:
-    rows are target words, columns source words (EOS left out on both sides)."""
-    weights = forced_attention(translator.model, test_ex, 128, translator.device)
-    predicted = [
-        argmax_alignment(w, n_src=len(src.split()), n_tgt=len(tgt.split()))
-        for w, (src, tgt) in zip(weights, corpus.test)
-    ]
-    sure, possible = corpus.test_alignments, corpus.test_possible
+def alignment_scores(translator: Translator, corpus: Corpus, test_ex, val_ex=None) -> dict:
+    """AER (Och & Ney 2003) of the argmax of forced-decoding cross-attention against the gold
+    links (rows are target words, columns source words, EOS left out on both sides), for every
+    layer (heads averaged) and every head. ``aer`` is the layer chosen on the validation split
+    (``aer_layer``, 1-based; the last without validation links) — the penultimate layer aligns
+    best in Transformers (Garg et al. 2019); an RNN decoder has one layer and one head."""
+    test = _aer_table(
+        translator, corpus.test, test_ex, corpus.test_alignments, corpus.test_possible
+    )
+    layer = len(test["by_layer"]) - 1
+    if val_ex is not None and corpus.val_alignments is not None and len(test["by_layer"]) > 1:
+        val = _aer_table(translator, corpus.val, val_ex, corpus.val_alignments, corpus.val_possible)
+        layer = min(range(len(val["by_layer"])), key=lambda i: val["by_layer"][i])
+    out = {
+        "aer": test["by_layer"][layer],
+        "aer_sure_only": test["sure_only"][layer],
+        "aer_layer": layer + 1,
+        "aer_by_layer": test["by_layer"],
+    }
+    if max(len(row) for row in test["by_head"]) > 1:
+        out["aer_by_head"] = test["by_head"]
+    return out
+
+
+def _aer_table(translator, pairs, examples, sure, possible) -> dict[str, list]:
+    """Test or validation AER per layer (heads averaged), per (layer, head), sure links only."""
+    maps = forced_attention(translator.model, examples, 128, translator.device)
+    maps = [w.view(1, 1, *w.shape) if w.ndim == 2 else w for w in maps]  # (L, H, T, S)
+    layers, heads = maps[0].shape[:2]
+    lens = [(len(src.split()), len(tgt.split())) for src, tgt in pairs]
+
+    def aer(weights, only_sure: bool = False) -> float:
+        predicted = [argmax_alignment(w, n_src, n_tgt) for w, (n_src, n_tgt) in zip(weights, lens)]
+        return round(alignment_error_rate(predicted, sure, None if only_sure else possible), 4)
+
+    mean = [[w[i].mean(0) for w in maps] for i in range(layers)]
     return {
-        "aer": round(alignment_error_rate(predicted, sure, possible), 4),
-        "aer_sure_only": round(alignment_error_rate(predicted, sure), 4),
+        "by_layer": [aer(m) for m in mean],
+        "sure_only": [aer(m, only_sure=True) for m in mean],
+        "by_head": [[aer([w[i, h] for w in maps]) for h in range(heads)] for i in range(layers)],
     }
 
 

@@ -106,7 +106,8 @@ def test_aer_reads_rows_as_target_words_and_columns_as_source_words(monkeypatch)
     corpus = Corpus("fixture", pairs, pairs, pairs, test_alignments=sure, test_possible=sure)
     monkeypatch.setattr(pipeline, "forced_attention", lambda *a, **k: gold)
     translator = SimpleNamespace(model=None, device="cpu")
-    assert pipeline.alignment_scores(translator, corpus, None) == {"aer": 0.0, "aer_sure_only": 0.0}
+    scores = pipeline.alignment_scores(translator, corpus, None)
+    assert scores["aer"] == 0.0 and scores["aer_sure_only"] == 0.0 and scores["aer_layer"] == 1
     swapped = [
         {(int(w[t, : len(tgt.split())].argmax()), t) for t in range(min(len(src.split()), len(w)))}
         for w, (src, tgt) in zip(gold, pairs)
@@ -133,3 +134,47 @@ def test_attention_samples_are_written_in_the_run_file_format(toy_run):
     assert sample.weights.shape[2:] == (len(sample.queries), len(sample.keys))
     rows = sample.weights[0, 0].sum(-1)
     assert rows == pytest.approx([1.0] * len(rows), abs=1e-4)  # softmax over source positions
+
+
+def test_aer_layer_is_chosen_on_validation_and_scored_on_test(monkeypatch):
+    """Guards against picking the AER layer on the test split (or reporting the test's best):
+    with layer 1 right on validation and layer 2 right on test, ``aer_layer`` is 1 and ``aer`` is
+    layer 1's test figure; every layer and head is scored."""
+    from types import SimpleNamespace
+
+    from attnrun.translate import pipeline
+    from attnrun.translate.data import Corpus
+
+    pairs = [("a b c d e", "x y"), ("a b c", "x y z w v")]
+    sure = [{(3, 0), (4, 1)}, {(2, 0), (0, 1), (1, 2), (2, 3), (0, 4)}]
+
+    def maps(gold_layer: int) -> list[torch.Tensor]:
+        out = []
+        for (src, tgt), links in zip(pairs, sure):
+            w = torch.full((2, 3, len(tgt.split()) + 1, len(src.split()) + 1), 0.01)
+            w[:, :, :, 0] = 0.5  # every head, every layer: the first source word ...
+            for s_, t in links:
+                w[gold_layer, :, t, s_] = 1.0  # ... except the gold layer
+            out.append(w)
+        return out
+
+    calls = iter([maps(1), maps(0)])  # test first (layer 2 gold), then validation (layer 1)
+    monkeypatch.setattr(pipeline, "forced_attention", lambda *a, **k: next(calls))
+    corpus = Corpus(
+        "fixture", pairs, pairs, pairs, test_alignments=sure, test_possible=sure,
+        val_alignments=sure, val_possible=sure,
+    )  # fmt: skip
+    scores = pipeline.alignment_scores(SimpleNamespace(model=None, device="cpu"), corpus, [], [])
+    assert scores["aer_layer"] == 1
+    assert scores["aer_by_layer"][1] == 0.0 and scores["aer"] == scores["aer_by_layer"][0] > 0.3
+    assert len(scores["aer_by_head"]) == 2 and len(scores["aer_by_head"][0]) == 3
+
+
+def test_transformer_run_scores_every_layer_and_head(tmp_path):
+    """A tiny Transformer toy run reports AER per layer and per head and names the chosen layer."""
+    cfg = json.loads(json.dumps(TINY))
+    cfg["model"] = {"arch": "transformer", "num_hiddens": 16, "num_heads": 2, "num_layers": 2,
+                    "ffn_hiddens": 16}  # fmt: skip
+    m = run(cfg, tmp_path)
+    assert len(m["aer_by_layer"]) == 2 and [len(r) for r in m["aer_by_head"]] == [2, 2]
+    assert m["aer"] == m["aer_by_layer"][m["aer_layer"] - 1]

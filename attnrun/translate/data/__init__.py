@@ -35,6 +35,8 @@ class Corpus:
     test_name: str = "test"
     test_alignments: list[set[tuple[int, int]]] | None = None
     test_possible: list[set[tuple[int, int]]] | None = None
+    val_alignments: list[set[tuple[int, int]]] | None = None  # toy: to choose the AER layer
+    val_possible: list[set[tuple[int, int]]] | None = None
     skipped: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -143,6 +143,9 @@ def load_toy(cfg, seed: int) -> Corpus:
     """
     n_train = cfg.n_train if cfg.n_train is not None else 6000
     train, _, _ = generate(n_train, 1, cfg.max_clauses)
-    val, _, _ = generate(cfg.n_val, 2, cfg.max_clauses)
+    val, val_sure, val_possible = generate(cfg.n_val, 2, cfg.max_clauses)
     test, sure, possible = generate(cfg.n_test, 3, cfg.max_clauses)
-    return Corpus("toy", train, val, test, "test", test_alignments=sure, test_possible=possible)
+    return Corpus(
+        "toy", train, val, test, "test", test_alignments=sure, test_possible=possible,
+        val_alignments=val_sure, val_possible=val_possible,
+    )  # fmt: skip
