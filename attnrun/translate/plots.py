@@ -30,11 +30,12 @@ def plot_loss(history: list[dict], path: Path) -> None:
 
 
 def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> list[Path]:
-    """Per sample ``attention_<i>.png`` (heatmap: source on x, target on y) and
-    ``attention_<i>.html`` (the viewer); the first sample's viewer is also ``attention.html``.
-    Returns the PNG paths."""
+    """Per cross-attention sample ``attention_<i>.png`` (heatmap of the shown layer: source on x,
+    target on y), ``attention_<i>_heads.png`` (every layer × head, when there are several) and
+    ``attention_<i>.html`` (the viewer, with layer and head pickers); the first sample's viewer is
+    also ``attention.html``. Returns the PNG paths of the heatmaps."""
     pngs = []
-    for i, s in enumerate(samples):
+    for i, s in enumerate(x for x in samples if x.kind == "cross"):
         matrix, rows, cols = s.panel()
         png = Path(out_dir) / f"attention_{i}.png"
         fig = heatmap_grid(
@@ -43,6 +44,13 @@ def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> li
         )  # fmt: skip
         save_figure(fig, png)
         pngs.append(png)
+        if s.weights.shape[0] * s.weights.shape[1] > 1:  # every layer and head (d2l's layout)
+            heads = [f"head {h + 1}" for h in range(s.weights.shape[1])]
+            grid = heatmap_grid(
+                s.weights, xlabel="source", ylabel="target", x_tokens=s.keys, y_tokens=s.queries,
+                row_titles=s.layer_names, col_titles=heads, title=s.title,
+            )  # fmt: skip
+            save_figure(grid, Path(out_dir) / f"attention_{i}_heads.png")
         for name in (["attention.html"] if i == 0 else []) + [f"attention_{i}.html"]:
             write_attention_html(
                 Path(out_dir) / name, s.keys, s.queries, s.weights, title=s.title or s.name,

@@ -18,7 +18,7 @@ from attnrun.translate.batching import encode_sources
 from attnrun.translate.config import DecodeConfig, TranslateConfig
 from attnrun.translate.models import Seq2Seq, build_model
 from attnrun.translate.search import Hypothesis, translate_ids
-from attnrun.translate.tokenize import Tokenizer, load_tokenizer
+from attnrun.translate.tokenize import BOS, EOS, Tokenizer, load_tokenizer
 from attnrun.validation import typed_config
 
 __all__ = ["Translator"]
@@ -78,22 +78,41 @@ class Translator:
         self, texts: Sequence[str], hyps: Sequence[Hypothesis], name: str = "sentence"
     ) -> list[files.AttentionSample]:
         """Cross-attention samples (emitted target pieces × source pieces, EOS on both sides
-        where decoding reached it) in the run-file format report and the viewer read."""
+        where decoding reached it) in the run-file format report and the viewer read. A model
+        with every layer's maps (the Transformer) gives ``(layers, heads, T, S)`` cross-attention
+        under forced decoding of its own output, and ``encoder_self`` / ``decoder_self`` samples
+        too; an RNN decoder gives its one map."""
         samples = []
         for i, (text, h) in enumerate(zip(texts, hyps)):
             n_src = h.weights.shape[1]
-            src = self.src_tok.pieces(self.src_tok.encode(text)[: n_src - 1]) + ["<eos>"]
+            src_ids = self.src_tok.encode(text)[: n_src - 1]
+            src = self.src_tok.pieces(src_ids) + ["<eos>"]
             ended = h.weights.shape[0] > len(h.ids)  # False when decoding stopped at max_len
             tgt = self.tgt_tok.pieces(h.ids) + (["<eos>"] if ended else [])
-            samples.append(
-                files.AttentionSample(
-                    name=f"{name} {i}",
-                    kind="cross",
-                    queries=tgt,
-                    keys=src,
-                    weights=h.weights[: len(tgt), : len(src)],
-                    layer_names=["attention"],
-                    title=self.tgt_tok.decode(h.ids),
+            title = self.tgt_tok.decode(h.ids)
+            if not hasattr(self.model, "attention_maps"):
+                w = h.weights[: len(tgt), : len(src)]
+                samples.append(files.AttentionSample(
+                    f"{name} {i}", "cross", tgt, src, w, ["attention"], title=title
+                ))  # fmt: skip
+                continue
+            maps = self._forced_maps(src_ids + [EOS], h.ids)
+            layers = [f"layer {k + 1}" for k in range(maps["cross"].shape[0])]
+            inputs = ["<bos>", *self.tgt_tok.pieces(h.ids)][: len(tgt)]
+            for kind, q, k in (("cross", tgt, src), ("encoder_self", src, src),
+                               ("decoder_self", inputs, inputs)):  # fmt: skip
+                w = maps[kind][:, :, : len(q), : len(k)]
+                suffix = "" if kind == "cross" else f" {kind}"
+                samples.append(
+                    files.AttentionSample(f"{name} {i}{suffix}", kind, q, k, w, layers, title=title)
                 )
-            )
         return samples
+
+    @torch.no_grad()
+    def _forced_maps(self, src_ids: list[int], tgt_ids: list[int]) -> dict[str, torch.Tensor]:
+        """Every layer's and head's maps ``(L, H, Tq, Tk)`` when the decoder is fed ``tgt_ids``."""
+        src = torch.tensor([src_ids], device=self.device)
+        tgt_in = torch.tensor([[BOS, *tgt_ids]], device=self.device)
+        lens = torch.tensor([len(src_ids)], device=self.device)
+        maps = self.model.attention_maps(src, lens, tgt_in)
+        return {kind: w[0].cpu() for kind, w in maps.items()}

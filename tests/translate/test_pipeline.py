@@ -178,3 +178,12 @@ def test_transformer_run_scores_every_layer_and_head(tmp_path):
     m = run(cfg, tmp_path)
     assert len(m["aer_by_layer"]) == 2 and [len(r) for r in m["aer_by_head"]] == [2, 2]
     assert m["aer"] == m["aer_by_layer"][m["aer_layer"] - 1]
+    from attnrun.runs.files import read_attention
+
+    samples = {s.name: s for s in read_attention(tmp_path)}
+    cross, enc = samples["test 0"], samples["test 0 encoder_self"]
+    assert cross.kind == "cross" and cross.weights.shape[:2] == (2, 2)
+    assert cross.weights.shape[2:] == (len(cross.queries), len(cross.keys))
+    assert enc.queries == enc.keys == cross.keys
+    assert samples["test 0 decoder_self"].queries[0] == "<bos>"
+    assert (tmp_path / "attention_0_heads.png").is_file()
