@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
+
 from attnrun.core import positional_encodings, score_functions, windows
+from attnrun.core.scores import make_score
+from attnrun.errors import ConfigError
 from attnrun.experiments.base import BaseConfig
 from attnrun.translate.data import datasets
 from attnrun.translate.models import architectures
@@ -106,10 +110,18 @@ class AttentionConfig:
     kind: str = "global"  # a window of attnrun.core.windows (Luong 2015 sec. 3.2)
     window: int = 5  # D: local windows cover [p_t - D, p_t + D]
     hard: bool = False  # one-hot attention (straight-through Gumbel) instead of the softmax
+    # RNN decoders: learned keys f_k(h) and values f_v(h), tanh(W h + b) (Daniluk et al. 2017);
+    # false: key = value = h, the papers' decoders.
+    key_value: bool = False
+    key_size: int | None = None  # key_value: size of the keys (null: model.num_hiddens)
+    value_size: int | None = None  # key_value: size of the values, the context (null: num_hiddens)
 
     def __post_init__(self) -> None:
         one_of("attention.kind", self.kind, windows)
         require(self.window >= 1, "attention.window", self.window, ">= 1")
+        for key in ("key_size", "value_size"):
+            size = getattr(self, key)
+            require(size is None or size >= 1, f"attention.{key}", size, ">= 1 or null")
 
 
 @dataclass
@@ -185,3 +197,29 @@ class TranslateConfig(BaseConfig):
         one_of("score", self.score, score_functions)
         one_of("decoder", self.decoder, ["auto", *decoders.names()])
         one_of("dataset", self.dataset, datasets)
+        a = self.attention
+        require(
+            not a.key_value or self.model.arch != "transformer",
+            "attention.key_value",
+            a.key_value,
+            "false with model.arch=transformer (the Transformer always has keys and values)",
+        )
+        key_size = a.key_size or self.model.num_hiddens
+        require(
+            not a.key_value or _score_accepts(self.score, self.model.num_hiddens, key_size),
+            "attention.key_size",
+            key_size,
+            f"model.num_hiddens={self.model.num_hiddens} (the decoder state size) with "
+            f"score={self.score}, which compares queries and keys of one size",
+        )
+
+
+def _score_accepts(score: str, query_dim: int, key_dim: int) -> bool:
+    """Whether the score can compare queries of ``query_dim`` with keys of ``key_dim`` (dot,
+    scaled_dot and cosine need them equal); built on the meta device, so no weights are made."""
+    try:
+        with torch.device("meta"):
+            make_score(score, query_dim, key_dim)
+    except ConfigError:
+        return False
+    return True

@@ -66,14 +66,24 @@ def build_model(cfg, src_vocab: int, tgt_vocab: int) -> nn.Module:
 
 @architectures.register("rnn")
 def build_rnn(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
-    """An RNN encoder and the ``decoder`` of the registry on the core's attention."""
+    """An RNN encoder and the ``decoder`` of the registry on the core's attention.
+
+    With ``attention.key_value`` the attention decoders get learned key and value transforms
+    (Daniluk et al. 2017) of ``attention.key_size`` / ``value_size`` (default ``num_hiddens``), and
+    the score reads keys of that size; ``decoder=none`` attends to nothing and ignores them.
+    """
     m, a = cfg.model, cfg.attention
+    cls = decoders.get(decoder_name(cfg))
+    key_value = None
+    if a.key_value and getattr(cls, "has_attention", True):
+        key_value = (a.key_size or m.num_hiddens, a.value_size or m.num_hiddens)
+    options = {"key_value": key_value} if key_value else {}
     score_options = {"max_len": cfg.data.max_len} if cfg.score == "location" else {}
     window_options = {"half_width": a.window} if a.kind != "global" else None
     attention = Attention(
         cfg.score,
         m.num_hiddens,
-        m.num_hiddens,
+        key_value[0] if key_value else m.num_hiddens,
         m.attn_hiddens or m.num_hiddens,
         normaliser="hard" if a.hard else "soft",
         window=a.kind,
@@ -84,7 +94,7 @@ def build_rnn(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
     encoder = Encoder(
         src_vocab, m.embed_size, m.num_hiddens, m.num_layers, m.cell, m.bidirectional, m.dropout
     )
-    decoder = decoders.get(decoder_name(cfg))(
+    decoder = cls(
         tgt_vocab,
         m.embed_size,
         m.num_hiddens,
@@ -94,6 +104,7 @@ def build_rnn(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
         attention=attention,
         input_feeding=m.input_feeding,
         tie_embeddings=m.tie_embeddings,
+        **options,
     )
     return Seq2Seq(encoder, decoder)
 

@@ -7,10 +7,17 @@ Each decoder offers
   projection ``self.out``, so training can project only the non-pad positions), and
 - ``step(y_prev (B,), memory, state) -> (logits (B, V), state, weights (B, S))`` for search,
 
-where ``memory`` (:class:`Memory`) holds the encoder annotations and their key projection, computed
-once per source, and ``state`` (:class:`DecoderState`) the RNN state, the previous attentional
-vector (Luong input feeding) and the step ``t`` (for local windows). The weights of step ``t`` are
+where ``memory`` (:class:`Memory`) holds the encoder annotations, their keys and values and the
+score's key projection, computed once per source, and ``state`` (:class:`DecoderState`) the RNN
+state, the previous attentional vector (Luong input feeding) and the step ``t`` (for local
+windows). The weights of step ``t`` are
 the alignment of target token ``t``.
+
+Key-value attention (``key_value=True``; Daniluk et al. 2017, "Frustratingly short attention spans
+in neural language modeling", sec. 3.1; d2l sec. 11.1 "Queries, Keys, and Values"): the annotation
+``h_j`` no longer plays both parts. Keys ``k_j = tanh(W_k h_j + b_k)`` ``(B, S, dk)`` feed the score
+and values ``v_j = tanh(W_v h_j + b_v)`` ``(B, S, dv)`` the context ``c_t = Σ_j α_tj v_j``, both
+computed once per source in :meth:`memory`. Without it ``k_j = v_j = h_j`` (the papers' decoders).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from attnrun.translate.models.encoder import make_rnn
 from attnrun.translate.tokenize import PAD
 
 #: name → decoder class ``(vocab_size, embed_size, num_hiddens, num_layers, cell, dropout,
-#: attention, input_feeding)``.
+#: attention, input_feeding, tie_embeddings, key_value)``.
 decoders: Registry[Callable[..., nn.Module]] = Registry("decoder")
 
 
@@ -55,15 +62,20 @@ def _top(hidden) -> Tensor:
 
 @dataclass
 class Memory:
-    """The encoded source: keys ``(B, S, H)``, their projection for the score, valid lengths."""
+    """The encoded source: keys ``(B, S, dk)``, their projection for the score, valid lengths
+    ``(B,)`` and the values ``(B, S, dv)`` the context pools (``None``: the keys themselves)."""
 
     keys: Tensor
     projected: Tensor | None
     valid_lens: Tensor
+    values: Tensor | None = None
 
     def select(self, index: Tensor) -> Memory:
         return Memory(
-            select(self.keys, index), select(self.projected, index), select(self.valid_lens, index)
+            select(self.keys, index),
+            select(self.projected, index),
+            select(self.valid_lens, index),
+            select(self.values, index),
         )
 
 
@@ -85,8 +97,18 @@ def output_size(embed_size: int, num_hiddens: int, tie_embeddings: bool) -> int:
     return embed_size if tie_embeddings else num_hiddens
 
 
+def key_value_transform(num_hiddens: int, size: int) -> nn.Sequential:
+    """``f(h) = tanh(W h + b)``, ``(..., num_hiddens) → (..., size)``: a key or value transform of
+    key-value attention (Daniluk et al. 2017, eq. 5-6, without the split of ``h``)."""
+    return nn.Sequential(nn.Linear(num_hiddens, size), nn.Tanh())
+
+
 class _AttentionDecoder(nn.Module):
-    """Shared parts: embedding, attention, the output layer and memory construction."""
+    """Shared parts: embedding, attention, the output layer and memory construction.
+
+    ``key_value``: ``None`` (keys = values = ``h_j``) or ``(dk, dv)``, the sizes of the learned
+    key and value transforms ``f_k``, ``f_v`` (:func:`key_value_transform`).
+    """
 
     uses_feed = False
 
@@ -101,8 +123,13 @@ class _AttentionDecoder(nn.Module):
         attention: Attention,
         rnn_input: int,
         tie_embeddings: bool = False,
+        key_value: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
+        self.f_k = self.f_v = None
+        if key_value is not None:
+            self.f_k = key_value_transform(num_hiddens, key_value[0])  # k_j = f_k(h_j)
+            self.f_v = key_value_transform(num_hiddens, key_value[1])  # v_j = f_v(h_j)
         out_dim = output_size(embed_size, num_hiddens, tie_embeddings)
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
@@ -116,8 +143,12 @@ class _AttentionDecoder(nn.Module):
             self.out.weight = self.embedding.weight
 
     def memory(self, enc_outputs: Tensor, src_lens: Tensor) -> Memory:
-        # Key projections (W_k h_j) once per source, not once per decoder step.
-        return Memory(enc_outputs, self.attention.project_keys(enc_outputs), src_lens)
+        """Keys, values and the score's key projection ``W_k k_j``, once per source (not once per
+        decoder step); ``enc_outputs`` ``(B, S, H)``."""
+        if self.f_k is None:
+            return Memory(enc_outputs, self.attention.project_keys(enc_outputs), src_lens)
+        keys, values = self.f_k(enc_outputs), self.f_v(enc_outputs)  # (B, S, dk), (B, S, dv)
+        return Memory(keys, self.attention.project_keys(keys), src_lens, values)
 
     def init_state(self, memory: Memory, enc_state) -> DecoderState:
         feed = None
@@ -129,7 +160,7 @@ class _AttentionDecoder(nn.Module):
         return self.attention(
             queries,
             memory.keys,
-            memory.keys,
+            memory.keys if memory.values is None else memory.values,
             memory.valid_lens,
             need_weights=need_weights,
             positions=positions,
@@ -156,10 +187,12 @@ def _gru_cell(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor) -> Tensor:
 class BahdanauDecoder(_AttentionDecoder):
     """Bahdanau et al. 2015 (sec. 3.1, appendix A.2).
 
-    At step ``t``: ``c_t = Σ_j α_tj h_j`` with ``α_t = attend(s_{t-1}, h)`` (eq. 5-6, the score on
-    the *previous* state); ``s_t = RNN([E y_{t-1}; c_t], s_{t-1})`` (eq. 4); the output layer sees
+    At step ``t``: ``c_t = Σ_j α_tj v_j`` with ``α_t = attend(s_{t-1}, k)`` (eq. 5-6, the score on
+    the *previous* state; ``k_j = v_j = h_j`` unless ``key_value``, see the module docstring);
+    ``s_t = RNN([E y_{t-1}; c_t], s_{t-1})`` (eq. 4); the output layer sees
     ``t_t = tanh(W_o [s_t; c_t; E y_{t-1}])`` (the paper's deep output, without maxout), all steps
-    projected to the vocabulary in one matrix product after the loop.
+    projected to the vocabulary in one matrix product after the loop. ``c_t`` is ``dv`` wide
+    (``num_hiddens`` without ``key_value``): the RNN input and ``W_o`` take that width.
     """
 
     def __init__(
@@ -173,7 +206,9 @@ class BahdanauDecoder(_AttentionDecoder):
         attention: Attention | None = None,
         input_feeding: bool = False,
         tie_embeddings: bool = False,
+        key_value: tuple[int, int] | None = None,
     ) -> None:
+        value_size = num_hiddens if key_value is None else key_value[1]  # dv: c_t's width
         super().__init__(
             vocab_size,
             embed_size,
@@ -182,10 +217,11 @@ class BahdanauDecoder(_AttentionDecoder):
             cell,
             dropout,
             attention,
-            embed_size + num_hiddens,
+            embed_size + value_size,
             tie_embeddings,
+            key_value,
         )
-        self.pre_output = nn.Linear(2 * num_hiddens + embed_size, self.out.in_features)
+        self.pre_output = nn.Linear(num_hiddens + value_size + embed_size, self.out.in_features)
 
     def _features(self, s: Tensor, c: Tensor, e: Tensor) -> Tensor:
         """Deep-output features ``tanh(W_o [s; c; e])`` (before the vocabulary projection)."""
@@ -209,8 +245,8 @@ class BahdanauDecoder(_AttentionDecoder):
 
     def _recur(self, emb: Tensor, memory: Memory, state: DecoderState, need_weights: bool):
         """Eq. 4-6 step by step with the RNN module: states ``s_t`` and contexts ``c_t``
-        ``(B, T, H)``, and the per-step weights ``[(B, S) or None] * T``. The reference for
-        :meth:`_recur_gru`, and the path for LSTM cells."""
+        ``(B, T, H)`` and ``(B, T, dv)``, and the per-step weights ``[(B, S) or None] * T``. The
+        reference for :meth:`_recur_gru`, and the path for LSTM cells."""
         hidden, query = state.hidden, _top(state.hidden)  # query s_{t-1} (B, 1, H)
         outs, ctxs, weights = [], [], []
         # unbind, not emb[:, t]: one backward node for all steps instead of one (B, T, E)
@@ -233,9 +269,9 @@ class BahdanauDecoder(_AttentionDecoder):
         it), with the module's dropout between layers in training.
         """
         rnn, e_size = self.rnn, emb.shape[-1]
-        w_ih0 = rnn.weight_ih_l0  # (3H, E + H): columns for [e; c]
+        w_ih0 = rnn.weight_ih_l0  # (3H, E + dv): columns for [e; c]
         gates_e = F.linear(emb, w_ih0[:, :e_size], rnn.bias_ih_l0)  # (B, T, 3H)
-        w_c = w_ih0[:, e_size:].t()  # (H, 3H)
+        w_c = w_ih0[:, e_size:].t()  # (dv, 3H)
         # Transposed once, not per step: each step's weight gradient then adds into one view's
         # buffer, instead of being transposed and copied into the parameter's gradient T times.
         layers = [
@@ -248,7 +284,7 @@ class BahdanauDecoder(_AttentionDecoder):
         outs, ctxs, weights = [], [], []
         for t, gates_t in enumerate(gates_e.unbind(1)):  # (B, 3H)
             c, w = self._attend(hs[-1].unsqueeze(1), memory, state.t + t, need_weights)
-            c = c.squeeze(1)  # (B, H)
+            c = c.squeeze(1)  # (B, dv)
             for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(layers):
                 if i == 0:
                     gi = torch.addmm(gates_t, c, w_c)  # (B, 3H)
@@ -273,7 +309,9 @@ class BahdanauDecoder(_AttentionDecoder):
 class LuongDecoder(_AttentionDecoder):
     """Luong et al. 2015 (sec. 3): attention on the *current* state.
 
-    ``h_t = RNN(x_t, h_{t-1})``; ``c_t = attend(h_t, h̄)``; ``h̃_t = tanh(W_c [c_t; h_t])`` (eq. 5);
+    ``h_t = RNN(x_t, h_{t-1})``; ``c_t = attend(h_t, h̄)`` (``Σ_s α_ts v_s`` with the score on the
+    keys; ``k_s = v_s = h̄_s`` unless ``key_value``); ``h̃_t = tanh(W_c [c_t; h_t])`` (eq. 5, ``W_c``
+    takes the ``dv + H`` wide input);
     ``p(y_t) = softmax(W_s h̃_t)`` (eq. 6). With input feeding (sec. 3.3) ``x_t = [E y_{t-1};
     h̃_{t-1}]`` and the RNN runs step by step; without it ``x_t = E y_{t-1}`` and, in training, the
     RNN runs over the whole target in one call and attention over all steps in one batched product.
@@ -290,8 +328,10 @@ class LuongDecoder(_AttentionDecoder):
         attention: Attention | None = None,
         input_feeding: bool = False,
         tie_embeddings: bool = False,
+        key_value: tuple[int, int] | None = None,
     ) -> None:
         feed = output_size(embed_size, num_hiddens, tie_embeddings) if input_feeding else 0  # h̃
+        value_size = num_hiddens if key_value is None else key_value[1]  # dv: c_t's width
         super().__init__(
             vocab_size,
             embed_size,
@@ -302,9 +342,10 @@ class LuongDecoder(_AttentionDecoder):
             attention,
             embed_size + feed,
             tie_embeddings,
+            key_value,
         )
         self.uses_feed = input_feeding
-        self.combine = nn.Linear(2 * num_hiddens, self.out.in_features, bias=False)  # W_c
+        self.combine = nn.Linear(value_size + num_hiddens, self.out.in_features, bias=False)  # W_c
 
     def _attentional(self, h: Tensor, memory: Memory, positions, need_weights: bool):
         c, w = self._attend(h, memory, positions, need_weights)
