@@ -135,6 +135,7 @@ class TrainConfig:
     patience: int = 3  # epochs without a better validation BLEU before stopping (0: off)
     lr_decay: float = 0.5  # multiply the learning rate by this after an epoch without progress
     lr_schedule: str = "plateau"  # attnrun.translate.schedules.lr_schedules
+    warmup_steps: int = 4000  # inverse_sqrt: steps of linear warm-up (Vaswani et al. 2017: 4000)
     threads: int = 0  # CPU threads for torch (0: every core this process may use)
     precision: str = "fp32"  # attnrun.translate.schedules.precisions
     checkpoint_minutes: float = 5.0  # also checkpoint inside an epoch this often (0: every batch)
@@ -152,6 +153,7 @@ class TrainConfig:
         require(0 < self.lr_decay <= 1, "train.lr_decay", self.lr_decay, "(0, 1]")
         require(self.threads >= 0, "train.threads", self.threads, ">= 0 (0: every core)")
         one_of("train.lr_schedule", self.lr_schedule, lr_schedules)
+        require(self.warmup_steps >= 1, "train.warmup_steps", self.warmup_steps, ">= 1")
         one_of("train.precision", self.precision, precisions)
         cm = self.checkpoint_minutes
         require(cm >= 0, "train.checkpoint_minutes", cm, ">= 0 (0: after every batch)")

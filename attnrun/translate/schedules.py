@@ -1,10 +1,11 @@
 """Registries of training settings: learning-rate schedules and numeric precisions.
 
-A schedule maps the share of the budget used, ``progress`` ∈ [0, 1], to a multiplier of
-``train.lr``. ``linear`` and ``cosine`` anneal it to 0 over the run's budget — whichever of
-``train.epochs`` and ``train.max_minutes`` runs out first (budget-aware annealing, Li et al. 2020,
-"Budgeted training"); ``plateau`` keeps it and lets the trainer multiply the rate by
-``train.lr_decay`` after an epoch without progress (its ``decays_on_plateau`` flag).
+A schedule maps the share of the budget used, ``progress`` ∈ [0, 1], the optimizer step
+(1-based) and ``train.warmup_steps`` to a multiplier of ``train.lr``. ``linear`` and ``cosine``
+anneal it to 0 over the run's budget — whichever of ``train.epochs`` and ``train.max_minutes``
+runs out first (budget-aware annealing, Li et al. 2020, "Budgeted training"); ``inverse_sqrt`` is
+the Transformer's warm-up and decay; ``plateau`` keeps it and lets the trainer multiply the rate
+by ``train.lr_decay`` after an epoch without progress (its ``decays_on_plateau`` flag).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from attnrun.registry import Registry
 
 __all__ = ["decays_on_plateau", "lr_factor", "lr_schedules", "precisions"]
 
-#: name → ``factor(progress) -> multiplier``.
-lr_schedules: Registry[Callable[[float], float]] = Registry("learning-rate schedule")
+#: name → ``factor(progress, step, warmup) -> multiplier``.
+lr_schedules: Registry[Callable[[float, int, int], float]] = Registry("learning-rate schedule")
 
 #: name → the autocast dtype of the matrix products (``None``: plain float32).
 precisions: Registry[torch.dtype | None] = Registry("precision")
@@ -28,7 +29,7 @@ precisions.register("bf16")(torch.bfloat16)
 
 
 @lr_schedules.register("plateau")
-def plateau(progress: float) -> float:
+def plateau(progress: float, step: int = 1, warmup: int = 0) -> float:
     """Constant; the trainer halves (``train.lr_decay``) after an epoch without progress."""
     return 1.0
 
@@ -37,21 +38,29 @@ plateau.decays_on_plateau = True  # type: ignore[attr-defined]
 
 
 @lr_schedules.register("linear")
-def linear(progress: float) -> float:
+def linear(progress: float, step: int = 1, warmup: int = 0) -> float:
     """``1 − p``."""
     return 1.0 - progress
 
 
 @lr_schedules.register("cosine")
-def cosine(progress: float) -> float:
+def cosine(progress: float, step: int = 1, warmup: int = 0) -> float:
     """``(1 + cos(π p)) / 2`` (Loshchilov & Hutter 2017, without restarts)."""
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@lr_schedules.register("inverse_sqrt")
+def inverse_sqrt(progress: float, step: int = 1, warmup: int = 0) -> float:
+    """The Transformer's schedule (Vaswani et al. 2017, eq. 3) with ``train.lr`` as its peak:
+    a linear warm-up over ``warmup`` steps, then ``sqrt(warmup / step)``."""
+    step, warmup = max(step, 1), max(warmup, 1)
+    return min(step / warmup, math.sqrt(warmup / step))
 
 
 def decays_on_plateau(name: str) -> bool:
     return bool(getattr(lr_schedules.get(name), "decays_on_plateau", False))
 
 
-def lr_factor(name: str, progress: float) -> float:
-    """The multiplier of schedule ``name`` at ``progress`` (clamped to [0, 1])."""
-    return lr_schedules.get(name)(min(max(progress, 0.0), 1.0))
+def lr_factor(name: str, progress: float, step: int = 1, warmup: int = 0) -> float:
+    """The multiplier of schedule ``name`` at ``progress`` (clamped to [0, 1]) and ``step``."""
+    return lr_schedules.get(name)(min(max(progress, 0.0), 1.0), step, warmup)

@@ -147,8 +147,10 @@ class Trainer:
         t0 = time.perf_counter()
         if self.annealed:
             share = max((st.epoch + i / len(batches)) / tc.epochs, self._elapsed() / self.budget)
+            step = st.epoch * len(batches) + i + 1
+            factor = lr_factor(tc.lr_schedule, share, step, tc.warmup_steps)
             for group in self.opt.param_groups:
-                group["lr"] = tc.lr * lr_factor(tc.lr_schedule, share)
+                group["lr"] = tc.lr * factor
         b = make_batch(self.train_ex, batches[i]).to(self.ctx.device)
         loss = training_loss(self.model, b, tc.label_smoothing, self.dtype)
         if not torch.isfinite(loss):

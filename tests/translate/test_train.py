@@ -85,3 +85,30 @@ def test_plateau_halving_early_stopping_and_the_best_weights_kept(tmp_path, monk
     for k, v in weights_after[2].items():
         torch.testing.assert_close(saved[k], v, rtol=0, atol=0)
     assert any(not torch.equal(saved[k], v) for k, v in weights_after[5].items())
+
+
+def test_inverse_sqrt_warms_up_linearly_then_decays_as_the_paper():
+    """Vaswani et al. 2017, eq. 3 with ``train.lr`` as the peak: ``min(step / w, sqrt(w / step))``."""
+    w = 400
+    assert lr_factor("inverse_sqrt", 0.0, 1, w) == 1 / w
+    assert lr_factor("inverse_sqrt", 0.3, 200, w) == 0.5
+    assert lr_factor("inverse_sqrt", 0.5, w, w) == 1.0
+    assert math.isclose(lr_factor("inverse_sqrt", 0.9, 4 * w, w), 0.5)
+    # d2l / the paper: d^-0.5 · min(step^-0.5, step · w^-1.5) is the same curve, scaled
+    for step in (1, 50, 399, 400, 401, 5000):
+        paper = min(step**-0.5, step * w**-1.5)
+        assert math.isclose(lr_factor("inverse_sqrt", 0.0, step, w), paper * w**0.5)
+
+
+def test_inverse_sqrt_run_follows_the_schedule_step_by_step(tmp_path):
+    """Guards against the trainer passing the epoch (not the optimizer step) to the schedule."""
+    import json
+
+    cfg = json.loads(json.dumps(TINY))
+    cfg["train"].update(lr_schedule="inverse_sqrt", warmup_steps=20, epochs=3)
+    experiments.get("translate")(cfg, tmp_path)
+    history = json.loads((tmp_path / "history.json").read_text())
+    steps_per_epoch = 8  # 200 pairs in batches of 25
+    for row in history:
+        step = row["epoch"] * steps_per_epoch  # the rate of each epoch's last batch
+        assert math.isclose(row["lr"], 0.004 * lr_factor("inverse_sqrt", 0, step, 20))
