@@ -88,7 +88,7 @@ def test_plateau_halving_early_stopping_and_the_best_weights_kept(tmp_path, monk
 
 
 def test_inverse_sqrt_warms_up_linearly_then_decays_as_the_paper():
-    """Vaswani et al. 2017, eq. 3 with ``train.lr`` as the peak: ``min(step / w, sqrt(w / step))``."""
+    """Vaswani et al. 2017, eq. 3, with ``train.lr`` as the peak: min(step / w, sqrt(w / step))."""
     w = 400
     assert lr_factor("inverse_sqrt", 0.0, 1, w) == 1 / w
     assert lr_factor("inverse_sqrt", 0.3, 200, w) == 0.5
