@@ -39,8 +39,8 @@ round. Figures are over all rounds, with the per-round ratios [median, min-max];
 is printed at the start, per round and at the end. Threads: torch's default unless ``--threads``.
 
 usage: python benchmarks/bench_transformer.py [--rounds 3] [--batches 4] [--decode-rounds 3]
-           [--decode-batch 32] [--steps 50] [--threads N] [--shared DIR] [--profile]
-           [--skip-train] [--skip-decode]
+           [--decode-warmup 1] [--decode-batch 32] [--steps 50] [--threads N] [--shared DIR]
+           [--profile] [--skip-train] [--skip-decode]
 """
 
 from __future__ import annotations
@@ -325,13 +325,16 @@ def bench_decoding(args, src_tok, val) -> list[str]:
         flush=True,
     )
     times: dict[tuple[str, int], list[float]] = {row: [] for row in rows}
-    for r in range(args.decode_rounds):
+    for r in range(-args.decode_warmup, args.decode_rounds):  # r < 0: warm-up, not counted
         for mode, beam in rows:
             t0 = time.perf_counter()
             run(models[mode], beam)
             times[mode, beam].append(time.perf_counter() - t0)
         line = ", ".join(f"{m} b{k} {times[m, k][-1]:.2f}s" for m, k in rows)
-        print(f"decode round {r + 1}/{args.decode_rounds} (load {_loadavg()}): {line}", flush=True)
+        what = f"round {r + 1}/{args.decode_rounds}" if r >= 0 else "warm-up (not counted)"
+        print(f"decode {what} (load {_loadavg()}): {line}", flush=True)
+        if r < 0:
+            times = {row: [] for row in rows}
     print(
         f"\nDecoding: untrained model (sizes above, eval), {len(ids)} Multi30k val sources (en, "
         f"{int(lens.min())}-{int(lens.max())} ids), {n} target tokens forced, "
@@ -362,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved training rounds")
     ap.add_argument("--batches", type=int, default=4, help="training batches per row per round")
     ap.add_argument("--decode-rounds", type=int, default=3, help="interleaved decoding rounds")
+    ap.add_argument(
+        "--decode-warmup", type=int, default=1, help="decoding rounds run first, not counted"
+    )
     ap.add_argument("--decode-batch", type=int, default=32, help="validation sources decoded")
     ap.add_argument("--steps", type=int, default=50, help="target tokens decoded (forced)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
