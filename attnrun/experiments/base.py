@@ -15,7 +15,6 @@ that tests call directly and the Hydra task calls for the CLI. Around the experi
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import importlib
 import logging
@@ -246,18 +245,3 @@ def _finish_failed(record: RunRecord, message: str) -> None:
         record.finish("failed", error=message)
     except OSError:
         log.error("could not update %s: %s", record.path, message)
-
-
-def config_fields(config_class: type) -> list[str]:
-    """Dotted names of all leaves of a config dataclass (for docs and tests)."""
-    out: list[str] = []
-    for f in dataclasses.fields(config_class):
-        t = f.type if isinstance(f.type, type) else None
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(default):
-            out += [f"{f.name}.{sub}" for sub in config_fields(type(default))]
-        elif t is not None and dataclasses.is_dataclass(t):
-            out += [f"{f.name}.{sub}" for sub in config_fields(t)]
-        else:
-            out.append(f.name)
-    return out
