@@ -1,13 +1,17 @@
 """``attention.html``: a self-contained, interactive attention viewer (in the spirit of bertviz's
 head view, Vig 2019).
 
-One HTML file with inline CSS and JavaScript that opens from disk with no network. Pick a layer and
-a head (or the mean of the heads); the attending tokens (queries) stand on the left, the attended
-tokens (keys) on the right. Hovering (or focusing) a query draws a line to each key it attends to,
-its width proportional to the weight; hovering a key draws the lines that arrive at it.
+One HTML file with inline CSS and JavaScript that opens from disk with no network. A page holds one
+or more *views* of one input, each an :class:`AttentionView`: a kind of attention (cross-attention,
+encoder self-attention, decoder self-attention of a Transformer, Vaswani 2017) with its own query
+tokens, key tokens, ``(layers, heads, Tq, Tk)`` weights and layer names. With several views a Kind
+picker switches between them and the Layer and Head pickers are rebuilt for the chosen one. Pick a
+layer and a head (or the mean of the heads); the attending tokens (queries) stand on the left, the
+attended tokens (keys) on the right. Hovering (or focusing) a query draws a line to each key it
+attends to, its width proportional to the weight; hovering a key draws the lines that arrive at it.
 
-Works for self-attention (``source_tokens == target_tokens``) and cross-attention (queries are the
-target tokens, keys the source tokens). Safety: the data travel as JSON inside a
+Works for self-attention (``queries == keys``) and cross-attention (queries are the target tokens,
+keys the source tokens). Safety: the data travel as JSON inside a
 ``<script type="application/json">`` block with ``<``, ``>`` and ``&`` written as ``\\u003c``,
 ``\\u003e`` and ``\\u0026``, and the page builds every element with ``textContent`` (never
 ``innerHTML``), so a token such as ``<script>`` is shown as text and never runs.
@@ -20,24 +24,98 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from attnrun.io import write_text
 
-__all__ = ["attention_html", "write_attention_html"]
+__all__ = [
+    "KIND_LABELS",
+    "AttentionView",
+    "attention_html",
+    "attention_views_html",
+    "write_attention_html",
+    "write_attention_views_html",
+]
+
+#: The Kind picker's text for the attention kinds of :class:`attnrun.runs.files.AttentionSample`.
+KIND_LABELS = {
+    "cross": "cross-attention",
+    "self": "self-attention",
+    "encoder_self": "encoder self-attention",
+    "decoder_self": "decoder self-attention",
+    "kernel": "kernel weights",
+}
 
 
-def _weights_array(weights, tq: int, tk: int) -> np.ndarray:
+@dataclass(frozen=True)
+class AttentionView:
+    """One kind of attention over one input, as the viewer shows it.
+
+    Attributes:
+        kind: the view's key in the Kind picker (``"cross"``, ``"encoder_self"``, ...); unique in
+            a page.
+        queries: the ``Tq`` attending tokens (left column).
+        keys: the ``Tk`` attended tokens (right column).
+        weights: ``(layers, heads, Tq, Tk)`` attention weights (tensor or array).
+        layer_names: one name per layer; None: ``layer 1``, ``layer 2``, ...
+        label: the Kind picker's text; None: :data:`KIND_LABELS` of ``kind``, else ``kind``.
+        query_label: the heading of the query column.
+        key_label: the heading of the key column.
+        initial_layer: the layer shown first (clamped to the layers there are).
+        initial_head: the head shown first (clamped to the heads there are).
+    """
+
+    kind: str
+    queries: Sequence[str]
+    keys: Sequence[str]
+    weights: object
+    layer_names: Sequence[str] | None = None
+    label: str | None = None
+    query_label: str = "queries"
+    key_label: str = "keys"
+    initial_layer: int = 0
+    initial_head: int = 0
+
+    def to_data(self) -> dict:
+        """The view as the page's JSON reads it; ValueError (naming the view) when the weights
+        do not fit the tokens, are not finite, or the layer names do not fit the layers."""
+        label = str(self.label or KIND_LABELS.get(self.kind, self.kind))
+        queries, keys = [str(t) for t in self.queries], [str(t) for t in self.keys]
+        arr = _weights_array(self.weights, len(queries), len(keys), label)
+        layers, heads = arr.shape[:2]
+        names = (
+            [str(n) for n in self.layer_names]
+            if self.layer_names
+            else [f"layer {i + 1}" for i in range(layers)]
+        )
+        if len(names) != layers:
+            raise ValueError(f"view {label!r}: {len(names)} layer names for {layers} layers")
+        return {
+            "kind": str(self.kind),
+            "label": label,
+            "queries": queries,
+            "keys": keys,
+            "layer_names": names,
+            "query_label": str(self.query_label),
+            "key_label": str(self.key_label),
+            "initial_layer": min(max(int(self.initial_layer), 0), layers - 1),
+            "initial_head": min(max(int(self.initial_head), 0), heads - 1),
+            "weights": np.round(arr, 4).tolist(),
+        }
+
+
+def _weights_array(weights, tq: int, tk: int, label: str) -> np.ndarray:
     arr = weights.detach().cpu().numpy() if hasattr(weights, "detach") else np.asarray(weights)
     arr = arr.astype(np.float64)
-    if arr.ndim != 4 or arr.shape[2:] != (tq, tk):
+    if arr.ndim != 4 or arr.shape[2:] != (tq, tk) or 0 in arr.shape[:2]:
         raise ValueError(
-            f"weights must be (layers, heads, Tq={tq}, Tk={tk}) for {tq} target and {tk} source "
-            f"tokens; got shape {arr.shape}"
+            f"view {label!r}: weights must be (layers, heads, Tq={tq}, Tk={tk}) for {tq} query "
+            f"and {tk} key tokens; got shape {arr.shape}"
         )
     if not np.isfinite(arr).all():
-        raise ValueError("weights contain NaN or inf")
+        raise ValueError(f"view {label!r}: weights contain NaN or inf")
     return arr
 
 
@@ -49,6 +127,54 @@ def _json_for_script(obj) -> str:
                     ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
         text = text.replace(ch, esc)
     return text
+
+
+def attention_views_html(
+    views: Sequence[AttentionView], *, title: str = "Attention", initial_kind: str | None = None
+) -> str:
+    """The viewer page holding ``views`` as a string; see :func:`write_attention_views_html`."""
+    if not views:
+        raise ValueError("the viewer needs at least one view")
+    data_views = [v.to_data() for v in views]
+    kinds = [v["kind"] for v in data_views]
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"view kinds must be unique; got {kinds}")
+    if initial_kind is not None and initial_kind not in kinds:
+        raise ValueError(f"initial_kind {initial_kind!r} is none of the views' kinds {kinds}")
+    data = {
+        "title": str(title),
+        "initial_view": kinds.index(initial_kind) if initial_kind is not None else 0,
+        "views": data_views,
+    }
+    parts = {
+        "TITLE": html.escape(str(title)),
+        "STYLE": _STYLE,
+        "SCRIPT": _SCRIPT,
+        "DATA": _json_for_script(data),
+    }
+    # One pass, so text substituted in (a title, a token) is never scanned for markers again.
+    return re.sub(r"@@(TITLE|STYLE|SCRIPT|DATA)@@", lambda m: parts[m.group(1)], _PAGE)
+
+
+def write_attention_views_html(
+    path: str | os.PathLike,
+    views: Sequence[AttentionView],
+    title: str = "Attention",
+    initial_kind: str | None = None,
+) -> None:
+    """Write the viewer holding ``views`` (a Kind picker when there are several) atomically.
+
+    Args:
+        path: the ``.html`` file to write.
+        views: the kinds of attention of one input, in the Kind picker's order.
+        title: shown as the page title and heading (escaped).
+        initial_kind: the ``kind`` of the view shown first; None: the first view.
+
+    Raises:
+        ValueError: no view, two views of one kind, an unknown ``initial_kind``, or a view whose
+            weights do not fit its tokens or are not finite (the message names the view).
+    """
+    write_text(path, attention_views_html(views, title=title, initial_kind=initial_kind))
 
 
 def attention_html(
@@ -63,34 +189,13 @@ def attention_html(
     initial_layer: int = 0,
     initial_head: int = 0,
 ) -> str:
-    """The viewer page as a string; see :func:`write_attention_html`."""
-    source, target = [str(t) for t in source_tokens], [str(t) for t in target_tokens]
-    arr = _weights_array(weights, len(target), len(source))
-    layers, heads = arr.shape[:2]
-    names = (
-        [str(n) for n in layer_names] if layer_names else [f"layer {i + 1}" for i in range(layers)]
-    )
-    if len(names) != layers:
-        raise ValueError(f"{len(names)} layer names for {layers} layers")
-    data = {
-        "title": str(title),
-        "source_tokens": source,
-        "target_tokens": target,
-        "layer_names": names,
-        "query_label": str(query_label),
-        "key_label": str(key_label),
-        "initial_layer": min(max(int(initial_layer), 0), layers - 1),
-        "initial_head": min(max(int(initial_head), 0), heads - 1),
-        "weights": np.round(arr, 4).tolist(),
-    }
-    parts = {
-        "TITLE": html.escape(str(title)),
-        "STYLE": _STYLE,
-        "SCRIPT": _SCRIPT,
-        "DATA": _json_for_script(data),
-    }
-    # One pass, so text substituted in (a title, a token) is never scanned for markers again.
-    return re.sub(r"@@(TITLE|STYLE|SCRIPT|DATA)@@", lambda m: parts[m.group(1)], _PAGE)
+    """The one-view page (no Kind picker) as a string; see :func:`write_attention_html`."""
+    view = AttentionView(
+        "attention", target_tokens, source_tokens, weights, layer_names, label="attention",
+        query_label=query_label, key_label=key_label, initial_layer=initial_layer,
+        initial_head=initial_head,
+    )  # fmt: skip
+    return attention_views_html([view], title=title)
 
 
 def write_attention_html(
@@ -101,7 +206,7 @@ def write_attention_html(
     title: str = "Attention",
     **options,
 ) -> None:
-    """Write the viewer to ``path`` atomically.
+    """Write the one-view viewer to ``path`` atomically.
 
     Args:
         path: the ``.html`` file to write.
@@ -130,6 +235,7 @@ _PAGE = """<!DOCTYPE html>
 <main>
 <h1 id="title"></h1>
 <div class="controls">
+  <label id="kind-picker" hidden>Kind <select id="kind"></select></label>
   <label>Layer <select id="layer"></select></label>
   <label>Head <select id="head"></select></label>
 </div>
@@ -152,6 +258,7 @@ main { max-width: 60rem; }
 h1 { font-size: 1.25rem; margin: 0 0 .75rem; overflow-wrap: anywhere; }
 .controls { display: flex; gap: 1.25rem; align-items: center; flex-wrap: wrap; }
 .controls select { font: inherit; margin-left: .35rem; }
+.controls [hidden] { display: none; }
 #readout { color: #57606a; font-size: .9rem; margin-top: .5rem; height: 1.4em; line-height: 1.4em;
            white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .hint { color: #57606a; font-size: .85rem; margin: .6rem 0 .4rem; }
@@ -173,12 +280,16 @@ _SCRIPT = r"""
                  "#e377c2", "#7f7f7f", "#bcbd22"];
   var MAX_WIDTH = 8, ROW = 24, TOP = 40, GAP = 220;
   var data = JSON.parse(document.getElementById("attention-data").textContent);
-  var nLayers = data.weights.length, nHeads = data.weights[0].length;
-  var queries = data.target_tokens, keys = data.source_tokens;
-  var state = { layer: data.initial_layer, head: data.initial_head, kind: null, index: -1 };
+  var kinds = data.views.map(function (v) { return v.kind; });
+  // the chosen view; side/index: the hovered token ("query" or "key") and its position
+  var view = null, nHeads = 0, queries = [], keys = [];
+  var state = { layer: 0, head: 0, side: null, index: -1 };
+  var svg = document.getElementById("view"), lineLayer = null, colWidth = 0, width = 0;
+  var qNodes = [], kNodes = [], labels = [];
 
   document.title = data.title;
   document.getElementById("title").textContent = data.title;
+  var kindSel = document.getElementById("kind");
   var layerSel = document.getElementById("layer"), headSel = document.getElementById("head");
   function option(sel, value, text) {
     var o = document.createElement("option");
@@ -186,14 +297,12 @@ _SCRIPT = r"""
     o.textContent = text;
     sel.appendChild(o);
   }
-  data.layer_names.forEach(function (name, i) { option(layerSel, i, name); });
-  for (var h = 0; h < nHeads; h++) option(headSel, h, "head " + (h + 1));
-  if (nHeads > 1) option(headSel, "mean", "mean of heads");
-  layerSel.value = String(state.layer);
-  headSel.value = String(state.head);
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+  data.views.forEach(function (v) { option(kindSel, v.kind, v.label); });
+  if (data.views.length > 1) document.getElementById("kind-picker").hidden = false;
 
   function matrix() {
-    var heads = data.weights[state.layer];
+    var heads = view.weights[state.layer];
     if (state.head !== "mean") return heads[state.head];
     return queries.map(function (_, i) {
       return keys.map(function (_, j) {
@@ -207,17 +316,6 @@ _SCRIPT = r"""
     return state.head === "mean" ? "#444c56" : COLOURS[state.head % COLOURS.length];
   }
 
-  var longest = Math.max.apply(null, queries.concat(keys).map(function (t) { return t.length; }));
-  var colWidth = Math.max(80, 9 * Math.min(longest, 40) + 50);
-  var svg = document.getElementById("view");
-  var width = 2 * colWidth + GAP, height = TOP + ROW * Math.max(queries.length, keys.length) + 10;
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", height);
-  svg.setAttribute("viewBox", "0 0 " + width + " " + height);
-  var lineLayer = document.createElementNS(NS, "g");
-  lineLayer.setAttribute("id", "lines");
-  svg.appendChild(lineLayer);
-
   function text(x, y, anchor, content, cls) {
     var t = document.createElementNS(NS, "text");
     t.setAttribute("x", x);
@@ -229,18 +327,15 @@ _SCRIPT = r"""
     svg.appendChild(t);
     return t;
   }
-  text(colWidth - 6, TOP - 24, "end", data.query_label, "column-label");
-  text(colWidth + GAP + 6, TOP - 24, "start", data.key_label, "column-label");
-
   function yOf(i) { return TOP + ROW * i; }
-  function makeTokens(list, kind, x, anchor) {
+  function makeTokens(list, side, x, anchor) {
     return list.map(function (tok, i) {
-      var t = text(x, yOf(i), anchor, tok, "token " + kind);
-      t.setAttribute("data-kind", kind);
+      var t = text(x, yOf(i), anchor, tok, "token " + side);
+      t.setAttribute("data-kind", side);
       t.setAttribute("data-index", String(i));
       t.setAttribute("tabindex", "0");
-      var enter = function () { state.kind = kind; state.index = i; render(); };
-      var leave = function () { state.kind = null; state.index = -1; render(); };
+      var enter = function () { state.side = side; state.index = i; render(); };
+      var leave = function () { state.side = null; state.index = -1; render(); };
       t.addEventListener("mouseenter", enter);
       t.addEventListener("focus", enter);
       t.addEventListener("mouseleave", leave);
@@ -248,29 +343,70 @@ _SCRIPT = r"""
       return t;
     });
   }
-  var qNodes = makeTokens(queries, "query", colWidth - 6, "end");
-  var kNodes = makeTokens(keys, "key", colWidth + GAP + 6, "start");
-  var labels = keys.map(function (_, j) {
-    return text(width - 4, yOf(j), "end", "", "weight-label");
-  });
+
+  // Redraw the two token columns for the chosen view (its own queries and keys).
+  function drawTokens() {
+    clear(svg);
+    var longest = Math.max.apply(null, queries.concat(keys).map(function (t) { return t.length; }));
+    colWidth = Math.max(80, 9 * Math.min(longest, 40) + 50);
+    width = 2 * colWidth + GAP;
+    var height = TOP + ROW * Math.max(queries.length, keys.length) + 10;
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", height);
+    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+    lineLayer = document.createElementNS(NS, "g");
+    lineLayer.setAttribute("id", "lines");
+    svg.appendChild(lineLayer);
+    text(colWidth - 6, TOP - 24, "end", view.query_label, "column-label");
+    text(colWidth + GAP + 6, TOP - 24, "start", view.key_label, "column-label");
+    qNodes = makeTokens(queries, "query", colWidth - 6, "end");
+    kNodes = makeTokens(keys, "key", colWidth + GAP + 6, "start");
+    labels = keys.map(function (_, j) {
+      return text(width - 4, yOf(j), "end", "", "weight-label");
+    });
+  }
+
+  // Show data.views[i]: rebuild the Layer and Head pickers and the tokens. With keep, the
+  // layer and head chosen so far stay when this view has them; otherwise its initial ones.
+  function choose(i, keep) {
+    view = data.views[i];
+    queries = view.queries;
+    keys = view.keys;
+    nHeads = view.weights[0].length;
+    var hasHead = state.head === "mean" ? nHeads > 1 : state.head < nHeads;
+    state.layer = keep && state.layer < view.weights.length ? state.layer : view.initial_layer;
+    state.head = keep && hasHead ? state.head : view.initial_head;
+    state.side = null;
+    state.index = -1;
+    kindSel.value = view.kind;
+    clear(layerSel);
+    clear(headSel);
+    view.layer_names.forEach(function (name, l) { option(layerSel, l, name); });
+    for (var h = 0; h < nHeads; h++) option(headSel, h, "head " + (h + 1));
+    if (nHeads > 1) option(headSel, "mean", "mean of heads");
+    layerSel.value = String(state.layer);
+    headSel.value = String(state.head);
+    drawTokens();
+    render();
+  }
 
   function render() {
-    while (lineLayer.firstChild) lineLayer.removeChild(lineLayer.firstChild);
-    var m = matrix(), c = colour(), hovering = state.kind !== null;
+    clear(lineLayer);
+    var m = matrix(), c = colour(), hovering = state.side !== null;
     qNodes.forEach(function (n, i) {
-      n.classList.toggle("active", state.kind === "query" && state.index === i);
-      n.classList.toggle("dim", state.kind === "query" && state.index !== i);
+      n.classList.toggle("active", state.side === "query" && state.index === i);
+      n.classList.toggle("dim", state.side === "query" && state.index !== i);
     });
     kNodes.forEach(function (n, j) {
-      n.classList.toggle("active", state.kind === "key" && state.index === j);
+      n.classList.toggle("active", state.side === "key" && state.index === j);
     });
     labels.forEach(function (l) { l.textContent = ""; });
     for (var i = 0; i < queries.length; i++) {
-      if (state.kind === "query" && state.index !== i) continue;
+      if (state.side === "query" && state.index !== i) continue;
       for (var j = 0; j < keys.length; j++) {
-        if (state.kind === "key" && state.index !== j) continue;
+        if (state.side === "key" && state.index !== j) continue;
         var w = m[i][j];
-        if (state.kind === "query") labels[j].textContent = w.toFixed(2);
+        if (state.side === "query") labels[j].textContent = w.toFixed(2);
         if (w * MAX_WIDTH < 0.15) continue;
         var line = document.createElementNS(NS, "line");
         line.setAttribute("class", "attn");
@@ -288,8 +424,9 @@ _SCRIPT = r"""
       }
     }
     var head = state.head === "mean" ? "mean of heads" : "head " + (state.head + 1);
-    var readout = data.layer_names[state.layer] + ", " + head;
-    if (state.kind === "query") {
+    var readout = (data.views.length > 1 ? view.label + ", " : "") +
+      view.layer_names[state.layer] + ", " + head;
+    if (state.side === "query") {
       var row = m[state.index], best = 0;
       for (var k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
       readout += ": \u201c" + queries[state.index] + "\u201d attends most to \u201c" + keys[best] +
@@ -298,6 +435,7 @@ _SCRIPT = r"""
     document.getElementById("readout").textContent = readout;
   }
 
+  kindSel.addEventListener("change", function () { choose(kinds.indexOf(kindSel.value), true); });
   layerSel.addEventListener("change", function () {
     state.layer = Number(layerSel.value);
     render();
@@ -306,7 +444,7 @@ _SCRIPT = r"""
     state.head = headSel.value === "mean" ? "mean" : Number(headSel.value);
     render();
   });
-  render();
+  choose(data.initial_view, false);
   document.body.setAttribute("data-ready", "true");
 })();
 """

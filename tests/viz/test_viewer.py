@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from attnrun.viz.viewer import attention_html, write_attention_html
+from attnrun.viz.viewer import (
+    AttentionView,
+    attention_html,
+    attention_views_html,
+    write_attention_html,
+    write_attention_views_html,
+)
 
 TOKENS = ["the", "animal", "</script><script>window.pwned=1</script>", "it", "a&b", "\u2028"]
 N = len(TOKENS)
@@ -33,9 +39,10 @@ def test_data_travel_as_escaped_json_that_round_trips():
     assert "<" not in block and ">" not in block and "&" not in block
     assert "\u2028" not in block
     data = json.loads(block)
-    assert data["source_tokens"] == TOKENS and data["target_tokens"] == TOKENS
+    (view,) = data["views"]
+    assert view["keys"] == TOKENS and view["queries"] == TOKENS
     assert data["title"] == "<b>title</b> & more"
-    np.testing.assert_allclose(np.array(data["weights"]), w.numpy(), atol=1e-4)
+    np.testing.assert_allclose(np.array(view["weights"]), w.numpy(), atol=1e-4)
     # exactly the page's own two script elements; the title is escaped in <title>
     assert page.count("<script") == 2
     assert "<title>&lt;b&gt;title&lt;/b&gt; &amp; more</title>" in page
@@ -52,9 +59,10 @@ def test_cross_attention_shapes_and_errors(tmp_path):
     src, tgt = ["ich", "bin", "da", "<eos>"], ["i", "am", "here"]
     path = tmp_path / "x.html"
     write_attention_html(path, src, tgt, _weights(1, 2, 3, 4), title="cross")
-    data = json.loads(_data_block(path.read_text(encoding="utf-8")))
-    assert np.array(data["weights"]).shape == (1, 2, 3, 4)
-    assert data["layer_names"] == ["layer 1"]
+    (view,) = json.loads(_data_block(path.read_text(encoding="utf-8")))["views"]
+    assert np.array(view["weights"]).shape == (1, 2, 3, 4)
+    assert view["layer_names"] == ["layer 1"]
+    assert view["queries"] == tgt and view["keys"] == src
     with pytest.raises(ValueError, match=r"Tq=3, Tk=4"):
         write_attention_html(path, src, tgt, _weights(1, 2, 4, 3))
     with pytest.raises(ValueError, match="NaN"):
@@ -66,6 +74,74 @@ def test_cross_attention_shapes_and_errors(tmp_path):
 def test_markers_inside_tokens_are_not_substituted():
     page = attention_html(["@@SCRIPT@@", "@@DATA@@"], ["@@SCRIPT@@", "@@DATA@@"],
                           _weights(1, 1, 2, 2), title="@@STYLE@@")  # fmt: skip
-    data = json.loads(_data_block(page))
-    assert data["source_tokens"] == ["@@SCRIPT@@", "@@DATA@@"]
+    (view,) = json.loads(_data_block(page))["views"]
+    assert view["keys"] == ["@@SCRIPT@@", "@@DATA@@"]
     assert "<title>@@STYLE@@</title>" in page
+
+
+def _three_views(dec_weights=None):
+    """A Transformer sentence's three kinds: cross (T=3 × S=4), encoder self (S × S) and decoder
+    self (T × T), each with its own tokens."""
+    src, tgt, dec = ["ich", "bin", "<b>da</b>", "<eos>"], ["i", "am", "<eos>"], ["<bos>", "i", "am"]
+    return [
+        AttentionView("cross", tgt, src, _weights(2, 2, 3, 4, seed=1), ["L1", "L2"]),
+        AttentionView("encoder_self", src, src, _weights(2, 2, 4, 4, seed=2), ["L1", "L2"]),
+        AttentionView("decoder_self", dec, dec,
+                      _weights(2, 2, 3, 3, seed=3) if dec_weights is None else dec_weights),
+    ]  # fmt: skip
+
+
+def test_every_view_travels_in_the_data_block_with_its_kind_label_and_tokens(tmp_path):
+    """Guards against a multi-view page that drops a view, mislabels it, or gives one view
+    another's tokens or weights (the Kind picker would then show the wrong attention)."""
+    views = _three_views()
+    path = tmp_path / "kinds.html"
+    write_attention_views_html(path, views, title="i am", initial_kind="encoder_self")
+    data = json.loads(_data_block(path.read_text(encoding="utf-8")))
+    assert [v["kind"] for v in data["views"]] == ["cross", "encoder_self", "decoder_self"]
+    assert [v["label"] for v in data["views"]] == [
+        "cross-attention", "encoder self-attention", "decoder self-attention",
+    ]  # fmt: skip
+    assert data["initial_view"] == 1
+    for view, got in zip(views, data["views"]):
+        assert got["queries"] == list(view.queries) and got["keys"] == list(view.keys)
+        np.testing.assert_allclose(np.array(got["weights"]), view.weights.numpy(), atol=1e-4)
+    assert data["views"][2]["layer_names"] == ["layer 1", "layer 2"]
+    assert "<b>" not in _data_block(path.read_text(encoding="utf-8"))
+
+
+def test_every_views_shape_is_validated_and_the_error_names_the_view():
+    """Guards against checking only the first view: a wrong decoder self-attention tensor must
+    fail in Python with the view's name, not draw garbage (or throw) in the browser."""
+    with pytest.raises(ValueError, match=r"decoder self-attention.*Tq=3, Tk=3"):
+        attention_views_html(_three_views(dec_weights=_weights(2, 2, 3, 4)))
+    with pytest.raises(ValueError, match=r"decoder self-attention.*NaN"):
+        attention_views_html(_three_views(dec_weights=torch.full((2, 2, 3, 3), float("nan"))))
+    bad_names = _three_views()
+    bad_names[1] = AttentionView("encoder_self", ["a"], ["a"], _weights(2, 1, 1, 1), ["one"])
+    with pytest.raises(ValueError, match=r"encoder self-attention.*1 layer names for 2 layers"):
+        attention_views_html(bad_names)
+    with pytest.raises(ValueError, match="unique"):
+        attention_views_html(_three_views()[:1] * 2)
+    with pytest.raises(ValueError, match="initial_kind 'self'"):
+        attention_views_html(_three_views(), initial_kind="self")
+    with pytest.raises(ValueError, match="at least one view"):
+        attention_views_html([])
+
+
+def test_single_view_call_is_the_multi_view_page_with_one_view():
+    """Guards the backwards-compatible API: ``attention_html(source, target, weights, ...)``
+    still builds one view (queries = target, keys = source) whose page has no Kind picker."""
+    src, tgt, w = ["ich", "bin", "da", "<eos>"], ["i", "am", "here"], _weights(2, 2, 3, 4)
+    page = attention_html(src, tgt, w, title="t", layer_names=["a", "b"], query_label="target",
+                          key_label="source", initial_layer=1, initial_head=5)  # fmt: skip
+    view = AttentionView("attention", tgt, src, w, ["a", "b"], label="attention",
+                         query_label="target", key_label="source", initial_layer=1,
+                         initial_head=5)  # fmt: skip
+    assert page == attention_views_html([view], title="t")
+    data = json.loads(_data_block(page))
+    (got,) = data["views"]
+    assert (got["queries"], got["keys"]) == (tgt, src)
+    assert (got["initial_layer"], got["initial_head"]) == (1, 1)  # clamped to the two heads
+    assert data["initial_view"] == 0
+    assert '<label id="kind-picker" hidden>' in page
