@@ -1,4 +1,5 @@
-"""attention.html in a real headless Chromium: hovering draws lines, a <script> token stays text."""
+"""attention.html in a real headless Chromium: hovering draws lines, a <script> token stays text,
+the Kind picker switches between a sentence's kinds of attention."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from attnrun.viz.viewer import write_attention_html
+from attnrun.viz.viewer import (
+    KIND_LABELS,
+    AttentionView,
+    write_attention_html,
+    write_attention_views_html,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,26 +36,42 @@ def _browser():
 
 
 @pytest.fixture(scope="module")
-def page_and_weights(tmp_path_factory):
+def browser():
     sync_api = _browser()
-    g = torch.Generator().manual_seed(0)
-    weights = torch.softmax(3 * torch.randn(2, 3, len(TOKENS), len(TOKENS), generator=g), dim=-1)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _open(browser, path: Path):
+    """The page at ``path``, ready, with the dialogs, page errors and requests it caused."""
+    page = browser.new_page()
+    dialogs, errors, requests = [], [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+    return page, dialogs, errors, requests
+
+
+def _softmax(*shape, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.softmax(3 * torch.randn(*shape, generator=g), dim=-1)
+
+
+@pytest.fixture(scope="module")
+def page_and_weights(browser, tmp_path_factory):
+    weights = _softmax(2, 3, len(TOKENS), len(TOKENS), seed=0)
     path = tmp_path_factory.mktemp("viewer") / "attention.html"
     write_attention_html(path, TOKENS, TOKENS, weights, title="test <b>page</b>",
                          layer_names=["layer 1", "pointer"])  # fmt: skip
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            dialogs, errors, requests = [], [], []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(path.as_uri())
-            page.wait_for_selector("body[data-ready=true]", timeout=10_000)
-            yield page, weights, dialogs, errors, requests
-        finally:
-            browser.close()
+    page, dialogs, errors, requests = _open(browser, path)
+    yield page, weights, dialogs, errors, requests
+    page.close()
 
 
 def _lines(page):
@@ -112,3 +134,115 @@ def test_script_token_is_shown_as_text_and_never_runs(page_and_weights):
     assert page.title() == "test <b>page</b>"
     assert page.locator("script").count() == 2
     assert all(u.startswith("file:") for u in requests), requests
+
+
+SRC = ["the", "<script>window.pwned = 2</script>", "cat", "<eos>"]
+TGT = ["le", "chat", "<eos>"]
+DEC = ["<bos>", "le", "chat"]
+
+
+@pytest.fixture(scope="module")
+def kinds_page(browser, tmp_path_factory):
+    """One sentence's three kinds, each with its own tokens, layers and heads; cross-attention
+    (the initial kind) is not first in the picker, so the initial kind is really chosen."""
+    views = [
+        AttentionView("encoder_self", SRC, SRC, _softmax(3, 2, 4, 4, seed=1),
+                      ["enc 1", "enc 2", "enc 3"], query_label="source", key_label="source"),
+        AttentionView("cross", TGT, SRC, _softmax(2, 3, 3, 4, seed=2), ["layer 1", "layer 2"],
+                      query_label="target", key_label="source"),
+        AttentionView("decoder_self", DEC, DEC, _softmax(2, 2, 3, 3, seed=3), ["dec 1", "dec 2"]),
+    ]  # fmt: skip
+    path = tmp_path_factory.mktemp("kinds") / "attention.html"
+    write_attention_views_html(path, views, title="le chat", initial_kind="cross")
+    page, dialogs, errors, _ = _open(browser, path)
+    yield page, {v.kind: v for v in views}, dialogs, errors
+    page.close()
+
+
+def _tokens(page, side):
+    return page.eval_on_selector_all(f"text.token.{side}", "ts => ts.map(t => t.textContent)")
+
+
+def _options(page, sel):
+    return page.eval_on_selector_all(f"{sel} option", "os => os.map(o => o.textContent)")
+
+
+def test_one_view_page_shows_no_kind_picker(page_and_weights):
+    """Guards against a Kind picker with a single entry cluttering pages that have one kind
+    (RNN cross-attention, selfattn)."""
+    page, *_ = page_and_weights
+    assert not page.is_visible("#kind")
+    assert page.is_visible("#layer") and page.is_visible("#head")
+
+
+def test_kind_picker_lists_the_kinds_and_starts_on_the_initial_one(kinds_page):
+    """Guards against ignoring ``initial_kind`` (the page opening on the first view) and against a
+    picker whose entries are not the views' labels."""
+    page, views, dialogs, errors = kinds_page
+    assert page.is_visible("#kind")
+    assert _options(page, "#kind") == [
+        "encoder self-attention", "cross-attention", "decoder self-attention",
+    ]  # fmt: skip
+    assert page.input_value("#kind") == "cross"
+    assert _tokens(page, "query") == TGT and _tokens(page, "key") == SRC
+    assert _options(page, "#layer") == ["layer 1", "layer 2"]
+    assert page.text_content("#readout").startswith("cross-attention, layer 1, head 1")
+    assert page.evaluate("typeof window.pwned") == "undefined" and not dialogs and not errors
+
+
+def test_choosing_a_kind_changes_the_tokens_drawn_and_the_layer_list(kinds_page):
+    """Guards against a Kind picker that swaps the weights but leaves the previous kind's tokens
+    on screen, or the previous kind's Layer and Head lists in the pickers."""
+    page, views, _, errors = kinds_page
+    page.select_option("#kind", "encoder_self")
+    assert _tokens(page, "query") == SRC and _tokens(page, "key") == SRC
+    assert _options(page, "#layer") == ["enc 1", "enc 2", "enc 3"]
+    assert _options(page, "#head") == ["head 1", "head 2", "mean of heads"]
+    page.select_option("#kind", "decoder_self")
+    assert _tokens(page, "query") == DEC and _tokens(page, "key") == DEC
+    assert _options(page, "#layer") == ["dec 1", "dec 2"]
+    page.select_option("#kind", "cross")
+    assert _tokens(page, "query") == TGT and _tokens(page, "key") == SRC
+    assert _options(page, "#head") == ["head 1", "head 2", "head 3", "mean of heads"]
+    assert not errors
+
+
+def test_hovering_a_query_draws_the_chosen_kinds_weights(kinds_page):
+    """Guards against lines drawn from another kind's weights (e.g. always the initial view's)
+    after the Kind picker has moved on."""
+    page, views, _, errors = kinds_page
+    for kind, layer, head, query in (("decoder_self", 1, 1, 2), ("encoder_self", 2, 0, 1),
+                                     ("cross", 1, 2, 0)):  # fmt: skip
+        page.select_option("#kind", kind)
+        page.select_option("#layer", str(layer))
+        page.select_option("#head", str(head))
+        page.hover(f'text.token.query[data-index="{query}"]')
+        lines = _lines(page)
+        expected = views[kind].weights[layer, head, query]
+        assert lines, f"{kind}: hovering drew no lines"
+        assert {f for f, _, _, _ in lines} == {query}
+        assert {to for _, to, _, _ in lines} == {
+            j for j in range(len(expected)) if MAX_WIDTH * expected[j] >= 0.15
+        }
+        for _, to, w, _ in lines:
+            assert w == pytest.approx(float(expected[to]), abs=1e-4), kind
+        assert page.text_content("#readout").startswith(KIND_LABELS[kind] + ", ")
+        page.mouse.move(0, 0)
+    assert not errors
+
+
+def test_a_layer_the_new_kind_lacks_falls_back_to_its_initial_layer(kinds_page):
+    """Guards against keeping a layer index the new kind does not have (encoder layer 3 of 3,
+    then cross-attention with 2 layers): the page would throw and draw nothing."""
+    page, views, _, errors = kinds_page
+    page.select_option("#kind", "encoder_self")
+    page.select_option("#layer", "2")
+    page.select_option("#head", "mean")
+    page.select_option("#kind", "cross")
+    assert page.input_value("#layer") == "0"
+    assert page.input_value("#head") == "mean"  # cross has several heads too: the mean stays
+    page.hover('text.token.query[data-index="1"]')
+    mean = views["cross"].weights[0].mean(0)[1]
+    for _, to, w, _ in _lines(page):
+        assert w == pytest.approx(float(mean[to]), abs=1e-3)
+    assert not errors
