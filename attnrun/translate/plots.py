@@ -8,9 +8,9 @@ from pathlib import Path
 from attnrun.runs.files import AttentionSample
 from attnrun.viz.curves import buckets_figure, curves_figure
 from attnrun.viz.heatmaps import heatmap_grid, save_figure
-from attnrun.viz.viewer import write_attention_html
+from attnrun.viz.viewer import AttentionView, write_attention_views_html
 
-__all__ = ["plot_bleu_by_length", "plot_loss", "write_attention_figures"]
+__all__ = ["plot_bleu_by_length", "plot_loss", "sentence_views", "write_attention_figures"]
 
 
 def plot_loss(history: list[dict], path: Path) -> None:
@@ -29,11 +29,39 @@ def plot_loss(history: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
+#: The kinds one sentence's viewer shows, in the Kind picker's order (cross-attention first, shown
+#: first), with the labels of their query and key columns.
+VIEW_COLUMNS = {
+    "cross": ("target", "source"),
+    "encoder_self": ("source", "source"),
+    "decoder_self": ("target input", "target input"),
+}
+
+
+def sentence_views(cross: AttentionSample, samples: list[AttentionSample]) -> list[AttentionView]:
+    """The viewer's views of ``cross``'s sentence: its cross-attention, then the
+    ``encoder_self`` / ``decoder_self`` samples named after it (``"<name> <kind>"``, as
+    :meth:`Translator.attention_samples` names them; an RNN run has none)."""
+    by_name = {s.name: s for s in samples}
+    views = []
+    for kind, (query_label, key_label) in VIEW_COLUMNS.items():
+        s = cross if kind == "cross" else by_name.get(f"{cross.name} {kind}")
+        if s is None or s.kind != kind:
+            continue
+        views.append(AttentionView(
+            kind, s.queries, s.keys, s.weights, s.layer_names, query_label=query_label,
+            key_label=key_label, initial_layer=s.layer if s.layer is not None else 0,
+        ))  # fmt: skip
+    return views
+
+
 def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> list[Path]:
     """Per cross-attention sample ``attention_<i>.png`` (heatmap of the shown layer: source on x,
     target on y), ``attention_<i>_heads.png`` (every layer × head, when there are several) and
-    ``attention_<i>.html`` (the viewer, with layer and head pickers); the first sample's viewer is
-    also ``attention.html``. Returns the PNG paths of the heatmaps."""
+    ``attention_<i>.html`` (the viewer, with layer and head pickers, and for a Transformer a Kind
+    picker over the sentence's cross-, encoder self- and decoder self-attention, opening on
+    cross-attention); the first sample's viewer is also ``attention.html``. Returns the PNG paths
+    of the heatmaps."""
     pngs = []
     for i, s in enumerate(x for x in samples if x.kind == "cross"):
         matrix, rows, cols = s.panel()
@@ -51,11 +79,11 @@ def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> li
                 row_titles=s.layer_names, col_titles=heads, title=s.title,
             )  # fmt: skip
             save_figure(grid, Path(out_dir) / f"attention_{i}_heads.png")
+        views = sentence_views(s, samples)
         for name in (["attention.html"] if i == 0 else []) + [f"attention_{i}.html"]:
-            write_attention_html(
-                Path(out_dir) / name, s.keys, s.queries, s.weights, title=s.title or s.name,
-                layer_names=s.layer_names, query_label="target", key_label="source",
-            )  # fmt: skip
+            write_attention_views_html(
+                Path(out_dir) / name, views, title=s.title or s.name, initial_kind="cross"
+            )
     return pngs
 
 

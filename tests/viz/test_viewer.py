@@ -145,3 +145,49 @@ def test_single_view_call_is_the_multi_view_page_with_one_view():
     assert (got["initial_layer"], got["initial_head"]) == (1, 1)  # clamped to the two heads
     assert data["initial_view"] == 0
     assert '<label id="kind-picker" hidden>' in page
+
+
+def _page_views(path) -> tuple[int, list[dict]]:
+    data = json.loads(_data_block(path.read_text(encoding="utf-8")))
+    return data["initial_view"], data["views"]
+
+
+def test_a_transformer_sentence_gets_one_page_with_its_three_kinds(tmp_path):
+    """Guards the translate viewer pages (``attention.html``, ``attention_<i>.html``): a
+    Transformer sentence's encoder and decoder self-attention must be on its page beside the
+    cross-attention (not only in attention.json), opening on cross-attention, never mixed up with
+    another sentence's; an RNN sentence keeps a one-view page."""
+    from attnrun.runs.files import AttentionSample
+    from attnrun.translate.plots import write_attention_figures
+
+    def trio(name, src, tgt, seed):
+        dec = ["<bos>", *tgt[:-1]]
+        return [
+            AttentionSample(name, "cross", tgt, src, _weights(2, 2, len(tgt), len(src), seed)),
+            AttentionSample(f"{name} encoder_self", "encoder_self", src, src,
+                            _weights(2, 2, len(src), len(src), seed + 1)),
+            AttentionSample(f"{name} decoder_self", "decoder_self", dec, dec,
+                            _weights(2, 2, len(dec), len(dec), seed + 2)),
+        ]  # fmt: skip
+
+    src1, tgt1 = ["a", "cat", "<eos>"], ["un", "chat", "<eos>"]
+    samples = trio("test 0", ["the", "dog", "<eos>"], ["le", "<eos>"], 0)
+    samples += trio("test 1", src1, tgt1, 10)
+    write_attention_figures(tmp_path, samples)
+    assert _page_views(tmp_path / "attention.html") == _page_views(tmp_path / "attention_0.html")
+    initial, views = _page_views(tmp_path / "attention_1.html")
+    assert [v["kind"] for v in views] == ["cross", "encoder_self", "decoder_self"]
+    assert views[initial]["kind"] == "cross"
+    assert (views[0]["queries"], views[0]["keys"]) == (tgt1, src1)
+    assert views[1]["queries"] == views[1]["keys"] == src1
+    assert views[2]["queries"] == ["<bos>", "un", "chat"]
+    assert (views[0]["query_label"], views[0]["key_label"]) == ("target", "source")
+    np.testing.assert_allclose(views[2]["weights"], samples[5].weights, atol=1e-4)
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == [
+        "attention.html", "attention_0.html", "attention_1.html",
+    ]  # fmt: skip
+
+    rnn = tmp_path / "rnn"
+    one = AttentionSample("test 0", "cross", tgt1, src1, _weights(1, 1, 3, 3), ["attention"])
+    write_attention_figures(rnn, [one])
+    assert [v["kind"] for v in _page_views(rnn / "attention.html")[1]] == ["cross"]
