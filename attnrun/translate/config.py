@@ -52,9 +52,19 @@ class TokenizerConfig:
     min_freq: int = 2
     vocab_size: int = 8000  # bpe
     lowercase: bool = True
+    # bpe: one vocabulary trained on source + target text; the model then shares its source and
+    # target embeddings (and with model.tie_embeddings the output layer: three-way tying)
+    shared: bool = False
 
     def __post_init__(self) -> None:
         one_of("tokenizer.kind", self.kind, tokenizers)
+        require(
+            not self.shared or self.kind == "bpe",
+            "tokenizer.shared",
+            self.shared,
+            f"false with tokenizer.kind={self.kind} (one vocabulary for both sides: "
+            "tokenizer.kind=bpe)",
+        )
         require(self.min_freq >= 1, "tokenizer.min_freq", self.min_freq, ">= 1")
         require(self.vocab_size >= 8, "tokenizer.vocab_size", self.vocab_size, ">= 8")
 

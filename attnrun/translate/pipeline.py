@@ -88,11 +88,16 @@ def load_corpus(cfg, reporter) -> Corpus:
 
 
 def train_tokenizers(tk, corpus: Corpus, out_dir: Path):
-    """Source and target tokenizers trained on the training split, saved into the run."""
+    """Source and target tokenizers trained on the training split, saved into the run. With
+    ``tokenizer.shared`` one tokenizer is trained on the source and target sentences together and
+    serves both sides (saved as both sides' files, so every reader of a side works unchanged)."""
     build = tokenizers.get(tk.kind)
     options = {"min_freq": tk.min_freq, "vocab_size": tk.vocab_size, "lowercase": tk.lowercase}
-    src_tok = build([s for s, _ in corpus.train], **options)
-    tgt_tok = build([t for _, t in corpus.train], **options)
+    sources, targets = [s for s, _ in corpus.train], [t for _, t in corpus.train]
+    if tk.shared:
+        src_tok = tgt_tok = build(sources + targets, **options)
+    else:
+        src_tok, tgt_tok = build(sources, **options), build(targets, **options)
     save_tokenizer(src_tok, out_dir, "src")
     save_tokenizer(tgt_tok, out_dir, "tgt")
     return src_tok, tgt_tok

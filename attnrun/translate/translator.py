@@ -42,7 +42,10 @@ class Translator:
         A missing, truncated or tampered file is a one-line :class:`~attnrun.errors.DataError`.
         """
         cfg = typed_config(TranslateConfig, files.read_config(run_dir))
-        src_tok, tgt_tok = load_tokenizer(run_dir, "src"), load_tokenizer(run_dir, "tgt")
+        src_tok = load_tokenizer(run_dir, "src")
+        # tokenizer.shared: one vocabulary for both sides, as in training (runs from before the
+        # option read it as false and load two)
+        tgt_tok = src_tok if cfg.tokenizer.shared else load_tokenizer(run_dir, "tgt")
         model = build_model(cfg, src_tok.size, tgt_tok.size)
         files.load_weights(model, run_dir)
         device = torch.device(device)

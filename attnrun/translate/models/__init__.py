@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from attnrun.core import Attention
+from attnrun.errors import ConfigError
 from attnrun.registry import Registry
 from attnrun.translate.models.decoders import DecoderState, Memory, decoders
 from attnrun.translate.models.encoder import Encoder
@@ -71,6 +72,8 @@ def build_rnn(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
     With ``attention.key_value`` the attention decoders get learned key and value transforms
     (Daniluk et al. 2017) of ``attention.key_size`` / ``value_size`` (default ``num_hiddens``), and
     the score reads keys of that size; ``decoder=none`` attends to nothing and ignores them.
+    With ``tokenizer.shared`` the decoder embeds with the encoder's embedding (both are
+    ``embed_size`` wide), and with ``model.tie_embeddings`` its output layer is that matrix too.
     """
     m, a = cfg.model, cfg.attention
     cls = decoders.get(decoder_name(cfg))
@@ -106,19 +109,35 @@ def build_rnn(cfg, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
         tie_embeddings=m.tie_embeddings,
         **options,
     )
+    if cfg.tokenizer.shared:
+        _check_one_vocabulary(src_vocab, tgt_vocab)
+        decoder.embedding = encoder.embedding
+        if m.tie_embeddings:
+            decoder.out.weight = encoder.embedding.weight
     return Seq2Seq(encoder, decoder)
 
 
 @architectures.register("transformer")
 def build_transformer(cfg, src_vocab: int, tgt_vocab: int) -> TransformerSeq2Seq:
     """Vaswani et al. 2017: ``model.num_layers`` encoder and decoder blocks of ``num_hiddens``,
-    ``num_heads`` heads, ``ffn_hiddens``; positions cover every source id and decoding step."""
+    ``num_heads`` heads, ``ffn_hiddens``; positions cover every source id and decoding step.
+    ``tokenizer.shared``: one embedding for both sides (three-way with ``tie_embeddings``)."""
     m = cfg.model
+    if cfg.tokenizer.shared:
+        _check_one_vocabulary(src_vocab, tgt_vocab)
     return TransformerSeq2Seq(
         src_vocab, tgt_vocab, m.num_hiddens, m.num_heads, m.num_layers, m.ffn_hiddens, m.dropout,
         m.positional, max_len=positions_needed(cfg), norm_first=m.norm_first,
-        tie_embeddings=m.tie_embeddings,
+        tie_embeddings=m.tie_embeddings, share_embeddings=cfg.tokenizer.shared,
     )  # fmt: skip
+
+
+def _check_one_vocabulary(src_vocab: int, tgt_vocab: int) -> None:
+    if src_vocab != tgt_vocab:
+        raise ConfigError(
+            f"tokenizer.shared=true needs one vocabulary for both sides; got {src_vocab} source "
+            f"and {tgt_vocab} target ids"
+        )
 
 
 def positions_needed(cfg) -> int:

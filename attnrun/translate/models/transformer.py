@@ -147,7 +147,8 @@ class _Decoded:
 class TransformerDecoder(nn.Module):
     """``Y = dropout(E y · √d + P[t:])``, ``num_layers`` :class:`DecoderBlock`, final LayerNorm
     (pre-norm only), and the vocabulary projection ``out`` (tied to ``E`` with
-    ``tie_embeddings``, Press & Wolf 2017, as in Vaswani et al. 2017, 3.4).
+    ``tie_embeddings``, Press & Wolf 2017, as in Vaswani et al. 2017, 3.4). ``embedding``: an
+    existing ``E`` to use (the encoder's, for a shared vocabulary) instead of a new one.
 
     - ``forward(tgt_in (B, T), memory, state, need_weights=False, project=True) ->
       (logits (B, T, V) or features (B, T, d), weights (B, T, S) or None)``: teacher forcing;
@@ -169,10 +170,11 @@ class TransformerDecoder(nn.Module):
         max_len: int,
         norm_first: bool,
         tie_embeddings: bool,
+        embedding: nn.Embedding | None = None,
     ) -> None:
         super().__init__()
         self.num_hiddens, self.max_len = num_hiddens, max_len
-        self.embedding = _embedding(vocab_size, num_hiddens)
+        self.embedding = _embedding(vocab_size, num_hiddens) if embedding is None else embedding
         self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
         self.blocks = nn.ModuleList(
             DecoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, norm_first=norm_first)
@@ -255,6 +257,9 @@ class TransformerSeq2Seq(nn.Module):
         max_len: longest source and longest target (incl. EOS / BOS) the positions cover.
         norm_first: pre-norm blocks (plus a final LayerNorm per stack) instead of post-norm.
         tie_embeddings: the output projection reuses the target embedding.
+        share_embeddings: one embedding matrix for source and target (a shared vocabulary,
+            ``src_vocab == tgt_vocab``); with ``tie_embeddings`` the output projection is that
+            matrix too — the three-way tying of Vaswani et al. 2017, 3.4 (Press & Wolf 2017).
     """
 
     def __init__(
@@ -270,8 +275,14 @@ class TransformerSeq2Seq(nn.Module):
         max_len: int = 128,
         norm_first: bool = False,
         tie_embeddings: bool = False,
+        share_embeddings: bool = False,
     ) -> None:
         super().__init__()
+        if share_embeddings and src_vocab != tgt_vocab:
+            raise ConfigError(
+                f"transformer: shared embeddings need one vocabulary; got {src_vocab} source "
+                f"and {tgt_vocab} target ids"
+            )
         if num_heads < 1 or num_hiddens < 1 or num_hiddens % num_heads:
             raise ConfigError(
                 f"transformer: num_heads={num_heads} must divide num_hiddens={num_hiddens}"
@@ -280,7 +291,10 @@ class TransformerSeq2Seq(nn.Module):
             raise ConfigError(f"transformer: num_layers must be >= 1; got {num_layers}")
         shared = (num_hiddens, num_heads, num_layers, ffn_hiddens, dropout, positional, max_len)
         self.encoder = TransformerEncoder(src_vocab, *shared, norm_first)
-        self.decoder = TransformerDecoder(tgt_vocab, *shared, norm_first, tie_embeddings)
+        embedding = self.encoder.embedding if share_embeddings else None
+        self.decoder = TransformerDecoder(
+            tgt_vocab, *shared, norm_first, tie_embeddings, embedding=embedding
+        )
 
     def encode(self, src: Tensor, src_lens: Tensor) -> tuple[TransformerMemory, TransformerState]:
         outputs, _ = self.encoder(src, src_lens)  # (B, S, d)
