@@ -324,3 +324,45 @@ def test_training_on_reversal_drops_the_loss(threads):
         assert correct >= 20, correct
     finally:
         torch.set_num_threads(before)
+
+
+#: CLI overrides that keep a run short should a bad-input check let it start.
+SMALL = ["data.n_train=40", "data.n_val=8", "data.n_test=8", "train.epochs=1",
+         "model.num_hiddens=8", "model.ffn_hiddens=8", "plot.heatmaps=1"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["model.num_heads=3"],
+            "model.num_heads=3 is not valid; allowed: a divisor of model.num_hiddens=8",
+        ),
+        (
+            ["attention.key_value=true"],
+            "attention.key_value=True is not valid; allowed: false with model.arch=transformer",
+        ),
+        (
+            ["tokenizer.shared=true"],
+            "tokenizer.shared=True is not valid; allowed: false with tokenizer.kind=word",
+        ),
+    ],
+    ids=["heads", "key_value", "shared-word"],
+)
+def test_bad_transformer_options_exit_2_before_training(tmp_path, capsys, overrides, message):
+    """``attnrun translate --model transformer`` with heads that do not divide the model size,
+    ``attention.key_value=true`` or ``tokenizer.shared=true`` with word vocabularies: exit 2, one
+    line naming the option and what is valid, no traceback, no run folder. Planted bugs caught:
+    the ``model.num_heads`` check in ``ModelConfig`` dropped (the model's own ConfigError then
+    comes only after the data and tokenizers, with a run folder marked failed); the
+    ``attention.key_value`` check in ``TranslateConfig`` dropped (the option silently ignored)."""
+    from attnrun.cli import main
+
+    args = ["translate", "-q", "--root", str(tmp_path), "--model", "transformer"]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, *SMALL, *overrides])
+    _, err = capsys.readouterr()
+    assert exc.value.code == 2
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert message in err
+    assert not (tmp_path / "outputs").exists()
