@@ -31,21 +31,26 @@ def perplexity(model, examples: Sequence[Example], batch_size: int, device="cpu"
 
 @torch.no_grad()
 def forced_attention(
-    model, examples: Sequence[Example], batch_size: int, device="cpu"
-) -> list[torch.Tensor]:
-    """Cross-attention ``(layers, heads, T, S)`` of each example when the decoder is fed its
-    reference (rows: the reference tokens incl. EOS; columns: source tokens incl. EOS). An RNN
-    decoder has one layer and one head; the Transformer gives every layer and head."""
+    model, examples: Sequence[Example], batch_size: int, device="cpu", kind: str = "cross"
+) -> list[torch.Tensor] | None:
+    """Attention ``(layers, heads, Tq, Tk)`` of each example when the decoder is fed its
+    reference. ``kind="cross"``: rows are the reference tokens incl. EOS, columns the source
+    tokens incl. EOS (an RNN decoder has one layer and one head; the Transformer gives every
+    layer and head); ``"encoder_self"`` / ``"decoder_self"``: the Transformer's self-attention
+    (None for a model without it)."""
     model.eval()
+    if kind != "cross" and not hasattr(model, "attention_maps"):
+        return None
     out: list[torch.Tensor | None] = [None] * len(examples)
     for idx in sorted_chunks([len(e[0]) for e in examples], batch_size):
         b = make_batch(examples, idx).to(device)
         if hasattr(model, "attention_maps"):
-            w = model.attention_maps(b.src, b.src_lens, b.tgt_in)["cross"]  # (B, L, H, T, S)
+            w = model.attention_maps(b.src, b.src_lens, b.tgt_in)[kind]  # (B, L, H, Tq, Tk)
         else:
             _, w = model(b.src, b.src_lens, b.tgt_in, need_weights=True)  # (B, T, S)
             w = w[:, None, None]
         for row, i in enumerate(idx):
             s, t = examples[i]
-            out[i] = w[row, :, :, : len(t), : len(s)].cpu()
+            q, k = {"cross": (t, s), "encoder_self": (s, s), "decoder_self": (t, t)}[kind]
+            out[i] = w[row, :, :, : len(q), : len(k)].cpu()
     return out  # type: ignore[return-value]

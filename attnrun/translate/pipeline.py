@@ -20,6 +20,8 @@ from typing import Any
 from attnrun.io import write_json, write_text
 from attnrun.runs import files
 from attnrun.translate.batching import encode_pairs
+from attnrun.translate.coref import coref_metrics
+from attnrun.translate.coref_plots import write_coref_figures
 from attnrun.translate.data import Corpus, datasets
 from attnrun.translate.evaluation import forced_attention, perplexity
 from attnrun.translate.metrics import (
@@ -57,8 +59,9 @@ def run_translate(cfg, out_dir: Path, ctx) -> dict[str, Any]:
     )
     translator = make_translator(cfg, src_tok, tgt_tok, ctx)
     state = Trainer(translator, train_ex, corpus.val, val_ex, cfg, ctx).run()
+    scores, hyps = test_scores(translator, corpus, out_dir, cfg.plot.heatmaps)
     metrics = {
-        **test_scores(translator, corpus, out_dir, cfg.plot.heatmaps),
+        **scores,
         "perplexity": round(perplexity(translator.model, test_ex, 128, ctx.device), 3),
         **training_figures(state),
         "parameters": sum(p.numel() for p in translator.model.parameters()),
@@ -67,6 +70,8 @@ def run_translate(cfg, out_dir: Path, ctx) -> dict[str, Any]:
     }
     if corpus.test_alignments is not None and translator.attends:
         metrics.update(alignment_scores(translator, corpus, test_ex, val_ex))
+    if "coref" in corpus.extra:
+        metrics.update(coref_step(cfg, translator, corpus, hyps, (val_ex, test_ex), out_dir))
     if "demo" in corpus.extra:
         metrics["d2l_demo"] = demo_translations(translator, corpus.extra["demo"])
     files.write_history(out_dir, state.history)
@@ -118,9 +123,10 @@ def make_translator(cfg, src_tok, tgt_tok, ctx) -> Translator:
 # 5. evaluate -----------------------------------------------------------------------------------
 
 
-def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples: int) -> dict:
+def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples: int):
     """Translate the test split; write translations (and n-best lists) and the attention of the
-    first ``n_samples`` sentences; return sacreBLEU's scores of hypotheses against references."""
+    first ``n_samples`` sentences; return sacreBLEU's scores of hypotheses against references,
+    and the hypotheses."""
     sources = [s for s, _ in corpus.test]
     refs = [t for _, t in corpus.test]
     hyps, all_hyps = translator.translate(sources)
@@ -144,7 +150,22 @@ def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples
         "bleu_by_length": by_length,
         "test_split": corpus.test_name,
         "test_sentences": len(sources),
-    }
+    }, hyps
+
+
+def coref_step(cfg, translator: Translator, corpus: Corpus, hyps, examples, out_dir) -> dict:
+    """The ``coref`` corpus: pronoun and agreement accuracy, baselines, the head masses of the
+    trained model and of the same model untrained (:mod:`attnrun.translate.coref`), and their
+    figures."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        untrained = build_model(cfg, translator.src_tok.size, translator.tgt_tok.size)
+    untrained = untrained.to(translator.device).eval()
+    metrics = coref_metrics(translator, corpus, hyps, *examples, untrained=untrained)
+    write_coref_figures(out_dir, translator, corpus, metrics)
+    return metrics
 
 
 def alignment_scores(translator: Translator, corpus: Corpus, test_ex, val_ex=None) -> dict:

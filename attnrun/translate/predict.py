@@ -15,6 +15,8 @@ from attnrun.errors import AttnrunError, DataError
 from attnrun.io import write_json, write_text
 from attnrun.runs import files
 from attnrun.runs.prediction import Prediction
+from attnrun.translate.coref import check_sentence, explain_it
+from attnrun.translate.data.coref import load_lexicon
 from attnrun.translate.data.readers import ReadReport, read_parallel
 from attnrun.translate.metrics import corpus_scores
 from attnrun.translate.plots import write_attention_figures
@@ -34,9 +36,12 @@ def predict_translate(
     translator = translator.with_decode(
         n_best=min(translator.decode.n_best, translator.decode.beam)
     )
+    coref = _coref_run(run_dir)
+    words = [check_sentence(translator.src_tok, s) for s in sentences] if coref else []
     out_dir = Path(out_dir)
     hyps, all_hyps = translator.translate(sentences)
     pngs: list[Path | None] = [None] * len(sentences)
+    samples = []
     if translator.attends:
         samples = translator.attention_samples(sentences, [h[0] for h in all_hyps])
         files.write_attention(out_dir, samples)
@@ -45,6 +50,10 @@ def predict_translate(
         {"source": s, "translation": h, "heatmap": str(png) if png else None}
         for s, h, png in zip(sentences, hyps, pngs)
     ]
+    if coref and coref[1] is not None:  # a Transformer: which noun the best head attends to
+        selfs = [x for x in samples if x.kind == "encoder_self"]
+        for r, w, sample in zip(result, words, selfs):
+            r["it"] = explain_it(sample, w, coref[1], coref[0])
     write_json(out_dir / "translations.json", result)
     return result
 
@@ -52,8 +61,19 @@ def predict_translate(
 def translate_predictor(run_dir: Path, text: str, out_dir: Path, metrics: dict) -> Prediction:
     """``attnrun predict RUN_DIR TEXT`` for translate runs: one sentence per line of ``TEXT``."""
     result = predict_translate(run_dir, text.splitlines(), out_dir)
-    lines = [f"{r['source']}\t{r['translation']}" for r in result]
+    lines = []
+    for r in result:
+        lines += [f"{r['source']}\t{r['translation']}", *([f"  {r['it']}"] if "it" in r else [])]
     return Prediction(lines, [Path(r["heatmap"]) for r in result if r["heatmap"]])
+
+
+def _coref_run(run_dir) -> tuple | None:
+    """``(lexicon, best head or None)`` of a run trained on the ``coref`` corpus, else None."""
+    cfg = files.read_config(run_dir)
+    if cfg.get("dataset") != "coref":
+        return None
+    metrics = files.read_json(Path(run_dir) / files.METRICS) or {}
+    return load_lexicon(cfg.get("data", {}).get("path")), metrics.get("coref_best_head")
 
 
 def _new_file(folder: Path, stem: str) -> Path:

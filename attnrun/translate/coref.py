@@ -1,0 +1,213 @@
+"""What a translation model learned about "it" on the ``coref`` corpus, measured, not drawn.
+
+No loss term looks at attention: the model is trained to translate, and "it" becomes "il" or
+"elle" only if the model finds which noun "it" is (:mod:`attnrun.translate.data.coref`). Measured:
+
+- **pronoun accuracy** (the first il / elle of the translation is the reference's) and
+  **agreement accuracy** (the predicate adjective has the antecedent's gender; adjectives that
+  inflect only), on the held-out (noun, adjective) pairs of the test split;
+- **head masses**: for every encoder self-attention layer × head, the attention mass from "it"
+  onto the antecedent's head noun and onto the other candidate; the best head is chosen on the
+  validation split (highest mass on the antecedent), then its test mass and how often its argmax
+  from "it" is the antecedent are reported (Clark et al. 2019 score BERT's coreference heads so);
+- **cross-attention mass** on the antecedent at the decoder step that emits il / elle (forced
+  decoding of the reference), per decoder layer, for the RNN and Transformer decoders;
+- **baselines**: the nearest-noun rule, the adjective-only rule (the majority pronoun of each
+  adjective in training) — both at chance by construction — and the same model untrained.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import torch
+
+from attnrun.errors import DataError
+from attnrun.translate.data.coref import Note
+from attnrun.translate.evaluation import forced_attention
+from attnrun.translate.tokenize import UNK, Tokenizer, word_split
+
+__all__ = [
+    "baselines", "check_sentence", "coref_metrics", "explain_it", "head_masses", "pronoun_scores",
+    "word_spans",
+]  # fmt: skip
+
+
+def _pronoun(words: Sequence[str]) -> str | None:
+    return next((w for w in words if w in ("il", "elle")), None)
+
+
+def pronoun_scores(hyps: Sequence[str], notes: Sequence[Note]) -> dict[str, float]:
+    """Pronoun accuracy over every pair; agreement accuracy over pairs whose adjective inflects
+    (right when the hypothesis has the antecedent's form and not the other one)."""
+    right, agree, inflecting = 0, 0, 0
+    for hyp, note in zip(hyps, notes, strict=True):
+        words = word_split(hyp)
+        right += _pronoun(words) == note.pronoun
+        m, f = note.adjective_forms
+        if m != f:
+            inflecting += 1
+            gold, wrong = (m, f) if note.gender == "m" else (f, m)
+            agree += gold in words and wrong not in words
+    return {
+        "pronoun_accuracy": round(right / max(1, len(notes)), 4),
+        "agreement_accuracy": round(agree / max(1, inflecting), 4),
+    }
+
+
+def baselines(train: Sequence[Note], test: Sequence[Note]) -> dict[str, float]:
+    """Pronoun accuracy of rules that do not resolve "it": the gender of the noun nearest to "it"
+    (the preceding one on a tie), and the adjective's majority pronoun in training."""
+    nearest = 0
+    for n in test:
+        _, gender = min(n.nouns, key=lambda ig: (abs(ig[0] - n.it_index), ig[0] > n.it_index))
+        nearest += gender == n.gender
+    counts: dict[str, Counter] = {}
+    for n in train:
+        counts.setdefault(n.adjective, Counter())[n.gender] += 1
+    by_adjective = sum(
+        (counts[n.adjective].most_common(1)[0][0] if n.adjective in counts else "m") == n.gender
+        for n in test
+    )
+    total = max(1, len(test))
+    return {
+        "baseline_nearest_noun": round(nearest / total, 4),
+        "baseline_adjective_only": round(by_adjective / total, 4),
+    }
+
+
+def word_spans(tok: Tokenizer, words: Sequence[str]) -> list[tuple[int, int]]:
+    """The token range ``[start, end)`` of each word (one token per word for word vocabularies,
+    the word's pieces for BPE)."""
+    spans, start = [], 0
+    for w in words:
+        n = max(1, len(tok.encode(w)))
+        spans.append((start, start + n))
+        start += n
+    return spans
+
+
+def head_masses(maps: Sequence[torch.Tensor], queries, targets, others) -> dict[str, torch.Tensor]:
+    """Per layer × head ``(L, H)``: mean mass from each example's query span onto its target span
+    and its other span, and how often the argmax lands in the target span.
+
+    ``maps[i]``: ``(L, H, Tq, Tk)``; ``queries[i]``, ``targets[i]``, ``others[i]``: token ranges.
+    """
+    mass = other = hits = 0
+    for w, (q0, q1), (t0, t1), (o0, o1) in zip(maps, queries, targets, others, strict=True):
+        rows = w[:, :, q0:q1].float().mean(2)  # (L, H, Tk): the query word's attention
+        mass = mass + rows[..., t0:t1].sum(-1)
+        other = other + rows[..., o0:o1].sum(-1)
+        best = rows.argmax(-1)
+        hits = hits + ((best >= t0) & (best < t1)).float()
+    n = max(1, len(maps))
+    return {"mass": mass / n, "other": other / n, "argmax": hits / n}
+
+
+def _rounded(t: torch.Tensor) -> list:
+    return [[round(float(x), 4) for x in row] for row in t]
+
+
+def _source_spans(tok, pairs, notes):
+    q, t, o = [], [], []
+    for (src, _), n in zip(pairs, notes, strict=True):
+        spans = word_spans(tok, src.split())
+        q.append(spans[n.it_index])
+        t.append(spans[n.antecedent_index])
+        o.append(spans[n.other_index])
+    return q, t, o
+
+
+def encoder_heads(model, tok, pairs, examples, notes, device) -> dict[str, torch.Tensor] | None:
+    """:func:`head_masses` of the encoder self-attention from "it" (None: no self-attention)."""
+    maps = forced_attention(model, examples, 128, device, kind="encoder_self")
+    if maps is None:
+        return None
+    return head_masses(maps, *_source_spans(tok, pairs, notes))
+
+
+def cross_at_pronoun(model, src_tok, tgt_tok, pairs, examples, notes, device) -> dict:
+    """:func:`head_masses` of the cross-attention of the decoder step that emits il / elle."""
+    maps = forced_attention(model, examples, 128, device)
+    queries = [
+        word_spans(tgt_tok, tgt.split())[n.pronoun_index] for (_, tgt), n in zip(pairs, notes)
+    ]
+    _, targets, others = _source_spans(src_tok, pairs, notes)
+    return head_masses(maps, queries, targets, others)
+
+
+def coref_metrics(translator, corpus, hyps, val_ex, test_ex, untrained=None) -> dict:
+    """Every figure of the module docstring, as ``metrics.json`` keys (``coref_*``)."""
+    notes = corpus.extra["coref"]
+    m, dev = translator.model, translator.device
+    src_tok, tgt_tok = translator.src_tok, translator.tgt_tok
+    out = {**pronoun_scores(hyps, notes["test"]), **baselines(notes["train"], notes["test"])}
+    out["baseline_chance"] = 0.5
+    val = encoder_heads(m, src_tok, corpus.val, val_ex, notes["val"], dev)
+    if val is not None:
+        test = encoder_heads(m, src_tok, corpus.test, test_ex, notes["test"], dev)
+        layer, head = divmod(int(val["mass"].flatten().argmax()), val["mass"].shape[1])
+        out.update(
+            coref_best_head=[layer + 1, head + 1],
+            coref_head_mass=round(float(test["mass"][layer, head]), 4),
+            coref_head_other_mass=round(float(test["other"][layer, head]), 4),
+            coref_head_argmax_accuracy=round(float(test["argmax"][layer, head]), 4),
+            coref_val_mass_by_head=_rounded(val["mass"]),
+            coref_mass_by_head=_rounded(test["mass"]),
+            coref_other_mass_by_head=_rounded(test["other"]),
+            coref_argmax_by_head=_rounded(test["argmax"]),
+        )
+        if untrained is not None:
+            u_val = encoder_heads(untrained, src_tok, corpus.val, val_ex, notes["val"], dev)
+            u_test = encoder_heads(untrained, src_tok, corpus.test, test_ex, notes["test"], dev)
+            ul, uh = divmod(int(u_val["mass"].flatten().argmax()), u_val["mass"].shape[1])
+            out.update(
+                coref_untrained_head_mass=round(float(u_test["mass"][ul, uh]), 4),
+                coref_untrained_head_argmax_accuracy=round(float(u_test["argmax"][ul, uh]), 4),
+                coref_untrained_mass_by_head=_rounded(u_test["mass"]),
+            )
+    if translator.attends:
+        cross = cross_at_pronoun(m, src_tok, tgt_tok, corpus.test, test_ex, notes["test"], dev)
+        by_layer = cross["mass"].mean(1)  # heads averaged: (L,)
+        out["coref_cross_mass_by_layer"] = [round(float(x), 4) for x in by_layer]
+        out["coref_cross_other_mass_by_layer"] = [
+            round(float(x), 4) for x in cross["other"].mean(1)
+        ]
+        if cross["mass"].shape[1] > 1:
+            out["coref_cross_mass_by_head"] = _rounded(cross["mass"])
+    return out
+
+
+# -- attnrun predict on a coref run --------------------------------------------------------------
+
+
+def check_sentence(tok: Tokenizer, text: str) -> list[str]:
+    """The sentence's words; a one-line :class:`DataError` without "it" or with words the model
+    never saw."""
+    words = word_split(text)
+    if "it" not in words:
+        raise DataError(f'no "it" in {text!r}: a coref sentence needs the pronoun to resolve')
+    unknown = [w for w in dict.fromkeys(words) if UNK in tok.encode(w)]
+    if unknown:
+        raise DataError(
+            f"word(s) the model never saw: {', '.join(unknown)} (the coref lexicon's words: "
+            "attnrun.translate.data.coref.Lexicon)"
+        )
+    return words
+
+
+def explain_it(sample, words: Sequence[str], best_head: Sequence[int], lexicon) -> str:
+    """Which noun of the sentence the best head (1-based ``[layer, head]``) attends to from "it",
+    from an ``encoder_self`` attention sample of the sentence."""
+    layer, head = best_head[0] - 1, best_head[1] - 1
+    it = words.index("it")
+    row = sample.weights[layer, head, it]  # (S,) over the source tokens (one per word)
+    nouns = [i for i, w in enumerate(words) if lexicon.gender_of(w) is not None]
+    if not nouns:
+        return f"it → no noun of the lexicon in the sentence (layer {layer + 1} head {head + 1})"
+    best = max(nouns, key=lambda i: float(row[i]))
+    return (
+        f'it → {words[best]} ({float(row[best]):.2f} of "it"\'s attention; encoder layer '
+        f"{layer + 1} head {head + 1}, chosen on validation)"
+    )
