@@ -65,6 +65,12 @@ def test_unknown_key_is_named():
         validate("regress", ["nonsense=1"], multirun=False)
 
 
+def test_unknown_group_option_names_the_valid_ones():
+    """Guards Hydra's "Could not find 'recipe/nope'" cut to its first line, without the options."""
+    with pytest.raises(ConfigError, match=r"recipe/nope'; valid: coref"):
+        validate("translate", ["recipe=nope"], multirun=False)
+
+
 def test_sweep_values_are_each_validated():
     with pytest.raises(ConfigError, match="kernel='nope' is not valid"):
         validate("regress", ["kernel=gaussian,nope"], multirun=True)

@@ -75,7 +75,22 @@ def _one_line(e: BaseException) -> str:
             first = f"{key}: {first}"
         if first not in parts:
             parts.append(first)
-    return "; ".join(parts[:2]) if parts else type(e).__name__
+    line = "; ".join(parts[:2]) if parts else type(e).__name__
+    return line + _available_options(str(e))
+
+
+def _available_options(text: str) -> str:
+    """``"; valid: a | b"`` from Hydra's "Available options in 'group':" block, if any."""
+    lines = text.splitlines()
+    for i, raw in enumerate(lines):
+        if raw.startswith("Available options in"):
+            names = []
+            for option in lines[i + 1 :]:
+                if not option.startswith(("\t", " ")) or not option.strip():
+                    break
+                names.append(option.strip())
+            return f"; valid: {' | '.join(names)}" if names else ""
+    return ""
 
 
 def expand_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:

@@ -10,6 +10,8 @@ No loss term looks at attention: the model is trained to translate, and "it" bec
   onto the antecedent's head noun and onto the other candidate; the best head is chosen on the
   validation split (highest mass on the antecedent), then its test mass and how often its argmax
   from "it" is the antecedent are reported (Clark et al. 2019 score BERT's coreference heads so);
+  the same from the predicate adjective (``coref_adjective_*``): the other word a model can
+  gather the antecedent's gender into;
 - **cross-attention mass** on the antecedent at the decoder step that emits il / elle (forced
   decoding of the reference), per decoder layer, for the RNN and Transformer decoders;
 - **baselines**: the nearest-noun rule, the adjective-only rule (the majority pronoun of each
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 import torch
 
 from attnrun.errors import DataError
-from attnrun.translate.data.coref import Note
+from attnrun.translate.data.coref import AGENT, Note
 from attnrun.translate.evaluation import forced_attention
 from attnrun.translate.tokenize import UNK, Tokenizer, word_split
 
@@ -109,22 +111,28 @@ def _rounded(t: torch.Tensor) -> list:
     return [[round(float(x), 4) for x in row] for row in t]
 
 
-def _source_spans(tok, pairs, notes):
+def _source_spans(tok, pairs, notes, query: str = "it"):
     q, t, o = [], [], []
     for (src, _), n in zip(pairs, notes, strict=True):
         spans = word_spans(tok, src.split())
-        q.append(spans[n.it_index])
+        q.append(spans[n.it_index if query == "it" else n.adjective_index])
         t.append(spans[n.antecedent_index])
         o.append(spans[n.other_index])
     return q, t, o
 
 
-def encoder_heads(model, tok, pairs, examples, notes, device) -> dict[str, torch.Tensor] | None:
-    """:func:`head_masses` of the encoder self-attention from "it" (None: no self-attention)."""
+def encoder_heads(model, tok, pairs, examples, notes, device) -> dict | None:
+    """:func:`head_masses` of the encoder self-attention from "it", and from the adjective under
+    ``"adjective"`` (None: no self-attention)."""
     maps = forced_attention(model, examples, 128, device, kind="encoder_self")
     if maps is None:
         return None
-    return head_masses(maps, *_source_spans(tok, pairs, notes))
+    queries, targets, others = _source_spans(tok, pairs, notes)
+    out = head_masses(maps, queries, targets, others)
+    out["adjective"] = head_masses(maps, *_source_spans(tok, pairs, notes, "adjective"))
+    agent = [(t, o) if n.kind == AGENT else (o, t) for t, o, n in zip(targets, others, notes)]
+    out["agent"] = head_masses(maps, queries, *map(list, zip(*agent)))  # agent vs place
+    return out
 
 
 def cross_at_pronoun(model, src_tok, tgt_tok, pairs, examples, notes, device) -> dict:
@@ -137,6 +145,55 @@ def cross_at_pronoun(model, src_tok, tgt_tok, pairs, examples, notes, device) ->
     return head_masses(maps, queries, targets, others)
 
 
+def decoder_at_pronoun(model, tgt_tok, pairs, examples, notes, device) -> dict | None:
+    """:func:`head_masses` of the decoder self-attention at the step that emits il / elle onto the
+    French nouns already written (input position ``j + 1`` holds target word ``j``; a noun
+    written after the pronoun gets nothing, by the causal mask). None without self-attention."""
+    maps = forced_attention(model, examples, 128, device, kind="decoder_self")
+    if maps is None:
+        return None
+    q, t, o = [], [], []
+    for (_, tgt), n in zip(pairs, notes, strict=True):
+        spans = [(a + 1, b + 1) for a, b in word_spans(tgt_tok, tgt.split())]
+        q.append((spans[n.pronoun_index][0] - 1, spans[n.pronoun_index][1] - 1))
+        t.append(spans[n.antecedent_target])
+        o.append(spans[n.other_target])
+    return head_masses(maps, q, t, o)
+
+
+def role_heads(val: dict, test: dict) -> dict:
+    """The head that attends most from "it" to the *agent* whatever the adjective, and the one to
+    the *place* (chosen on validation): a model can carry both nouns into "it" and choose
+    later, which resolves the pronoun without any head pointing at the antecedent."""
+    out = {}
+    for role, key in (("agent", "mass"), ("place", "other")):
+        layer, head = divmod(int(val[key].flatten().argmax()), val[key].shape[1])
+        out[role] = {"head": [layer + 1, head + 1], "mass": round(float(test[key][layer, head]), 4)}
+    return out
+
+
+def _best(val: dict, test: dict, prefix: str) -> dict:
+    """The head with the highest validation mass, and its test figures, as ``prefix_*`` keys."""
+    layer, head = divmod(int(val["mass"].flatten().argmax()), val["mass"].shape[1])
+    return {
+        f"{prefix}_best_head": [layer + 1, head + 1],
+        f"{prefix}_head_mass": round(float(test["mass"][layer, head]), 4),
+        f"{prefix}_head_other_mass": round(float(test["other"][layer, head]), 4),
+        f"{prefix}_head_argmax_accuracy": round(float(test["argmax"][layer, head]), 4),
+        f"{prefix}_mass_by_head": _rounded(test["mass"]),
+    }
+
+
+def by_template(hyps: Sequence[str], notes: Sequence[Note]) -> dict[str, float]:
+    """Pronoun accuracy per template (``fronted``: the French pronoun comes before both nouns, so
+    the decoder cannot read the gender off an article it has already written)."""
+    out = {}
+    for name in sorted({n.template for n in notes}):
+        pick = [(h, n) for h, n in zip(hyps, notes) if n.template == name]
+        out[name] = pronoun_scores([h for h, _ in pick], [n for _, n in pick])["pronoun_accuracy"]
+    return out
+
+
 def coref_metrics(translator, corpus, hyps, val_ex, test_ex, untrained=None) -> dict:
     """Every figure of the module docstring, as ``metrics.json`` keys (``coref_*``)."""
     notes = corpus.extra["coref"]
@@ -144,36 +201,29 @@ def coref_metrics(translator, corpus, hyps, val_ex, test_ex, untrained=None) -> 
     src_tok, tgt_tok = translator.src_tok, translator.tgt_tok
     out = {**pronoun_scores(hyps, notes["test"]), **baselines(notes["train"], notes["test"])}
     out["baseline_chance"] = 0.5
-    val = encoder_heads(m, src_tok, corpus.val, val_ex, notes["val"], dev)
-    if val is not None:
-        test = encoder_heads(m, src_tok, corpus.test, test_ex, notes["test"], dev)
-        layer, head = divmod(int(val["mass"].flatten().argmax()), val["mass"].shape[1])
+    out["pronoun_accuracy_by_template"] = by_template(hyps, notes["test"])
+    splits = ((corpus.val, val_ex, notes["val"]), (corpus.test, test_ex, notes["test"]))
+    val, test = (encoder_heads(m, src_tok, *split, dev) for split in splits)
+    if val is not None:  # the Transformer: encoder self-attention from "it"
+        out.update(_best(val, test, "coref"))
         out.update(
-            coref_best_head=[layer + 1, head + 1],
-            coref_head_mass=round(float(test["mass"][layer, head]), 4),
-            coref_head_other_mass=round(float(test["other"][layer, head]), 4),
-            coref_head_argmax_accuracy=round(float(test["argmax"][layer, head]), 4),
             coref_val_mass_by_head=_rounded(val["mass"]),
-            coref_mass_by_head=_rounded(test["mass"]),
             coref_other_mass_by_head=_rounded(test["other"]),
             coref_argmax_by_head=_rounded(test["argmax"]),
+            coref_role_heads=role_heads(val["agent"], test["agent"]),
         )
+        out.update(_best(val["adjective"], test["adjective"], "coref_adjective"))
         if untrained is not None:
-            u_val = encoder_heads(untrained, src_tok, corpus.val, val_ex, notes["val"], dev)
-            u_test = encoder_heads(untrained, src_tok, corpus.test, test_ex, notes["test"], dev)
-            ul, uh = divmod(int(u_val["mass"].flatten().argmax()), u_val["mass"].shape[1])
-            out.update(
-                coref_untrained_head_mass=round(float(u_test["mass"][ul, uh]), 4),
-                coref_untrained_head_argmax_accuracy=round(float(u_test["argmax"][ul, uh]), 4),
-                coref_untrained_mass_by_head=_rounded(u_test["mass"]),
-            )
+            u_val, u_test = (encoder_heads(untrained, src_tok, *split, dev) for split in splits)
+            out.update(_best(u_val, u_test, "coref_untrained"))
+        dec_val, dec_test = (decoder_at_pronoun(m, tgt_tok, *split, dev) for split in splits)
+        out.update(_best(dec_val, dec_test, "coref_decoder"))
     if translator.attends:
-        cross = cross_at_pronoun(m, src_tok, tgt_tok, corpus.test, test_ex, notes["test"], dev)
-        by_layer = cross["mass"].mean(1)  # heads averaged: (L,)
-        out["coref_cross_mass_by_layer"] = [round(float(x), 4) for x in by_layer]
+        cross = cross_at_pronoun(m, src_tok, tgt_tok, *splits[1], dev)
+        out["coref_cross_mass_by_layer"] = [round(float(x), 4) for x in cross["mass"].mean(1)]
         out["coref_cross_other_mass_by_layer"] = [
             round(float(x), 4) for x in cross["other"].mean(1)
-        ]
+        ]  # heads averaged: (L,)
         if cross["mass"].shape[1] > 1:
             out["coref_cross_mass_by_head"] = _rounded(cross["mass"])
     return out

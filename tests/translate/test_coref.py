@@ -149,3 +149,36 @@ def test_lexicon_noun_without_gender_is_exit_2(tmp_path):
     p = _attnrun("translate", "--dataset", "coref", f"data.path={lex}", *TINY, cwd=tmp_path)
     assert p.returncode == 2
     assert "'lake' has no French gender" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_decoder_mass_reads_the_pronoun_step_and_the_shifted_noun(monkeypatch):
+    """Decoder self-attention: the step that emits il/elle is row ``pronoun_index``; target word
+    ``j`` is input position ``j + 1`` (after BOS). Guards an off-by-one on either side (planted:
+    no shift of the noun → mass 0)."""
+    from attnrun.translate import coref
+
+    tgt = "la vache n'a pas traversé le pont car elle était trop fatiguée ."
+    words = tgt.split()
+    note = _note("f")
+    note.pronoun_index, note.antecedent_target, note.other_target = 9, 1, 6
+    T = len(words) + 1  # + EOS
+    w = torch.zeros(1, 1, T, T)
+    w[0, 0, :, 0] = 1.0
+    w[0, 0, 9] = 0.0
+    w[0, 0, 9, 2] = 1.0  # the step emitting "elle" looks at input 2 = "vache"
+    monkeypatch.setattr(coref, "forced_attention", lambda *a, **k: [w])
+    tok = WordTokenizer.train([tgt], min_freq=1)
+    out = coref.decoder_at_pronoun(None, tok, [("", tgt)], [None], [note], "cpu")
+    assert out["mass"].item() == 1.0 and out["other"].item() == 0.0
+
+
+def test_role_heads_name_the_agent_and_the_place_head():
+    """A head that always attends to the agent and one that always attends to the place are
+    found whatever the antecedent is (the mechanism that resolves il/elle without a coreference
+    head)."""
+    from attnrun.translate.coref import role_heads
+
+    agent = {"mass": torch.tensor([[0.9, 0.1]]), "other": torch.tensor([[0.05, 0.8]])}
+    out = role_heads(agent, agent)
+    assert out["agent"] == {"head": [1, 1], "mass": 0.9}
+    assert out["place"]["head"] == [1, 2]

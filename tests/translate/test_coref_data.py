@@ -71,7 +71,7 @@ def test_pronoun_and_adjective_agree_with_the_antecedent_in_every_pair(data):
         m, f = note.adjective_forms
         assert tgt[note.pronoun_index + 3] == (m if note.gender == "m" else f)
         assert tgt[note.pronoun_index + 2] == "trop"
-        assert note.adjective in src
+        assert src[note.adjective_index] == note.adjective
 
 
 def test_determiners_and_modifiers_agree_with_their_noun(data):
@@ -129,6 +129,11 @@ def test_alignments_are_consistent_with_the_tokens(data):
         )
         linked = {tgt[t] for s, t in sure if s == note.antecedent_index}
         assert any(w.endswith(noun.fr[0]) for w in linked), (en, fr, linked)
+        assert tgt[note.antecedent_target].endswith(noun.fr[0])
+        other = next(
+            n for g in (lex.agents, lex.places) for n in g if n.head == src[note.other_index]
+        )
+        assert tgt[note.other_target].endswith(other.fr[0])
 
 
 def test_rules_that_do_not_resolve_it_stay_near_chance(data):

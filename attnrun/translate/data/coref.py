@@ -191,10 +191,19 @@ class Note:
     pronoun_index: int  # il / elle in the French reference
     template: str
     nouns: list[tuple[int, str]] = field(default_factory=list)  # every head noun: (index, gender)
+    # the French head nouns of the antecedent and of the other candidate in the reference
+    antecedent_target: int = -1
+    other_target: int = -1
 
     @property
     def pronoun(self) -> str:
         return PRONOUNS[self.gender]
+
+    @property
+    def adjective_index(self) -> int:
+        """The predicate adjective in the English sentence: every template says "it COPULA too
+        ADJECTIVE"."""
+        return self.it_index + 3
 
 
 class _Pair:
@@ -384,9 +393,17 @@ def make_pair(lex: Lexicon, rng: random.Random, s: Slots, template: str):
         it, antecedent, other, gender, s.kind, s.adjective.en,
         (s.adjective.m, s.adjective.f), pron, template,
         sorted([(antecedent, gender), (other, other_gender), *objects]),
+        _french_head(pair, antecedent), _french_head(pair, other),
     )  # fmt: skip
     possible = pair.possible | pair.sure
     return " ".join(pair.src), " ".join(pair.tgt), pair.sure, possible, note
+
+
+def _french_head(pair: _Pair, source: int) -> int:
+    """The first French word of the noun linked to English head noun ``source`` (not the
+    article)."""
+    linked = sorted(t for s, t in pair.sure if s == source)
+    return next(t for t in linked if pair.tgt[t] not in ("le", "la", "du", "de"))
 
 
 # -- splits ------------------------------------------------------------------------------------
