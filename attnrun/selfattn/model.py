@@ -24,7 +24,13 @@ from torch import Tensor, nn
 from attnrun.core import MultiHeadAttention, positional_encodings
 from attnrun.core.blocks import EncoderBlock  # the Transformer's encoder block, shared
 
-__all__ = ["EncoderBlock", "PronounResolver", "Resolution", "build_model", "positional_encodings"]
+__all__ = [
+    "POINTER", "EncoderBlock", "PronounResolver", "Resolution", "build_model",
+    "positional_encodings",
+]  # fmt: skip
+
+#: The pointer's layer name: its attention is the prediction, trained on the antecedent's position.
+POINTER = "pointer (supervised)"
 
 
 @dataclass
@@ -89,7 +95,9 @@ class PronounResolver(nn.Module):
 
     @property
     def layer_names(self) -> list[str]:
-        return [f"layer {i + 1}" for i in range(len(self.blocks))] + ["pointer"]
+        """Row names of every attention table and figure; the pointer's says it is trained on the
+        answer, so its weights never pass for a learned head's."""
+        return [f"layer {i + 1}" for i in range(len(self.blocks))] + [POINTER]
 
     def forward(self, tokens: Tensor, valid_lens: Tensor, it_index: Tensor) -> Resolution:
         b, t = tokens.shape

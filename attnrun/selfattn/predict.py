@@ -23,6 +23,9 @@ from attnrun.selfattn.figures import sentence_figures
 from attnrun.selfattn.model import PronounResolver, build_model
 from attnrun.selfattn.train import read_sentence
 
+#: Who gives the answer: the pointer trained on the antecedent's position, not a learned head.
+ANSWERED_BY = "supervised pointer (trained with cross-entropy on the antecedent's position)"
+
 
 def write_vocab(run_dir: Path, vocab: Vocab, max_len: int) -> Path:
     """``vocab.json``: the vocabulary and the longest sentence the model's positions cover
@@ -76,7 +79,10 @@ def predict_selfattn(
 ) -> Prediction:
     """Point from "it" to its antecedent in each line of ``text``; write the heatmap grid, the
     viewer and ``prediction.json`` into ``out_dir`` (``attention_<i>…``, ``prediction_<i>.json``
-    for the ``i``-th of several sentences). Every sentence is checked before any is run."""
+    for the ``i``-th of several sentences). Every sentence is checked before any is run.
+
+    The answer is the supervised pointer's (trained on the antecedent's position): each output
+    line starts ``supervised pointer:`` and ``prediction.json`` says so in ``answered_by``."""
     sentences = [line.strip() for line in text.splitlines() if line.strip()] or [text]
     token_lists = [tokenize(s) for s in sentences]
     wheres = [f"sentence {i + 1}: " if len(sentences) > 1 else "" for i in range(len(sentences))]
@@ -110,7 +116,9 @@ def predict_selfattn(
 
 def _predict_one(model, vocab, text, tokens, out_dir: Path, suffix: str, metrics):
     reading = read_sentence(model, vocab, tokens, torch.device("cpu"))
-    best = tuple(metrics.get("it_attention_best") or (len(model.layer_names) - 1, 0))
+    # a run made before the metrics were named supervised_* wrote it_attention_best
+    best = metrics.get("supervised_it_attention_best") or metrics.get("it_attention_best")
+    best = tuple(best or (len(model.layer_names) - 1, 0))
     written = sentence_figures(out_dir, f"attention{suffix}", reading, model.layer_names, best)
     top = torch.topk(reading.probs, k=min(3, len(tokens)))
     candidates = [
@@ -122,12 +130,13 @@ def _predict_one(model, vocab, text, tokens, out_dir: Path, suffix: str, metrics
     write_json(path, {
         "sentence": text, "tokens": tokens, "it_index": reading.it_index,
         "antecedent": answer["token"], "antecedent_index": answer["position"],
-        "candidates": candidates,
+        "candidates": candidates, "answered_by": ANSWERED_BY,
     })  # fmt: skip
     written.append(path)
     others = ", ".join(f"{c['token']} {c['probability']:.2f}" for c in candidates[1:])
     prefix = f"{text}\t" if suffix else ""
     line = (
-        f'{prefix}"it" refers to "{answer["token"]}" (p={answer["probability"]:.2f}; then {others})'
+        f'{prefix}supervised pointer: "it" refers to "{answer["token"]}" '
+        f"(p={answer['probability']:.2f}; then {others})"
     )
     return line, written

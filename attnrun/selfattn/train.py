@@ -1,8 +1,10 @@
 """Training and evaluation of :class:`~attnrun.selfattn.model.PronounResolver`.
 
-The loss is the cross-entropy of the pointer's distribution at the antecedent's head noun. The
-``it_attention`` table reads, for every layer and head, the mean attention weight from the row of
-"it" to the column of the antecedent's head noun over the held-out sentences.
+The loss is the cross-entropy of the pointer's distribution at the antecedent's head noun, so the
+pointer's accuracy and attention are *supervised* figures (the encoder blocks are trained through
+that same loss). The ``it_attention`` table reads, for every layer and head, the mean attention
+weight from the row of "it" to the column of the antecedent's head noun over the held-out
+sentences.
 """
 
 from __future__ import annotations
@@ -117,8 +119,11 @@ class SentenceAttention:
 
     @property
     def title(self) -> str:
-        """The sentence and the model's answer, the caption of its figures and sample."""
-        return f"{' '.join(self.tokens)}  →  it = {self.tokens[self.prediction]}"
+        """The sentence and the supervised pointer's answer, the caption of its figures and
+        sample."""
+        return (
+            f"{' '.join(self.tokens)}  →  supervised pointer: it = {self.tokens[self.prediction]}"
+        )
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ def run_dir(tmp_path: Path) -> Path:
     return write_run(
         tmp_path / "run",
         {"model": {"heads": 2}, "seed": 3},
-        {"accuracy": 0.75},
+        {"supervised_accuracy": 0.75},
         experiment="selfattn",
         history={"loss": [1.0, 0.5]},
         attention=[sample("tired", tokens, tokens, seed=0, kind="self", heads=2, focus=3)],
@@ -38,11 +38,24 @@ def run_dir(tmp_path: Path) -> Path:
 def test_open_run_reads_metrics_config_attention_and_history(run_dir: Path) -> None:
     run = attnrun.open_run(run_dir)
     assert run.status == "completed" and run.experiment == "selfattn"
-    assert run.metrics["accuracy"] == 0.75 and run.config == {"model": {"heads": 2}, "seed": 3}
+    assert run.metrics["supervised_accuracy"] == 0.75 and run.config == {
+        "model": {"heads": 2},
+        "seed": 3,
+    }
     assert run.history == {"loss": [1.0, 0.5]}
     (s,) = run.attention
     assert (s.name, s.kind, s.focus) == ("tired", "self", 3) and s.weights.shape == (1, 2, 4, 4)
-    assert "accuracy=0.75" in repr(run)
+    assert "supervised_accuracy=0.75" in repr(run)
+
+
+def test_a_selfattn_run_made_before_the_supervised_names_opens(tmp_path: Path) -> None:
+    """Guards against open_run (and the report's key metrics) failing on a selfattn run written
+    before its metrics were renamed supervised_*: it opens, with its old keys as they were."""
+    old = write_run(tmp_path / "old", {"seed": 0}, {"accuracy": 0.9, "it_attention": 0.8},
+                    experiment="selfattn")  # fmt: skip
+    run = attnrun.open_run(old)
+    assert run.metrics["accuracy"] == 0.9 and run.key_metrics == {}
+    assert "selfattn" in repr(run)
 
 
 def test_open_run_inlines_the_runs_own_viewer_exactly(run_dir: Path) -> None:

@@ -24,7 +24,8 @@ def test_tensorboard_gets_epoch_scalars_final_metrics_and_heatmaps(tmp_path):
     acc.Reload()
     tags = acc.Tags()
     assert [e.step for e in acc.Scalars("loss")] == [1, 2, 3]
-    assert acc.Scalars("final/accuracy")[0].value == pytest.approx(metrics["accuracy"])
+    final = acc.Scalars("final/supervised_accuracy")[0].value
+    assert final == pytest.approx(metrics["supervised_accuracy"])
     assert "attention_heads" in tags["images"]
 
 

@@ -28,7 +28,8 @@ TINY = {
     "plot": {"enabled": False},
 }
 BATCHES = -(-200 // 32)  # optimiser steps per epoch of TINY: 7
-COMPARED = ("accuracy", "train_loss", "it_attention", "it_attention_table", "model_sha256")
+COMPARED = ("supervised_accuracy", "train_loss", "supervised_it_attention",
+            "supervised_it_attention_table", "model_sha256")  # fmt: skip
 # what may differ between a resumed and an uninterrupted run: clocks, the process, the resume log
 WALL_AND_PROCESS = ("started_at", "finished_at", "wall_time_s", "train_time_s", "pid",
                     "resumed_at", "resumed_from")  # fmt: skip

@@ -13,7 +13,7 @@ from attnrun.predictors import predict, predicting_experiments
 
 TINY = {
     "data": {"n_train": 600, "n_test": 100},
-    "train": {"epochs": 8, "batch_size": 32, "lr": 0.005},
+    "train": {"epochs": 8, "batch_size": 32, "lr": 0.005, "threads": 1},
     "plot": {"enabled": False},
 }
 
@@ -44,12 +44,13 @@ def test_predicts_the_antecedent_and_writes_a_new_folder_each_time(trained):
     budget, held-out accuracy 0.80 at the worst, measured 2026-12-01); each call its own folder."""
     text = "The dog didn't cross the road because it was too busy ."
     first, folder = predict(trained, text)
-    assert 'refers to "road"' in first.lines[0]
+    assert first.lines[0].startswith('supervised pointer: "it" refers to "road"')
     assert folder.parent.parent == trained / "predictions"
     for name in ("attention.html", "attention_heads.png", "prediction.json"):
         assert (folder / name).is_file()
     data = json.loads((folder / "prediction.json").read_text())
     assert data["antecedent"] == "road" and data["tokens"][data["it_index"]] == "it"
+    assert data["answered_by"].startswith("supervised pointer")
     second, folder2 = predict(trained, text.replace("busy", "tired"))
     assert folder2 != folder and (folder / "prediction.json").is_file()
     assert 'refers to "dog"' in second.lines[0]
@@ -75,6 +76,17 @@ def test_bad_sentences_say_what_is_wrong(trained, text, message):
         set((trained / "predictions").rglob("*")) if (trained / "predictions").exists() else set()
     )
     assert {p for p in after - before if p.is_file()} == set()
+
+
+def test_a_run_made_before_the_supervised_names_still_predicts(copy):
+    """Guards against predict reading only the new ``supervised_it_attention_best`` key: a run
+    whose metrics.json has the names of before the rename (``it_attention_best`` ...) predicts."""
+    metrics = json.loads((copy / "metrics.json").read_text())
+    old = {k.removeprefix("supervised_"): v for k, v in metrics.items()}
+    assert "it_attention_best" in old and "supervised_it_attention_best" not in old
+    (copy / "metrics.json").write_text(json.dumps(old))
+    result, folder = predict(copy, "The dog didn't cross the road because it was too busy .")
+    assert 'refers to "road"' in result.lines[0] and (folder / "prediction.json").is_file()
 
 
 def test_missing_folder_and_unfinished_run(tmp_path, copy):
