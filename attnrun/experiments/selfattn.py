@@ -141,7 +141,7 @@ class SelfAttnConfig(BaseConfig):
         "supervised_it_attention",
         "supervised_it_attention_head",
     ),
-    help="Self-attention resolves 'it': which head points at the animal or the street.",
+    help="Self-attention resolves 'it' with a pointer supervised on the antecedent's position.",
     predictor=predict_selfattn,
 )
 def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
