@@ -247,17 +247,17 @@ def check_sentence(tok: Tokenizer, text: str) -> list[str]:
     return words
 
 
-def explain_it(sample, words: Sequence[str], best_head: Sequence[int], lexicon) -> str:
+def explain_it(sample, tok: Tokenizer, words: Sequence[str], best_head, lexicon) -> str:
     """Which noun of the sentence the best head (1-based ``[layer, head]``) attends to from "it",
-    from an ``encoder_self`` attention sample of the sentence."""
+    from an ``encoder_self`` attention sample of the sentence (word pieces summed per word)."""
     layer, head = best_head[0] - 1, best_head[1] - 1
-    it = words.index("it")
-    row = sample.weights[layer, head, it]  # (S,) over the source tokens (one per word)
+    spans = word_spans(tok, words)
+    q0, q1 = spans[words.index("it")]
+    row = torch.as_tensor(sample.weights[layer, head, q0:q1]).float().mean(0)  # (S,) source tokens
+    mass = [float(row[a:b].sum()) for a, b in spans]
     nouns = [i for i, w in enumerate(words) if lexicon.gender_of(w) is not None]
+    where = f"encoder layer {layer + 1} head {head + 1}, chosen on validation"
     if not nouns:
-        return f"it → no noun of the lexicon in the sentence (layer {layer + 1} head {head + 1})"
-    best = max(nouns, key=lambda i: float(row[i]))
-    return (
-        f'it → {words[best]} ({float(row[best]):.2f} of "it"\'s attention; encoder layer '
-        f"{layer + 1} head {head + 1}, chosen on validation)"
-    )
+        return f"it → no noun of the lexicon in the sentence ({where})"
+    best = max(nouns, key=lambda i: mass[i])
+    return f'it → {words[best]} ({mass[best]:.2f} of "it"\'s attention; {where})'

@@ -53,7 +53,7 @@ def predict_translate(
     if coref and coref[1] is not None:  # a Transformer: which noun the best head attends to
         selfs = [x for x in samples if x.kind == "encoder_self"]
         for r, w, sample in zip(result, words, selfs):
-            r["it"] = explain_it(sample, w, coref[1], coref[0])
+            r["it"] = explain_it(sample, translator.src_tok, w, coref[1], coref[0])
     write_json(out_dir / "translations.json", result)
     return result
 

@@ -267,7 +267,9 @@ class Slots:
     kind: str  # the antecedent's role
 
 
-Template = Callable[[_Pair, Lexicon, random.Random, Slots], tuple[int, int, int, list]]
+#: ``(pair, lexicon, rng, slots) -> (it, il/elle, antecedent, other, [(object, gender)])``: the
+#: template appends both sentences to ``pair`` and returns where its words went.
+Template = Callable[[_Pair, Lexicon, random.Random, Slots], tuple[int, int, int, int, list]]
 templates: Registry[Template] = Registry("template")
 
 VERBS = (  # English, French, links (French word -> English words)
