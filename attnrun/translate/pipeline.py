@@ -112,9 +112,11 @@ def make_translator(cfg, src_tok, tgt_tok, ctx) -> Translator:
     model = build_model(cfg, src_tok.size, tgt_tok.size).to(ctx.device)
     n_params = sum(p.numel() for p in model.parameters())
     decoder = decoder_name(cfg)
+    kind = f"{decoder} decoder, {cfg.score} score"
+    if cfg.model.arch == "transformer":
+        kind = "transformer, scaled dot-product attention"
     ctx.reporter.info(
-        f"model: {decoder} decoder, {cfg.score} score, {n_params:,} parameters, vocab "
-        f"{src_tok.size}/{tgt_tok.size}"
+        f"model: {kind}, {n_params:,} parameters, vocab {src_tok.size}/{tgt_tok.size}"
     )
     ctx.record.update(parameters=n_params, decoder=decoder)
     return Translator(model, src_tok, tgt_tok, cfg.data.max_len, cfg.decode, ctx.device)
