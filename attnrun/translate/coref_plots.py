@@ -112,6 +112,8 @@ def _announcement(out_dir: Path, translator, best_head: list[int]) -> None:
     samples = translator.attention_samples(texts, [h[0] for h in all_hyps], "demo")
     selfs = [s for s in samples if s.kind == "encoder_self"]
     panels = []
+    if not all("it" in s.keys for s in selfs):  # a subword vocabulary may split "it"
+        return
     for name, s, french in zip(DEMO, selfs, hyps):
         it = s.keys.index("it")
         row = np.asarray(s.weights[layer, head, it], dtype=float)
