@@ -18,7 +18,15 @@ __all__ = ["TranslateConfig", "run"]
 run = experiment(
     "translate",
     TranslateConfig,
-    key_metrics=("bleu", "bleu_lowercase", "chrf", "aer", "train_tokens_per_s"),
+    key_metrics=(
+        "bleu",
+        "bleu_lowercase",
+        "chrf",
+        "aer",
+        "pronoun_accuracy",
+        "coref_head_mass",
+        "train_tokens_per_s",
+    ),  # fmt: skip
     help="RNN encoder-decoder with attention (Bahdanau 2015 / Luong 2015) on a parallel corpus.",
     predictor=translate_predictor,
 )(run_translate)

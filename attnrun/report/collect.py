@@ -155,15 +155,19 @@ def _hashable(v: Any) -> Any:
 def key_metrics(runs: list[Run]) -> list[str]:
     """The headline metrics of the runs' experiments, in registry order.
 
-    Each experiment's ``key_metrics`` from the experiments registry; for an experiment the registry
+    Each experiment's ``key_metrics`` from the experiments registry that at least one of its runs
+    has (all of them when none has any); for an experiment the registry
     does not know (or when it cannot be imported), every numeric top-level metric of its runs.
     """
     registry = _registry()
     names: dict[str, None] = {}
     for exp in dict.fromkeys(r.experiment for r in runs):
         declared = registry.get(exp)
-        if declared:
-            names.update(dict.fromkeys(declared))
+        if declared:  # those some run has (translate's coref_* only on the coref corpus)
+            present = [
+                k for k in declared if any(k in r.metrics for r in runs if r.experiment == exp)
+            ]
+            names.update(dict.fromkeys(present or declared))
             continue
         for r in runs:
             if r.experiment == exp:

@@ -84,6 +84,18 @@ def test_key_metrics_come_from_the_registry(sweep: Path) -> None:
     assert key_metrics(runs) == list(experiments.get("regress").key_metrics)
 
 
+def test_declared_key_metrics_no_run_has_are_left_out(tmp_path: Path) -> None:
+    """A toy translate run has no coref figures: its report shows no empty pronoun column, a
+    coref run's does (guards the column list taken from the registry alone)."""
+    write_run(tmp_path / "toy", {"seed": 0}, {"bleu": 90.0, "aer": 0.1}, experiment="translate")
+    assert key_metrics(collect([tmp_path])) == ["bleu", "aer"]
+    write_run(
+        tmp_path / "coref", {"seed": 0}, {"bleu": 99.0, "pronoun_accuracy": 1.0},
+        experiment="translate",
+    )  # fmt: skip
+    assert key_metrics(collect([tmp_path])) == ["bleu", "aer", "pronoun_accuracy"]
+
+
 def test_unknown_experiment_falls_back_to_numeric_metrics(tmp_path: Path) -> None:
     write_run(
         tmp_path / "r",
