@@ -27,7 +27,7 @@ import torch
 
 from attnrun.errors import DataError
 from attnrun.translate.data.coref import AGENT, Note
-from attnrun.translate.evaluation import forced_attention
+from attnrun.translate.evaluation import KINDS, forced_attention, forced_maps
 from attnrun.translate.tokenize import UNK, Tokenizer, word_split
 
 __all__ = [
@@ -121,12 +121,9 @@ def _source_spans(tok, pairs, notes, query: str = "it"):
     return q, t, o
 
 
-def encoder_heads(model, tok, pairs, examples, notes, device) -> dict | None:
-    """:func:`head_masses` of the encoder self-attention from "it", and from the adjective under
-    ``"adjective"`` (None: no self-attention)."""
-    maps = forced_attention(model, examples, 128, device, kind="encoder_self")
-    if maps is None:
-        return None
+def encoder_heads(maps, tok, pairs, notes) -> dict:
+    """:func:`head_masses` of the encoder self-attention ``maps`` from "it", from the adjective
+    (``"adjective"``) and from "it" onto the agent vs the place (``"agent"``)."""
     queries, targets, others = _source_spans(tok, pairs, notes)
     out = head_masses(maps, queries, targets, others)
     out["adjective"] = head_masses(maps, *_source_spans(tok, pairs, notes, "adjective"))
@@ -135,9 +132,8 @@ def encoder_heads(model, tok, pairs, examples, notes, device) -> dict | None:
     return out
 
 
-def cross_at_pronoun(model, src_tok, tgt_tok, pairs, examples, notes, device) -> dict:
-    """:func:`head_masses` of the cross-attention of the decoder step that emits il / elle."""
-    maps = forced_attention(model, examples, 128, device)
+def cross_at_pronoun(maps, src_tok, tgt_tok, pairs, notes) -> dict:
+    """:func:`head_masses` of the cross-attention ``maps`` at the step that emits il / elle."""
     queries = [
         word_spans(tgt_tok, tgt.split())[n.pronoun_index] for (_, tgt), n in zip(pairs, notes)
     ]
@@ -145,13 +141,10 @@ def cross_at_pronoun(model, src_tok, tgt_tok, pairs, examples, notes, device) ->
     return head_masses(maps, queries, targets, others)
 
 
-def decoder_at_pronoun(model, tgt_tok, pairs, examples, notes, device) -> dict | None:
-    """:func:`head_masses` of the decoder self-attention at the step that emits il / elle onto the
-    French nouns already written (input position ``j + 1`` holds target word ``j``; a noun
-    written after the pronoun gets nothing, by the causal mask). None without self-attention."""
-    maps = forced_attention(model, examples, 128, device, kind="decoder_self")
-    if maps is None:
-        return None
+def decoder_at_pronoun(maps, tgt_tok, pairs, notes) -> dict:
+    """:func:`head_masses` of the decoder self-attention ``maps`` at the step that emits il / elle
+    onto the French nouns already written (input position ``j + 1`` holds target word ``j``; a
+    noun written after the pronoun gets nothing, by the causal mask)."""
     q, t, o = [], [], []
     for (_, tgt), n in zip(pairs, notes, strict=True):
         spans = [(a + 1, b + 1) for a, b in word_spans(tgt_tok, tgt.split())]
@@ -161,20 +154,25 @@ def decoder_at_pronoun(model, tgt_tok, pairs, examples, notes, device) -> dict |
     return head_masses(maps, q, t, o)
 
 
+def _argmax_head(table: torch.Tensor) -> tuple[int, int]:
+    """``(layer, head)`` of the largest entry of an ``(L, H)`` table (0-based)."""
+    return divmod(int(table.flatten().argmax()), table.shape[1])
+
+
 def role_heads(val: dict, test: dict) -> dict:
     """The head that attends most from "it" to the *agent* whatever the adjective, and the one to
     the *place* (chosen on validation): a model can carry both nouns into "it" and choose
     later, which resolves the pronoun without any head pointing at the antecedent."""
     out = {}
     for role, key in (("agent", "mass"), ("place", "other")):
-        layer, head = divmod(int(val[key].flatten().argmax()), val[key].shape[1])
+        layer, head = _argmax_head(val[key])
         out[role] = {"head": [layer + 1, head + 1], "mass": round(float(test[key][layer, head]), 4)}
     return out
 
 
 def _best(val: dict, test: dict, prefix: str) -> dict:
     """The head with the highest validation mass, and its test figures, as ``prefix_*`` keys."""
-    layer, head = divmod(int(val["mass"].flatten().argmax()), val["mass"].shape[1])
+    layer, head = _argmax_head(val["mass"])
     return {
         f"{prefix}_best_head": [layer + 1, head + 1],
         f"{prefix}_head_mass": round(float(test["mass"][layer, head]), 4),
@@ -195,31 +193,47 @@ def by_template(hyps: Sequence[str], notes: Sequence[Note]) -> dict[str, float]:
 
 
 def coref_metrics(translator, corpus, hyps, val_ex, test_ex, untrained=None) -> dict:
-    """Every figure of the module docstring, as ``metrics.json`` keys (``coref_*``)."""
+    """Every figure of the module docstring, as ``metrics.json`` keys (``coref_*``): each model's
+    attention of each split comes from one forced-decoding pass (:func:`forced_maps`)."""
     notes = corpus.extra["coref"]
-    m, dev = translator.model, translator.device
     src_tok, tgt_tok = translator.src_tok, translator.tgt_tok
     out = {**pronoun_scores(hyps, notes["test"]), **baselines(notes["train"], notes["test"])}
     out["baseline_chance"] = 0.5
     out["pronoun_accuracy_by_template"] = by_template(hyps, notes["test"])
-    splits = ((corpus.val, val_ex, notes["val"]), (corpus.test, test_ex, notes["test"]))
-    val, test = (encoder_heads(m, src_tok, *split, dev) for split in splits)
-    if val is not None:  # the Transformer: encoder self-attention from "it"
-        out.update(_best(val, test, "coref"))
+    examples = {"val": val_ex, "test": test_ex}
+    pairs = {"val": corpus.val, "test": corpus.test}
+    kinds = KINDS if translator.attends else KINDS[1:]  # decoder=none has no cross-attention
+    maps = {
+        k: forced_maps(translator.model, examples[k], 128, translator.device, kinds) for k in pairs
+    }
+    if "encoder_self" in maps["test"]:  # the Transformer: self-attention from "it"
+        enc = {
+            k: encoder_heads(maps[k]["encoder_self"], src_tok, pairs[k], notes[k]) for k in pairs
+        }
+        out.update(_best(enc["val"], enc["test"], "coref"))
         out.update(
-            coref_val_mass_by_head=_rounded(val["mass"]),
-            coref_other_mass_by_head=_rounded(test["other"]),
-            coref_argmax_by_head=_rounded(test["argmax"]),
-            coref_role_heads=role_heads(val["agent"], test["agent"]),
+            coref_val_mass_by_head=_rounded(enc["val"]["mass"]),
+            coref_other_mass_by_head=_rounded(enc["test"]["other"]),
+            coref_argmax_by_head=_rounded(enc["test"]["argmax"]),
+            coref_role_heads=role_heads(enc["val"]["agent"], enc["test"]["agent"]),
         )
-        out.update(_best(val["adjective"], test["adjective"], "coref_adjective"))
+        out.update(_best(enc["val"]["adjective"], enc["test"]["adjective"], "coref_adjective"))
         if untrained is not None:
-            u_val, u_test = (encoder_heads(untrained, src_tok, *split, dev) for split in splits)
-            out.update(_best(u_val, u_test, "coref_untrained"))
-        dec_val, dec_test = (decoder_at_pronoun(m, tgt_tok, *split, dev) for split in splits)
-        out.update(_best(dec_val, dec_test, "coref_decoder"))
+            raw = {
+                k: forced_attention(untrained, examples[k], 128, translator.device, "encoder_self")
+                for k in pairs
+            }
+            u = {k: encoder_heads(raw[k], src_tok, pairs[k], notes[k]) for k in pairs}
+            out.update(_best(u["val"], u["test"], "coref_untrained"))
+        dec = {
+            k: decoder_at_pronoun(maps[k]["decoder_self"], tgt_tok, pairs[k], notes[k])
+            for k in pairs
+        }
+        out.update(_best(dec["val"], dec["test"], "coref_decoder"))
     if translator.attends:
-        cross = cross_at_pronoun(m, src_tok, tgt_tok, *splits[1], dev)
+        cross = cross_at_pronoun(
+            maps["test"]["cross"], src_tok, tgt_tok, corpus.test, notes["test"]
+        )
         out["coref_cross_mass_by_layer"] = [round(float(x), 4) for x in cross["mass"].mean(1)]
         out["coref_cross_other_mass_by_layer"] = [
             round(float(x), 4) for x in cross["other"].mean(1)

@@ -6,7 +6,8 @@
   viewer opened on that head;
 - ``coref_heads.png``: the layer × head table of the mass from "it" onto the antecedent, trained
   and untrained;
-- ``coref_cross_<i>.png``: cross-attention of test sentences with the il / elle row marked.
+- ``coref_cross_<i>.png``: cross-attention of the test sentences the run shows (``plot.heatmaps``)
+  with the il / elle row marked.
 """
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ def cross_figure(sample, pronoun_rows: list[int]) -> Figure:
     return fig
 
 
-def write_coref_figures(out_dir: Path, translator, corpus, metrics: dict, n_cross: int = 2):
-    """The module docstring's figures (the announcement picture needs an encoder with
-    self-attention: the Transformer)."""
+def write_coref_figures(out_dir: Path, translator, metrics: dict, samples) -> None:
+    """The module docstring's figures; ``samples``: the test sentences' attention samples the run
+    already wrote (the announcement picture needs an encoder with self-attention: the
+    Transformer)."""
     out_dir = Path(out_dir)
     if "coref_mass_by_head" in metrics:
         tables = {"trained": metrics["coref_mass_by_head"]}
@@ -96,13 +98,9 @@ def write_coref_figures(out_dir: Path, translator, corpus, metrics: dict, n_cros
             tables["untrained"] = metrics["coref_untrained_mass_by_head"]
         save_figure(mass_figure(tables), out_dir / "coref_heads.png")
         _announcement(out_dir, translator, metrics["coref_best_head"])
-    if translator.attends:
-        sources = [s for s, _ in corpus.test[:n_cross]]
-        _, hyps = translator.translate(sources)
-        samples = translator.attention_samples(sources, [h[0] for h in hyps], "test")
-        for i, s in enumerate(x for x in samples if x.kind == "cross"):
-            marked = [r for r, tok in enumerate(s.queries) if tok in ("il", "elle")]
-            save_figure(cross_figure(s, marked), out_dir / f"coref_cross_{i}.png")
+    for i, s in enumerate(x for x in samples if x.kind == "cross"):
+        marked = [r for r, tok in enumerate(s.queries) if tok in ("il", "elle")]
+        save_figure(cross_figure(s, marked), out_dir / f"coref_cross_{i}.png")
 
 
 def _announcement(out_dir: Path, translator, best_head: list[int]) -> None:

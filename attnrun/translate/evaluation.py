@@ -29,28 +29,41 @@ def perplexity(model, examples: Sequence[Example], batch_size: int, device="cpu"
     return math.exp(min(total / max(1, count), 50.0))
 
 
+KINDS = ("cross", "encoder_self", "decoder_self")
+
+
 @torch.no_grad()
+def forced_maps(
+    model, examples: Sequence[Example], batch_size: int, device="cpu", kinds=KINDS
+) -> dict[str, list[torch.Tensor]]:
+    """Attention ``(layers, heads, Tq, Tk)`` of each example when the decoder is fed its
+    reference, for each of ``kinds`` the model has, from one forward pass per batch. ``cross``:
+    rows are the reference tokens incl. EOS, columns the source tokens incl. EOS (an RNN decoder
+    has one layer and one head; the Transformer gives every layer and head); ``encoder_self`` /
+    ``decoder_self``: the Transformer's self-attention (absent for a model without it)."""
+    model.eval()
+    maps = hasattr(model, "attention_maps")
+    kinds = [k for k in kinds if maps or k == "cross"]
+    out: dict[str, list] = {k: [None] * len(examples) for k in kinds}
+    if not kinds:
+        return out
+    for idx in sorted_chunks([len(e[0]) for e in examples], batch_size):
+        b = make_batch(examples, idx).to(device)
+        if maps:
+            ws = model.attention_maps(b.src, b.src_lens, b.tgt_in)  # kind -> (B, L, H, Tq, Tk)
+        else:
+            _, w = model(b.src, b.src_lens, b.tgt_in, need_weights=True)  # (B, T, S)
+            ws = {"cross": w[:, None, None]}
+        for row, i in enumerate(idx):
+            s, t = examples[i]
+            for kind in kinds:
+                q, k = {"cross": (t, s), "encoder_self": (s, s), "decoder_self": (t, t)}[kind]
+                out[kind][i] = ws[kind][row, :, :, : len(q), : len(k)].cpu()
+    return out
+
+
 def forced_attention(
     model, examples: Sequence[Example], batch_size: int, device="cpu", kind: str = "cross"
 ) -> list[torch.Tensor] | None:
-    """Attention ``(layers, heads, Tq, Tk)`` of each example when the decoder is fed its
-    reference. ``kind="cross"``: rows are the reference tokens incl. EOS, columns the source
-    tokens incl. EOS (an RNN decoder has one layer and one head; the Transformer gives every
-    layer and head); ``"encoder_self"`` / ``"decoder_self"``: the Transformer's self-attention
-    (None for a model without it)."""
-    model.eval()
-    if kind != "cross" and not hasattr(model, "attention_maps"):
-        return None
-    out: list[torch.Tensor | None] = [None] * len(examples)
-    for idx in sorted_chunks([len(e[0]) for e in examples], batch_size):
-        b = make_batch(examples, idx).to(device)
-        if hasattr(model, "attention_maps"):
-            w = model.attention_maps(b.src, b.src_lens, b.tgt_in)[kind]  # (B, L, H, Tq, Tk)
-        else:
-            _, w = model(b.src, b.src_lens, b.tgt_in, need_weights=True)  # (B, T, S)
-            w = w[:, None, None]
-        for row, i in enumerate(idx):
-            s, t = examples[i]
-            q, k = {"cross": (t, s), "encoder_self": (s, s), "decoder_self": (t, t)}[kind]
-            out[i] = w[row, :, :, : len(q), : len(k)].cpu()
-    return out  # type: ignore[return-value]
+    """:func:`forced_maps` of one kind (None when the model has no such attention)."""
+    return forced_maps(model, examples, batch_size, device, (kind,)).get(kind)

@@ -59,7 +59,7 @@ def run_translate(cfg, out_dir: Path, ctx) -> dict[str, Any]:
     )
     translator = make_translator(cfg, src_tok, tgt_tok, ctx)
     state = Trainer(translator, train_ex, corpus.val, val_ex, cfg, ctx).run()
-    scores, hyps = test_scores(translator, corpus, out_dir, cfg.plot.heatmaps)
+    scores, hyps, samples = test_scores(translator, corpus, out_dir, cfg.plot.heatmaps)
     metrics = {
         **scores,
         "perplexity": round(perplexity(translator.model, test_ex, 128, ctx.device), 3),
@@ -71,7 +71,9 @@ def run_translate(cfg, out_dir: Path, ctx) -> dict[str, Any]:
     if corpus.test_alignments is not None and translator.attends:
         metrics.update(alignment_scores(translator, corpus, test_ex, val_ex))
     if "coref" in corpus.extra:
-        metrics.update(coref_step(cfg, translator, corpus, hyps, (val_ex, test_ex), out_dir))
+        metrics.update(
+            coref_step(cfg, translator, corpus, (hyps, samples), (val_ex, test_ex), out_dir)
+        )
     if "demo" in corpus.extra:
         metrics["d2l_demo"] = demo_translations(translator, corpus.extra["demo"])
     files.write_history(out_dir, state.history)
@@ -128,7 +130,7 @@ def make_translator(cfg, src_tok, tgt_tok, ctx) -> Translator:
 def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples: int):
     """Translate the test split; write translations (and n-best lists) and the attention of the
     first ``n_samples`` sentences; return sacreBLEU's scores of hypotheses against references,
-    and the hypotheses."""
+    the hypotheses and those attention samples."""
     sources = [s for s, _ in corpus.test]
     refs = [t for _, t in corpus.test]
     hyps, all_hyps = translator.translate(sources)
@@ -140,6 +142,7 @@ def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples
             for hs in all_hyps
         ]
         write_json(out_dir / "nbest.json", nbest)
+    samples = []
     if translator.attends:
         n = min(n_samples, len(sources))
         samples = translator.attention_samples(sources[:n], [h[0] for h in all_hyps[:n]], "test")
@@ -147,18 +150,23 @@ def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples
         write_attention_figures(out_dir, samples)
     by_length = bleu_by_length(sources, hyps, refs)
     plot_bleu_by_length({"this run": by_length}, out_dir / "bleu_by_length.png")
-    return {
-        **{k: scores[k] for k in SCORE_KEYS},
-        "bleu_by_length": by_length,
-        "test_split": corpus.test_name,
-        "test_sentences": len(sources),
-    }, hyps
+    return (
+        {
+            **{k: scores[k] for k in SCORE_KEYS},
+            "bleu_by_length": by_length,
+            "test_split": corpus.test_name,
+            "test_sentences": len(sources),
+        },
+        hyps,
+        samples,
+    )
 
 
-def coref_step(cfg, translator: Translator, corpus: Corpus, hyps, examples, out_dir) -> dict:
+def coref_step(cfg, translator: Translator, corpus: Corpus, test, examples, out_dir) -> dict:
     """The ``coref`` corpus: pronoun and agreement accuracy, baselines, the head masses of the
     trained model and of the same model untrained (:mod:`attnrun.translate.coref`), and their
-    figures."""
+    figures. ``test``: the test split's hypotheses and attention samples."""
+    hyps, samples = test
     import torch
 
     with torch.random.fork_rng():
@@ -166,7 +174,7 @@ def coref_step(cfg, translator: Translator, corpus: Corpus, hyps, examples, out_
         untrained = build_model(cfg, translator.src_tok.size, translator.tgt_tok.size)
     untrained = untrained.to(translator.device).eval()
     metrics = coref_metrics(translator, corpus, hyps, *examples, untrained=untrained)
-    write_coref_figures(out_dir, translator, corpus, metrics)
+    write_coref_figures(out_dir, translator, metrics, samples)
     return metrics
 
 

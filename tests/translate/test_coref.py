@@ -151,7 +151,7 @@ def test_lexicon_noun_without_gender_is_exit_2(tmp_path):
     assert "'lake' has no French gender" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_decoder_mass_reads_the_pronoun_step_and_the_shifted_noun(monkeypatch):
+def test_decoder_mass_reads_the_pronoun_step_and_the_shifted_noun():
     """Decoder self-attention: the step that emits il/elle is row ``pronoun_index``; target word
     ``j`` is input position ``j + 1`` (after BOS). Guards an off-by-one on either side (planted:
     no shift of the noun → mass 0)."""
@@ -166,9 +166,8 @@ def test_decoder_mass_reads_the_pronoun_step_and_the_shifted_noun(monkeypatch):
     w[0, 0, :, 0] = 1.0
     w[0, 0, 9] = 0.0
     w[0, 0, 9, 2] = 1.0  # the step emitting "elle" looks at input 2 = "vache"
-    monkeypatch.setattr(coref, "forced_attention", lambda *a, **k: [w])
     tok = WordTokenizer.train([tgt], min_freq=1)
-    out = coref.decoder_at_pronoun(None, tok, [("", tgt)], [None], [note], "cpu")
+    out = coref.decoder_at_pronoun([w], tok, [("", tgt)], [note])
     assert out["mass"].item() == 1.0 and out["other"].item() == 0.0
 
 
