@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from attnrun.core.fused import fused_attention, prefer_fused
 from attnrun.core.hard import normalisers
+from attnrun.core.heads import replace_weights, wants_plain_path
 from attnrun.core.local import windows
 from attnrun.core.masking import combine_masks, keep_mask_info
 from attnrun.core.scores import Score, make_score
@@ -106,6 +107,9 @@ class Attention(nn.Module):
         self.normaliser = _build(normaliser, normalisers, normaliser_options)
         qd = self.score.query_dim
         self.window = _build(window or "global", windows, window_options, query_dim=qd)
+        #: ``(kind, layer)`` hook point of :mod:`attnrun.core.heads` (set by the model that owns
+        #: this attention; ``None``: no intervention reaches it).
+        self.site: tuple[str, int] | None = None
 
     def project_keys(self, keys: Tensor) -> Tensor:
         """The score's per-sequence key projection; pass it back as ``projected_keys``."""
@@ -143,7 +147,9 @@ class Attention(nn.Module):
             keep, maybe_empty = combine_masks(keep, win_keep), True
 
         soft = reweight is None and getattr(self.normaliser, "is_soft", False)
-        if soft and self.backend != "plain":  # the fast path, when one applies
+        if (
+            soft and self.backend != "plain" and not wants_plain_path(self.site)
+        ):  # the fast path, when one applies
             out = fused_attention(
                 self.score,
                 queries,
@@ -168,6 +174,7 @@ class Attention(nn.Module):
         weights = self.normaliser(scores, keep, maybe_empty, inplace=inplace)
         if reweight is not None:
             weights = weights * reweight.to(weights.dtype)
+        weights = replace_weights(self.site, weights, keep)  # an ablation's, else unchanged
         # 4. pool
         pooled = self.dropout(weights) if self.dropout.p > 0 else weights
         context = pooled @ values

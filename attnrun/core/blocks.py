@@ -124,9 +124,7 @@ def attend_projected(
     context, weights = mha.attention(
         q, kv.keys, kv.values, valid_lens, need_weights, mask=mask, projected_keys=kv.projected
     )  # (B, heads, Tq, hd)
-    b, _, tq, _ = context.shape
-    out = context.transpose(1, 2).reshape(b, tq, mha.num_heads * mha.head_dim)  # (B, Tq, d)
-    return mha.W_o(out), weights
+    return mha.merge_heads(context), weights  # (B, Tq, d)
 
 
 class _Block(nn.Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from attnrun.core.attention import Attention
+from attnrun.core.heads import Site, apply_to_context
 from attnrun.errors import ConfigError
 
 __all__ = ["MultiHeadAttention"]
@@ -57,6 +58,25 @@ class MultiHeadAttention(nn.Module):
             score, self.head_dim, self.head_dim, self.head_dim, dropout, **attention_options
         )
 
+    @property
+    def site(self) -> Site | None:
+        """``(kind, layer)``: this attention's hook point in :mod:`attnrun.core.heads` (the
+        model that owns it names it; ``None``: no intervention reaches it)."""
+        return self.attention.site
+
+    @site.setter
+    def site(self, value: Site | None) -> None:
+        self.attention.site = value
+
+    def merge_heads(self, context: Tensor) -> Tensor:
+        """``W_o · Concat(head_1..head_h)`` of the heads' contexts ``(B, H, Tq, hd)`` →
+        ``(B, Tq, d)``, after the head interventions active at :attr:`site` (removal,
+        mean-ablation, gates)."""
+        context = apply_to_context(self.site, context)  # (B, H, Tq, hd)
+        b, _, tq, _ = context.shape
+        out = context.transpose(1, 2).reshape(b, tq, self.num_heads * self.head_dim)  # (B, Tq, d)
+        return self.W_o(out)
+
     def _split(self, x: Tensor) -> Tensor:
         b, t, _ = x.shape
         return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)  # (B, heads, T, hd)
@@ -85,6 +105,4 @@ class MultiHeadAttention(nn.Module):
         k = self._split(self.W_k(keys))  # (B, heads, Tk, hd)
         v = self._split(self.W_v(values))  # (B, heads, Tk, hd)
         context, weights = self.attention(q, k, v, valid_lens, need_weights, mask=mask)
-        b, _, tq, _ = context.shape
-        out = context.transpose(1, 2).reshape(b, tq, self.num_heads * self.head_dim)  # (B, Tq, h)
-        return self.W_o(out), weights
+        return self.merge_heads(context), weights  # (B, Tq, d), (B, heads, Tq, Tk)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from attnrun.core import MultiHeadAttention, positional_encodings
 from attnrun.core.blocks import EncoderBlock  # the Transformer's encoder block, shared
+from attnrun.core.heads import gate_heads
 
 __all__ = [
     "POINTER", "EncoderBlock", "PronounResolver", "Resolution", "build_model",
@@ -92,6 +93,9 @@ class PronounResolver(nn.Module):
             num_hiddens, num_heads, 0.0, score, **(score_options or {})
         )
         self.gate_logits = nn.Parameter(torch.zeros(num_heads))
+        for i, block in enumerate(self.blocks):  # attnrun.core.heads hook points, as attention.json
+            block.attention.site = ("self", i)
+        self.pointer.site = ("self", num_layers)
 
     @property
     def layer_names(self) -> list[str]:
@@ -113,10 +117,22 @@ class PronounResolver(nn.Module):
             torch.arange(b, device=tokens.device), :, it_index
         ]  # (B, heads, T): each head's row of "it"
         gate = torch.softmax(self.gate_logits, dim=0)  # (heads,)
-        probs = torch.einsum("h,bht->bt", gate, rows)  # (B, T), rows sum to one
+        mix = self._gated(gate, b)  # (heads,), or (B, heads) under a head intervention
+        probs = torch.einsum("h,bht->bt" if mix.ndim == 1 else "bh,bht->bt", mix, rows)  # (B, T)
         keep = torch.arange(t, device=tokens.device) < valid_lens.unsqueeze(1)  # (B, T)
         log_probs = probs.clamp_min(1e-12).log().masked_fill(~keep, float("-inf"))
         return Resolution(log_probs, attention, gate.detach())
+
+    def _gated(self, gate: Tensor, b: int) -> Tensor:
+        """The pointer's head mixture ``(heads,)``, or ``(B, heads)`` renormalised after the heads
+        an intervention gates (:func:`attnrun.core.heads.gate_heads`; all removed: uniform)."""
+        xi = gate_heads(self.pointer.site, gate.shape[0])
+        if xi is None:
+            return gate
+        mixed = gate * xi.to(gate.device, gate.dtype).expand(b, gate.shape[0])  # (B, heads)
+        total = mixed.sum(1, keepdim=True)
+        uniform = torch.full_like(mixed, 1.0 / gate.shape[0])
+        return torch.where(total > 0, mixed / total.clamp_min(1e-30), uniform)
 
 
 def build_model(model_cfg, vocab_size: int, max_len: int) -> PronounResolver:

@@ -134,6 +134,7 @@ class _AttentionDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
         self.attention = attention
+        self.attention.site = ("cross", 0)  # the attnrun.core.heads hook point (one map, no heads)
         self.rnn = make_rnn(cell, rnn_input, num_hiddens, num_layers, dropout)
         self.out = nn.Linear(out_dim, vocab_size)
         if tie_embeddings:

@@ -121,6 +121,8 @@ class TransformerEncoder(nn.Module):
             EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, norm_first=norm_first)
             for _ in range(num_layers)
         )
+        for i, block in enumerate(self.blocks):
+            block.attention.site = ("encoder_self", i)  # attnrun.core.heads hook points
         # Pre-norm blocks leave their residual stream unnormalised (Xiong et al. 2020).
         self.norm = nn.LayerNorm(num_hiddens) if norm_first else nn.Identity()
 
@@ -180,6 +182,9 @@ class TransformerDecoder(nn.Module):
             DecoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, norm_first=norm_first)
             for _ in range(num_layers)
         )
+        for i, block in enumerate(self.blocks):  # attnrun.core.heads hook points
+            block.self_attention.site = ("decoder_self", i)
+            block.cross_attention.site = ("cross", i)
         self.norm = nn.LayerNorm(num_hiddens) if norm_first else nn.Identity()
         self.out = nn.Linear(num_hiddens, vocab_size)
         if tie_embeddings:
