@@ -42,7 +42,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from attnrun.errors import ConfigError
 from attnrun.registry import Registry
@@ -56,6 +56,7 @@ __all__ = [
     "apply_to_context",
     "attention_rollout",
     "gate_heads",
+    "head_sites",
     "intervene",
     "replace_weights",
     "weight_replacements",
@@ -140,6 +141,21 @@ class Interventions:
             gates.setdefault(h.site, torch.ones(n))[h.head] = 0.0
         replacements = {s: means[s] for s in gates if means is not None and s in means}
         return cls(gates=gates, replacements=replacements)
+
+
+def head_sites(model: nn.Module) -> dict[Site, int]:
+    """Every hook point of ``model`` and its number of heads, in the model's module order:
+    ``{("encoder_self", 0): 4, ..., ("cross", 0): 1 (an RNN decoder's one attention)}``."""
+    sites: dict[Site, int] = {}
+    for module in model.modules():
+        site = getattr(module, "site", None)
+        if site is None or site in sites:
+            continue
+        if hasattr(module, "num_heads"):
+            sites[site] = int(module.num_heads)
+        elif not any(site == getattr(m, "site", None) for m in model.modules() if m is not module):
+            sites[site] = 1
+    return sites
 
 
 def _check_site(site: object) -> None:

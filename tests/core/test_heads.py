@@ -19,6 +19,7 @@ from attnrun.core.heads import (
     HeadRecorder,
     Interventions,
     attention_rollout,
+    head_sites,
     intervene,
     weight_replacements,
 )
@@ -339,3 +340,13 @@ def test_rollout_order_is_bottom_layer_first():
 def test_rollout_refuses_non_square_maps():
     with pytest.raises(ConfigError, match="rollout needs"):
         attention_rollout(torch.ones(2, 2, 3, 4))
+
+
+def test_head_sites_name_every_attention_with_its_head_count():
+    sites = head_sites(_transformer(False))
+    assert sites == {(k, i): 4 for k in ("encoder_self", "decoder_self", "cross") for i in (0, 1)}
+    attention = Attention("additive", 8, 8, 8, backend="plain")
+    decoder = BahdanauDecoder(13, 6, 8, 1, "gru", 0.0, attention=attention)
+    assert head_sites(Seq2Seq(Encoder(11, 6, 8, 1, "gru", True), decoder)) == {("cross", 0): 1}
+    resolver = PronounResolver(20, num_hiddens=16, num_heads=4, num_layers=2)
+    assert head_sites(resolver) == {("self", 0): 4, ("self", 1): 4, ("self", 2): 4}
