@@ -16,12 +16,17 @@ The machine may be shared, so the rows are *interleaved*: each round trains ever
 batches, one batch of each row in turn, and a row's figure is its tokens over its own training
 time summed over the rounds; the ratios to the peer are also given per round (median, range).
 
+``--watch`` adds the Bahdanau row again with the slowdown watch of the training loop
+(:class:`attnrun.throughput.ThroughputWatch`, which suggests ``train.threads=1`` when threads
+collapse under load) called after every step as the trainer calls it, and times one
+``observe`` call on its own: what the hint costs a run that never needs it.
+
 Each row is measured at 1 thread and at the thread count a user gets by default
 (``train.threads=0``: every core this process may use; the d2l recipe, which sets none, uses every
 core too); ``--threads N [N ...]`` measures other counts instead.
 
 usage: python benchmarks/bench_translate.py [--rounds 4] [--batches 8] [--threads N [N ...]]
-           [--shared DIR] [--json FILE] [--only SUBSTRING]
+           [--shared DIR] [--json FILE] [--only SUBSTRING] [--watch]
 """
 
 from __future__ import annotations
@@ -124,8 +129,12 @@ def peer_step(shared: Path, data: Path) -> Step | None:
     return step
 
 
-def ours_step(data: Path, variant: dict) -> Step:
+WATCHED = "attnrun bahdanau (additive, uni GRU) + slowdown watch"
+
+
+def ours_step(data: Path, variant: dict, watch: bool = False) -> Step:
     from attnrun.experiments import experiments
+    from attnrun.throughput import ThroughputWatch
     from attnrun.translate.batching import bucket_batches, encode_pairs, make_batch
     from attnrun.translate.data.readers import read_parallel
     from attnrun.translate.models import build_model
@@ -151,17 +160,34 @@ def ours_step(data: Path, variant: dict) -> Step:
             yield from bucket_batches(examples, 128, gen)
 
     it = forever()
+    # threads=2: the watch stays active whatever count is measured (the cost of a run it watches)
+    watcher = ThroughputWatch(2, available_cores(), "target tokens") if watch else None
 
     def step() -> int:
+        t0 = time.perf_counter()
         b = make_batch(examples, next(it))
         loss = training_loss(model, b, 0.0, dtype=dtype)  # attnrun's own training step
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if watcher is not None:  # as the trainer does after each step
+            watcher.observe(b.n_tokens, time.perf_counter() - t0)
         return b.n_tokens
 
     return step
+
+
+def observe_cost(calls: int = 200_000) -> float:
+    """Seconds per :meth:`ThroughputWatch.observe` call on a watch that never hints (the
+    steady state of a run at its baseline speed)."""
+    from attnrun.throughput import ThroughputWatch
+
+    w = ThroughputWatch(2, available_cores(), "target tokens")
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        w.observe(1000.0, 0.1)
+    return (time.perf_counter() - t0) / calls
 
 
 def default_threads() -> int:
@@ -191,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     ap.add_argument("--only", default=None, help="only attnrun rows containing this (peer kept)")
+    ap.add_argument(
+        "--watch", action="store_true", help="add the Bahdanau row with the slowdown watch"
+    )
     args = ap.parse_args(argv)
     default = default_threads()
     counts = sorted(set(args.threads or [1, default]))
@@ -208,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, variant in VARIANTS.items():
         if args.only is None or args.only in name:
             steps[name] = ours_step(data, variant)
+    if args.watch:
+        steps[WATCHED] = ours_step(data, VARIANTS["attnrun bahdanau (additive, uni GRU)"], True)
     runs = [(n, name) for n in counts for name in steps]  # (threads, row)
     for n in counts:  # warm-up, at every thread count
         torch.set_num_threads(n)
@@ -255,6 +286,17 @@ def main(argv: list[str] | None = None) -> int:
             v = rate[n, name]
             ratio = f"{v / base:6.2f}x" if base else "   n/a"
             print(f"{name:64s} {v:10,.0f} {ratio:>7s}")
+    if args.watch:
+        plain = "attnrun bahdanau (additive, uni GRU)"
+        per_call = observe_cost()
+        print(f"\nslowdown watch: {per_call * 1e9:,.0f} ns per observe() call (one per batch)")
+        for n in counts:
+            if (n, plain) in rate:
+                batch_s = seconds[n, plain] / (args.rounds * args.batches)
+                print(
+                    f"  {n} thread(s): watched / plain row {rate[n, WATCHED] / rate[n, plain]:.3f}"
+                    f"x; one call is {per_call / batch_s:.1e} of a batch ({batch_s:.3f} s)"
+                )
     if PEER in steps:
         print(
             "\nREADME rows: vs the peer measured in this run at the same thread count, over all "

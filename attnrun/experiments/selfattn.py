@@ -24,6 +24,7 @@ Steps of :func:`run`:
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from attnrun.selfattn.figures import positional_figures, sentence_figures
 from attnrun.selfattn.model import build_model, positional_encodings
 from attnrun.selfattn.predict import predict_selfattn, write_vocab
 from attnrun.selfattn.train import SentenceAttention, evaluate, read_sentence, train
+from attnrun.throughput import watch_for
 from attnrun.validation import one_of, require
 
 MOTIVATING = (  # (sample name, figure file stem, sentence): attention.html is the first
@@ -162,12 +164,21 @@ def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     model = build_model(cfg.model, len(vocab), cfg.data.max_len).to(ctx.device)
     steps = cfg.train.epochs * -(-len(splits.train) // cfg.train.batch_size)
     t0 = time.perf_counter()
+    watch = watch_for(ctx.device, "batches")  # one hint when CPU threads collapse under load
+
+    def on_step(loss: float) -> None:
+        task.advance(1, loss=round(loss, 4))
+        if hint := watch.lap(1, time.perf_counter()):
+            ctx.reporter.info(hint)
+            logging.getLogger("attnrun").warning(hint)  # run.log keeps it under -q too
+
     with ctx.reporter.task("train", steps) as task:
+        watch.lap(0, time.perf_counter())
         history = train(
             model, splits.train, vocab, epochs=cfg.train.epochs,
             batch_size=cfg.train.batch_size, lr=cfg.train.lr,
             weight_decay=cfg.train.weight_decay, generator=ctx.generator, device=ctx.device,
-            on_step=lambda loss: task.advance(1, loss=round(loss, 4)),
+            on_step=on_step,
             checkpoint=ctx.checkpoint,
         )  # fmt: skip
     files.write_history(out_dir, {"loss": history})

@@ -19,6 +19,7 @@ with the model, the optimizer, the best weights and every RNG at the end of each
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -27,12 +28,15 @@ import torch
 
 from attnrun.errors import TrainingError
 from attnrun.runs import files
+from attnrun.throughput import watch_for
 from attnrun.translate.batching import Example, bucket_batches, make_batch
 from attnrun.translate.evaluation import perplexity
 from attnrun.translate.loss import linear_cross_entropy
 from attnrun.translate.metrics import corpus_scores
 from attnrun.translate.schedules import decays_on_plateau, lr_factor, precisions
 from attnrun.translate.translator import Translator
+
+log = logging.getLogger("attnrun")
 
 __all__ = ["TrainState", "Trainer", "lr_factor", "token_loss", "training_loss"]
 
@@ -103,6 +107,8 @@ class Trainer:
         self.state = TrainState()
         self.best: dict[str, torch.Tensor] | None = None
         self.epoch_rng: torch.Tensor | None = None  # data RNG at the start of the epoch
+        # one line suggesting train.threads=1 when CPU threads collapse on a busy machine
+        self.watch = watch_for(ctx.device, "target tokens")
 
     # 1. the loop -------------------------------------------------------------------------------
 
@@ -135,6 +141,9 @@ class Trainer:
                 loss, n, dt = self._step(batches, st.step)
                 st.step += 1
                 task.advance(1, loss=round(loss, 3), tok_s=round(n / dt))
+                if hint := self.watch.observe(n, dt):
+                    self.ctx.reporter.info(hint)
+                    log.warning(hint)  # run.log keeps it under -q too
                 if self._elapsed() > self.budget:
                     st.stopped = "time_budget"
                     break

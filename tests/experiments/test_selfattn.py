@@ -163,3 +163,22 @@ def test_bad_values_fail_before_any_work(override, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         run(override, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_slowdown_hint_is_printed_once_per_run(tmp_path, monkeypatch, capsys):
+    """Guards the wiring of attnrun/throughput.py into selfattn's loop (batches timed between
+    step callbacks): every window judged slow on a busy machine gives exactly one hint line."""
+    import attnrun.experiments.selfattn as module
+    import attnrun.throughput as tp
+
+    monkeypatch.setattr(tp, "SLOW_FRACTION", 10.0)
+    for name in ("BASELINE_SECONDS", "WINDOW_SECONDS"):
+        monkeypatch.setattr(tp, name, 0.0)
+    monkeypatch.setattr(
+        module, "watch_for", lambda device, unit: tp.ThroughputWatch(2, 1, unit, lambda: 99)
+    )
+    cfg = {**TINY, "data": {"n_train": 200, "n_test": 50}, "plot": {"enabled": False}}
+    cfg["train"] = {**TINY["train"], "epochs": 2}
+    experiments.get("selfattn")(cfg, tmp_path, quiet=False)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "train.threads=1" in ln]
+    assert len(lines) == 1 and "batches/s" in lines[0]

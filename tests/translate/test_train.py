@@ -112,3 +112,25 @@ def test_inverse_sqrt_run_follows_the_schedule_step_by_step(tmp_path):
     for row in history:
         step = row["epoch"] * steps_per_epoch  # the rate of each epoch's last batch
         assert math.isclose(row["lr"], 0.004 * lr_factor("inverse_sqrt", 0, step, 20))
+
+
+def test_slowdown_hint_is_printed_once_per_run(tmp_path, monkeypatch, capsys):
+    """Guards the wiring of attnrun/throughput.py into the training loop: with every window
+    judged slow (SLOW_FRACTION 10) and a busy machine (load 99), a run of several epochs prints
+    the ``train.threads=1`` hint on exactly one line."""
+    import json
+
+    import attnrun.throughput as tp
+    import attnrun.translate.train as train_module
+
+    monkeypatch.setattr(tp, "SLOW_FRACTION", 10.0)
+    for name in ("BASELINE_SECONDS", "WINDOW_SECONDS"):
+        monkeypatch.setattr(tp, name, 0.0)
+    monkeypatch.setattr(
+        train_module, "watch_for", lambda device, unit: tp.ThroughputWatch(2, 1, unit, lambda: 99)
+    )
+    cfg = json.loads(json.dumps(TINY))
+    cfg["train"]["threads"] = 1
+    experiments.get("translate")(cfg, tmp_path, quiet=False)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "train.threads=1" in ln]
+    assert len(lines) == 1 and "target tokens/s" in lines[0] and "load 99.0 on 1 cores" in lines[0]
