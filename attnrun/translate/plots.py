@@ -8,7 +8,12 @@ from pathlib import Path
 from attnrun.runs.files import AttentionSample
 from attnrun.viz.curves import buckets_figure, curves_figure
 from attnrun.viz.heatmaps import heatmap_grid, save_figure
-from attnrun.viz.viewer import AttentionView, write_attention_views_html
+from attnrun.viz.viewer import (
+    AttentionSentence,
+    AttentionView,
+    write_attention_index_html,
+    write_attention_views_html,
+)
 
 __all__ = ["plot_bleu_by_length", "plot_loss", "sentence_views", "write_attention_figures"]
 
@@ -60,9 +65,9 @@ def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> li
     target on y), ``attention_<i>_heads.png`` (every layer × head, when there are several) and
     ``attention_<i>.html`` (the viewer, with layer and head pickers, and for a Transformer a Kind
     picker over the sentence's cross-, encoder self- and decoder self-attention, opening on
-    cross-attention); the first sample's viewer is also ``attention.html``. Returns the PNG paths
-    of the heatmaps."""
-    pngs = []
+    cross-attention); ``attention.html`` is the index: every sample's viewer behind a Sentence
+    picker, each linking to its own page. Returns the PNG paths of the heatmaps."""
+    pngs, sentences = [], []
     for i, s in enumerate(x for x in samples if x.kind == "cross"):
         matrix, rows, cols = s.panel()
         png = Path(out_dir) / f"attention_{i}.png"
@@ -80,10 +85,14 @@ def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> li
             )  # fmt: skip
             save_figure(grid, Path(out_dir) / f"attention_{i}_heads.png")
         views = sentence_views(s, samples)
-        for name in (["attention.html"] if i == 0 else []) + [f"attention_{i}.html"]:
-            write_attention_views_html(
-                Path(out_dir) / name, views, title=s.title or s.name, initial_kind="cross"
-            )
+        page = f"attention_{i}.html"
+        write_attention_views_html(
+            Path(out_dir) / page, views, title=s.title or s.name, initial_kind="cross"
+        )
+        sentences.append(AttentionSentence(s.title or s.name, views, "cross", page))
+    if sentences:
+        title = f"attention of {len(sentences)} test sentence{'s' if len(sentences) > 1 else ''}"
+        write_attention_index_html(Path(out_dir) / "attention.html", sentences, title=title)
     return pngs
 
 

@@ -10,6 +10,12 @@ layer and a head (or the mean of the heads); the attending tokens (queries) stan
 attended tokens (keys) on the right. Hovering (or focusing) a query draws a line to each key it
 attends to, its width proportional to the weight; hovering a key draws the lines that arrive at it.
 
+A page may also hold several inputs (:class:`AttentionSentence`,
+:func:`write_attention_index_html`): a Sentence picker then switches between them (keeping
+the kind, layer and head where the next sentence has them), and each may link to its own page.
+Pickers with a single choice (one kind, one layer, one head) are hidden, so an RNN's one map
+shows no pickers at all.
+
 Works for self-attention (``queries == keys``) and cross-attention (queries are the target tokens,
 keys the source tokens). Safety: the data travel as JSON inside a
 ``<script type="application/json">`` block with ``<``, ``>`` and ``&`` written as ``\\u003c``,
@@ -32,10 +38,13 @@ from attnrun.io import write_text
 
 __all__ = [
     "KIND_LABELS",
+    "AttentionSentence",
     "AttentionView",
     "attention_html",
+    "attention_index_html",
     "attention_views_html",
     "write_attention_html",
+    "write_attention_index_html",
     "write_attention_views_html",
 ]
 
@@ -106,6 +115,52 @@ class AttentionView:
         }
 
 
+@dataclass(frozen=True)
+class AttentionSentence:
+    """One input of an index page (:func:`write_attention_index_html`).
+
+    Attributes:
+        title: the Sentence picker's text for it (e.g. the source sentence).
+        views: its kinds of attention, as for :func:`write_attention_views_html`.
+        initial_kind: the ``kind`` shown first; None: the first view.
+        page: the file name of its own one-sentence page beside the index
+            (``attention_1.html``), linked from the index; None: no link.
+    """
+
+    title: str
+    views: Sequence[AttentionView]
+    initial_kind: str | None = None
+    page: str | None = None
+
+
+_PAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.html$")  # a file beside the index, nothing else
+
+
+def _views_data(views: Sequence[AttentionView], initial_kind: str | None) -> dict:
+    """``{"views": [...], "initial_view": i}`` with every view checked (ValueError)."""
+    if not views:
+        raise ValueError("the viewer needs at least one view")
+    data_views = [v.to_data() for v in views]
+    kinds = [v["kind"] for v in data_views]
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"view kinds must be unique; got {kinds}")
+    if initial_kind is not None and initial_kind not in kinds:
+        raise ValueError(f"initial_kind {initial_kind!r} is none of the views' kinds {kinds}")
+    initial = kinds.index(initial_kind) if initial_kind is not None else 0
+    return {"initial_view": initial, "views": data_views}
+
+
+def _page(data: dict, title: str) -> str:
+    parts = {
+        "TITLE": html.escape(str(title)),
+        "STYLE": _STYLE,
+        "SCRIPT": _SCRIPT,
+        "DATA": _json_for_script(data),
+    }
+    # One pass, so text substituted in (a title, a token) is never scanned for markers again.
+    return re.sub(r"@@(TITLE|STYLE|SCRIPT|DATA)@@", lambda m: parts[m.group(1)], _PAGE)
+
+
 def _weights_array(weights, tq: int, tk: int, label: str) -> np.ndarray:
     arr = weights.detach().cpu().numpy() if hasattr(weights, "detach") else np.asarray(weights)
     arr = arr.astype(np.float64)
@@ -133,27 +188,39 @@ def attention_views_html(
     views: Sequence[AttentionView], *, title: str = "Attention", initial_kind: str | None = None
 ) -> str:
     """The viewer page holding ``views`` as a string; see :func:`write_attention_views_html`."""
-    if not views:
-        raise ValueError("the viewer needs at least one view")
-    data_views = [v.to_data() for v in views]
-    kinds = [v["kind"] for v in data_views]
-    if len(set(kinds)) != len(kinds):
-        raise ValueError(f"view kinds must be unique; got {kinds}")
-    if initial_kind is not None and initial_kind not in kinds:
-        raise ValueError(f"initial_kind {initial_kind!r} is none of the views' kinds {kinds}")
-    data = {
-        "title": str(title),
-        "initial_view": kinds.index(initial_kind) if initial_kind is not None else 0,
-        "views": data_views,
-    }
-    parts = {
-        "TITLE": html.escape(str(title)),
-        "STYLE": _STYLE,
-        "SCRIPT": _SCRIPT,
-        "DATA": _json_for_script(data),
-    }
-    # One pass, so text substituted in (a title, a token) is never scanned for markers again.
-    return re.sub(r"@@(TITLE|STYLE|SCRIPT|DATA)@@", lambda m: parts[m.group(1)], _PAGE)
+    return _page({"title": str(title), **_views_data(views, initial_kind)}, title)
+
+
+def attention_index_html(
+    sentences: Sequence[AttentionSentence], *, title: str = "Attention"
+) -> str:
+    """The page holding several inputs as a string; see :func:`write_attention_index_html`."""
+    if not sentences:
+        raise ValueError("the index needs at least one sentence")
+    data_sentences = []
+    for i, s in enumerate(sentences):
+        if s.page is not None and not _PAGE_NAME.match(s.page):
+            raise ValueError(f"sentence {i + 1}: page {s.page!r} is not an .html file name")
+        data = _views_data(s.views, s.initial_kind)
+        data_sentences.append({"title": str(s.title), "page": s.page, **data})
+    return _page({"title": str(title), "initial_sentence": 0, "sentences": data_sentences}, title)
+
+
+def write_attention_index_html(
+    path: str | os.PathLike, sentences: Sequence[AttentionSentence], title: str = "Attention"
+) -> None:
+    """Write a viewer over several inputs, with a Sentence picker (hidden for one) atomically.
+
+    Args:
+        path: the ``.html`` file to write.
+        sentences: the inputs in the picker's order; the first is shown first.
+        title: the page title and heading (escaped).
+
+    Raises:
+        ValueError: no sentence, a ``page`` that is not a plain ``.html`` file name, or any of
+            :func:`write_attention_views_html`'s errors for a sentence's views.
+    """
+    write_text(path, attention_index_html(sentences, title=title))
 
 
 def write_attention_views_html(
@@ -235,9 +302,13 @@ _PAGE = """<!DOCTYPE html>
 <main>
 <h1 id="title"></h1>
 <div class="controls">
+  <label id="sentence-picker" hidden>Sentence <select id="sentence"></select></label>
+  <a id="sentence-page" hidden>this sentence alone</a>
+</div>
+<div class="controls">
   <label id="kind-picker" hidden>Kind <select id="kind"></select></label>
-  <label>Layer <select id="layer"></select></label>
-  <label>Head <select id="head"></select></label>
+  <label id="layer-picker">Layer <select id="layer"></select></label>
+  <label id="head-picker">Head <select id="head"></select></label>
 </div>
 <div id="readout" aria-live="polite"></div>
 <p class="hint">Hover or focus a token on the left to draw lines to the tokens it attends to; on
@@ -256,8 +327,9 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.
        color: #1f2328; background: #fff; }
 main { max-width: 60rem; }
 h1 { font-size: 1.25rem; margin: 0 0 .75rem; overflow-wrap: anywhere; }
-.controls { display: flex; gap: 1.25rem; align-items: center; flex-wrap: wrap; }
-.controls select { font: inherit; margin-left: .35rem; }
+.controls { display: flex; gap: 1.25rem; align-items: center; flex-wrap: wrap;
+            margin-bottom: .4rem; }
+.controls select { font: inherit; margin-left: .35rem; max-width: 40rem; }
 .controls [hidden] { display: none; }
 #readout { color: #57606a; font-size: .9rem; margin-top: .5rem; height: 1.4em; line-height: 1.4em;
            white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
@@ -280,7 +352,10 @@ _SCRIPT = r"""
                  "#e377c2", "#7f7f7f", "#bcbd22"];
   var MAX_WIDTH = 8, ROW = 24, TOP = 40, GAP = 220;
   var data = JSON.parse(document.getElementById("attention-data").textContent);
-  var kinds = data.views.map(function (v) { return v.kind; });
+  // an index page holds several sentences; a one-sentence page is an index of one
+  var sentences = data.sentences ||
+    [{ title: data.title, page: null, views: data.views, initial_view: data.initial_view }];
+  var views = [], kinds = [];
   // the chosen view; side/index: the hovered token ("query" or "key") and its position
   var view = null, nHeads = 0, queries = [], keys = [];
   var state = { layer: 0, head: 0, side: null, index: -1 };
@@ -289,7 +364,7 @@ _SCRIPT = r"""
 
   document.title = data.title;
   document.getElementById("title").textContent = data.title;
-  var kindSel = document.getElementById("kind");
+  var kindSel = document.getElementById("kind"), sentenceSel = document.getElementById("sentence");
   var layerSel = document.getElementById("layer"), headSel = document.getElementById("head");
   function option(sel, value, text) {
     var o = document.createElement("option");
@@ -298,8 +373,11 @@ _SCRIPT = r"""
     sel.appendChild(o);
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-  data.views.forEach(function (v) { option(kindSel, v.kind, v.label); });
-  if (data.views.length > 1) document.getElementById("kind-picker").hidden = false;
+  sentences.forEach(function (s, i) {
+    var t = s.title.length > 90 ? s.title.slice(0, 89) + "\u2026" : s.title;
+    option(sentenceSel, i, (i + 1) + ". " + t);
+  });
+  document.getElementById("sentence-picker").hidden = sentences.length < 2;
 
   function matrix() {
     var heads = view.weights[state.layer];
@@ -366,10 +444,27 @@ _SCRIPT = r"""
     });
   }
 
-  // Show data.views[i]: rebuild the Layer and Head pickers and the tokens. With keep, the
+  // Show sentence s: its kinds in the Kind picker (hidden for one), its own page's link; the
+  // kind, layer and head chosen so far stay where this sentence has them.
+  function pickSentence(s, keep) {
+    var sentence = sentences[s], kind = view ? view.kind : null;
+    views = sentence.views;
+    kinds = views.map(function (v) { return v.kind; });
+    clear(kindSel);
+    views.forEach(function (v) { option(kindSel, v.kind, v.label); });
+    document.getElementById("kind-picker").hidden = views.length < 2;
+    sentenceSel.value = String(s);
+    var link = document.getElementById("sentence-page");
+    link.hidden = !(sentence.page && sentences.length > 1);
+    if (sentence.page) link.setAttribute("href", sentence.page);
+    var k = keep ? kinds.indexOf(kind) : -1;
+    choose(k >= 0 ? k : sentence.initial_view, keep && k >= 0);
+  }
+
+  // Show views[i]: rebuild the Layer and Head pickers and the tokens. With keep, the
   // layer and head chosen so far stay when this view has them; otherwise its initial ones.
   function choose(i, keep) {
-    view = data.views[i];
+    view = views[i];
     queries = view.queries;
     keys = view.keys;
     nHeads = view.weights[0].length;
@@ -386,6 +481,9 @@ _SCRIPT = r"""
     if (nHeads > 1) option(headSel, "mean", "mean of heads");
     layerSel.value = String(state.layer);
     headSel.value = String(state.head);
+    // a picker with one choice says nothing: hidden (the readout leaves it out too)
+    document.getElementById("layer-picker").hidden = view.layer_names.length < 2;
+    document.getElementById("head-picker").hidden = nHeads < 2;
     drawTokens();
     render();
   }
@@ -424,18 +522,24 @@ _SCRIPT = r"""
       }
     }
     var head = state.head === "mean" ? "mean of heads" : "head " + (state.head + 1);
-    var readout = (data.views.length > 1 ? view.label + ", " : "") +
-      view.layer_names[state.layer] + ", " + head;
+    var parts = [];
+    if (views.length > 1) parts.push(view.label);
+    if (view.layer_names.length > 1) parts.push(view.layer_names[state.layer]);
+    if (nHeads > 1) parts.push(head);
+    var readout = parts.join(", ");
     if (state.side === "query") {
       var row = m[state.index], best = 0;
       for (var k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
-      readout += ": \u201c" + queries[state.index] + "\u201d attends most to \u201c" + keys[best] +
-        "\u201d (" + row[best].toFixed(2) + ")";
+      readout += (readout ? ": " : "") + "\u201c" + queries[state.index] +
+        "\u201d attends most to \u201c" + keys[best] + "\u201d (" + row[best].toFixed(2) + ")";
     }
     document.getElementById("readout").textContent = readout;
   }
 
   kindSel.addEventListener("change", function () { choose(kinds.indexOf(kindSel.value), true); });
+  sentenceSel.addEventListener("change", function () {
+    pickSentence(Number(sentenceSel.value), true);
+  });
   layerSel.addEventListener("change", function () {
     state.layer = Number(layerSel.value);
     render();
@@ -444,7 +548,7 @@ _SCRIPT = r"""
     state.head = headSel.value === "mean" ? "mean" : Number(headSel.value);
     render();
   });
-  choose(data.initial_view, false);
+  pickSentence(data.initial_sentence || 0, false);
   document.body.setAttribute("data-ready", "true");
 })();
 """

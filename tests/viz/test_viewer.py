@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from attnrun.viz.viewer import (
+    AttentionSentence,
     AttentionView,
     attention_html,
+    attention_index_html,
     attention_views_html,
     write_attention_html,
     write_attention_views_html,
@@ -174,7 +176,15 @@ def test_a_transformer_sentence_gets_one_page_with_its_three_kinds(tmp_path):
     samples = trio("test 0", ["the", "dog", "<eos>"], ["le", "<eos>"], 0)
     samples += trio("test 1", src1, tgt1, 10)
     write_attention_figures(tmp_path, samples)
-    assert _page_views(tmp_path / "attention.html") == _page_views(tmp_path / "attention_0.html")
+    index = json.loads(_data_block((tmp_path / "attention.html").read_text(encoding="utf-8")))
+    # the index is not a copy of the first sentence's page: it holds both sentences, in order,
+    # each the same views as its own page and linking to it
+    assert "views" not in index and [s["page"] for s in index["sentences"]] == [
+        "attention_0.html", "attention_1.html",
+    ]  # fmt: skip
+    for i, sentence in enumerate(index["sentences"]):
+        own = _page_views(tmp_path / f"attention_{i}.html")
+        assert (sentence["initial_view"], sentence["views"]) == own
     initial, views = _page_views(tmp_path / "attention_1.html")
     assert [v["kind"] for v in views] == ["cross", "encoder_self", "decoder_self"]
     assert views[initial]["kind"] == "cross"
@@ -190,4 +200,25 @@ def test_a_transformer_sentence_gets_one_page_with_its_three_kinds(tmp_path):
     rnn = tmp_path / "rnn"
     one = AttentionSample("test 0", "cross", tgt1, src1, _weights(1, 1, 3, 3), ["attention"])
     write_attention_figures(rnn, [one])
-    assert [v["kind"] for v in _page_views(rnn / "attention.html")[1]] == ["cross"]
+    (sentence,) = json.loads(_data_block((rnn / "attention.html").read_text()))["sentences"]
+    assert [v["kind"] for v in sentence["views"]] == ["cross"]
+    assert [v["kind"] for v in _page_views(rnn / "attention_0.html")[1]] == ["cross"]
+
+
+def test_index_validates_each_sentence_and_its_page_name():
+    """Guards against an index whose link could point anywhere (a path, a URL, script) and
+    against a bad sentence failing in the browser instead of in Python, naming it."""
+    good = AttentionSentence("s", _three_views(), "cross", "attention_0.html")
+    page = attention_index_html([good, good], title="<t>")
+    data = json.loads(_data_block(page))
+    assert [s["title"] for s in data["sentences"]] == ["s", "s"]
+    assert data["sentences"][0]["initial_view"] == 0 and data["title"] == "<t>"
+    for bad in ("../x.html", "javascript:alert(1)", "http://e.com/a.html", "a.htm", "a b.html"):
+        with pytest.raises(ValueError, match="not an .html file name"):
+            attention_index_html([AttentionSentence("s", _three_views(), page=bad)])
+    with pytest.raises(ValueError, match="decoder self-attention.*Tq=3, Tk=3"):
+        attention_index_html(
+            [good, AttentionSentence("bad", _three_views(dec_weights=_weights(2, 2, 3, 4)))]
+        )
+    with pytest.raises(ValueError, match="at least one sentence"):
+        attention_index_html([])

@@ -246,3 +246,93 @@ def test_a_layer_the_new_kind_lacks_falls_back_to_its_initial_layer(kinds_page):
     for _, to, w, _ in _lines(page):
         assert w == pytest.approx(float(mean[to]), abs=1e-3)
     assert not errors
+
+
+@pytest.fixture(scope="module")
+def rnn_page(browser, tmp_path_factory):
+    """An RNN decoder's page: one layer, one head, one kind."""
+    weights = _softmax(1, 1, 3, 4, seed=4)
+    path = tmp_path_factory.mktemp("rnn") / "attention_0.html"
+    write_attention_html(path, SRC, TGT, weights, title="rnn", layer_names=["attention"],
+                         query_label="target", key_label="source")  # fmt: skip
+    page, dialogs, errors, _ = _open(browser, path)
+    yield page, weights, errors
+    page.close()
+
+
+def test_pickers_with_one_choice_are_hidden(rnn_page, page_and_weights):
+    """Guards against "Layer: attention, Head: head 1" pickers on an RNN's single map (and a
+    readout repeating them), while a page with several layers and heads keeps both pickers."""
+    page, weights, errors = rnn_page
+    for sel in ("#kind", "#layer", "#head", "#sentence"):
+        assert not page.is_visible(sel), sel
+    assert page.text_content("#readout") == ""
+    page.hover('text.token.query[data-index="1"]')
+    readout = page.text_content("#readout")
+    assert readout.startswith("\u201cchat\u201d attends most to") and "head" not in readout
+    lines = _lines(page)
+    assert lines and all(w == pytest.approx(float(weights[0, 0, 1, t]), abs=1e-4)
+                         for _, t, w, _ in lines)  # fmt: skip
+    other, *_ = page_and_weights
+    assert other.is_visible("#layer") and other.is_visible("#head")
+    assert not errors
+
+
+@pytest.fixture(scope="module")
+def index_page(browser, tmp_path_factory):
+    """An index of three sentences: two Transformer sentences (cross + encoder self) with their
+    own pages and an RNN-like one with a single view."""
+    from attnrun.viz.viewer import AttentionSentence, write_attention_index_html
+
+    src2, tgt2 = ["a", "dog", "runs", "fast", "<eos>"], ["un", "chien", "<eos>"]
+    sentences = [
+        AttentionSentence("the <script>window.pwned = 3</script> cat", [
+            AttentionView("encoder_self", SRC, SRC, _softmax(2, 2, 4, 4, seed=5)),
+            AttentionView("cross", TGT, SRC, _softmax(2, 2, 3, 4, seed=6)),
+        ], "cross", "attention_0.html"),
+        AttentionSentence("a dog runs fast", [
+            AttentionView("encoder_self", src2, src2, _softmax(2, 2, 5, 5, seed=7)),
+            AttentionView("cross", tgt2, src2, _softmax(2, 2, 3, 5, seed=8)),
+        ], "cross", "attention_1.html"),
+        AttentionSentence("one map", [AttentionView("cross", ["x"], ["y", "z"],
+                                                    _softmax(1, 1, 1, 2, seed=9))]),
+    ]  # fmt: skip
+    path = tmp_path_factory.mktemp("index") / "attention.html"
+    write_attention_index_html(path, sentences, title="test sentences")
+    page, dialogs, errors, requests = _open(browser, path)
+    yield page, sentences, dialogs, errors, requests
+    page.close()
+
+
+def test_index_picks_sentences_and_keeps_the_kind(index_page):
+    """Guards against an index that only shows its first sentence (the old attention.html, a
+    copy of attention_0.html), a Sentence picker that leaves the previous tokens on screen or
+    the previous sentence's weights drawn, and a kind reset on every change."""
+    page, sentences, dialogs, errors, requests = index_page
+    assert page.is_visible("#sentence")
+    options = _options(page, "#sentence")
+    assert options == ["1. the <script>window.pwned = 3</script> cat", "2. a dog runs fast",
+                       "3. one map"]  # fmt: skip
+    assert page.input_value("#kind") == "cross" and _tokens(page, "key") == SRC
+    assert page.get_attribute("#sentence-page", "href") == "attention_0.html"
+    page.select_option("#kind", "encoder_self")
+    page.select_option("#sentence", "1")
+    assert page.input_value("#kind") == "encoder_self"  # kept: the sentence has it
+    src2 = list(sentences[1].views[0].queries)
+    assert _tokens(page, "query") == src2 and _tokens(page, "key") == src2
+    assert page.get_attribute("#sentence-page", "href") == "attention_1.html"
+    page.select_option("#layer", "1")
+    page.select_option("#head", "0")
+    page.hover('text.token.query[data-index="3"]')
+    expected = sentences[1].views[0].weights[1, 0, 3]
+    lines = _lines(page)
+    assert lines and all(w == pytest.approx(float(expected[t]), abs=1e-4) for _, t, w, _ in lines)
+    page.mouse.move(0, 0)
+    page.select_option("#sentence", "2")  # one view, one layer, one head, no page of its own
+    assert _tokens(page, "query") == ["x"] and _tokens(page, "key") == ["y", "z"]
+    for sel in ("#kind", "#layer", "#head", "#sentence-page"):
+        assert not page.is_visible(sel), sel
+    page.select_option("#sentence", "0")
+    assert page.input_value("#kind") == "cross"  # kept from sentence 3, which has only it
+    assert page.evaluate("typeof window.pwned") == "undefined" and not dialogs and not errors
+    assert all(u.startswith("file:") for u in requests)
