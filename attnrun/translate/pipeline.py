@@ -135,7 +135,8 @@ def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples
     refs = [t for _, t in corpus.test]
     hyps, all_hyps = translator.translate(sources)
     scores = corpus_scores(hyps, refs)
-    write_translations(out_dir / "translations.tsv", sources, refs, hyps)
+    shown = [translator.tgt_tok.detokenize(r) for r in refs]  # spaced as the hypotheses are
+    write_translations(out_dir / "translations.tsv", sources, shown, hyps)
     if translator.decode.n_best > 1:
         nbest = [
             [{"translation": translator.tgt_tok.decode(h.ids), "score": h.score} for h in hs]
@@ -254,7 +255,8 @@ def demo_translations(translator: Translator, demo: list[tuple[str, str]]) -> li
 
 
 def write_translations(path: Path, sources, refs, hyps) -> None:
-    """``translations.tsv``: source, reference, hypothesis and sentence BLEU of each test pair."""
+    """``translations.tsv``: source, reference, hypothesis and sentence BLEU of each test pair
+    (the references as the caller spaced them: like the hypotheses, see :func:`test_scores`)."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(["source", "reference", "hypothesis", "sentence_bleu"])

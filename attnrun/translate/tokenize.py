@@ -35,6 +35,7 @@ class Tokenizer(Protocol):
     def encode(self, text: str) -> list[int]: ...
     def pieces(self, ids: Iterable[int]) -> list[str]: ...
     def decode(self, ids: Iterable[int]) -> str: ...
+    def detokenize(self, text: str) -> str: ...
     def to_json(self) -> str: ...
 
 
@@ -48,6 +49,13 @@ def word_split(text: str, lowercase: bool = True) -> list[str]:
     if lowercase:
         text = text.lower()
     return _PUNCT.sub(r" \1 ", text).split()
+
+
+def glue_punctuation(text: str) -> str:
+    """Words joined as :meth:`WordTokenizer.decode` joins them: runs of spaces made one, no
+    space before ``. , ! ? ; : ) »`` nor after ``( «`` (``"noir !"`` → ``"noir!"``)."""
+    text = " ".join(text.split())
+    return _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
 
 
 def _strip_specials(ids: Iterable[int]) -> list[int]:
@@ -89,8 +97,11 @@ class WordTokenizer:
         return [self.itos[i] if 0 <= i < len(self.itos) else "<unk>" for i in ids]
 
     def decode(self, ids: Iterable[int]) -> str:
-        text = " ".join(self.pieces(_strip_specials(ids)))
-        return _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
+        return glue_punctuation(" ".join(self.pieces(_strip_specials(ids))))
+
+    def detokenize(self, text: str) -> str:
+        """A text (a reference) spaced as :meth:`decode` spaces its output."""
+        return glue_punctuation(text)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -147,6 +158,11 @@ class BPETokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.hf.decode(_strip_specials(ids), skip_special_tokens=True)
+
+    def detokenize(self, text: str) -> str:
+        """A text spaced as :meth:`decode` spaces its output: unchanged, since the subwords keep
+        the training text's spaces (Metaspace), so hypotheses are spaced like references."""
+        return text
 
     def to_json(self) -> str:
         return self.hf.to_str()

@@ -187,3 +187,15 @@ def test_transformer_run_scores_every_layer_and_head(tmp_path):
     assert enc.queries == enc.keys == cross.keys
     assert samples["test 0 decoder_self"].queries[0] == "<bos>"
     assert (tmp_path / "attention_0_heads.png").is_file()
+
+
+def test_references_and_hypotheses_are_spaced_the_same_way(toy_run):
+    """Guards against translations.tsv showing references as the corpus spaces them ("noir !")
+    beside hypotheses as the word tokenizer joins them ("noir!"): every toy sentence ends in
+    . ! or ?, and neither column has a space before it."""
+    import re
+
+    out, _ = toy_run
+    hyps, refs = _translations(out)
+    assert refs and all(re.search(r"\S[.!?]$", r) for r in refs), refs[:3]
+    assert not any(re.search(r" [.,!?;:]", t) for t in hyps + refs)

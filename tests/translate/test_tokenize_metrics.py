@@ -127,3 +127,20 @@ def test_bleu_by_length_scores_each_bucket_on_its_own_sentences():
     assert rows[0]["bleu"] == 100.0 and rows[3]["bleu"] == 0.0
     empty = bleu_by_length(["a b"], ["x"], ["x"])
     assert empty[1] == {"range": "11-20", "sentences": 0, "bleu": None, "bleu_lowercase": None}
+
+
+def test_detokenize_spaces_text_as_decode_does():
+    """A reference goes through the target tokenizer's ``detokenize`` so that it reads like the
+    hypotheses: the word tokenizer glues punctuation, BPE keeps the text (its decode already
+    reproduces the training text's spaces)."""
+    from attnrun.translate.tokenize import BPETokenizer, WordTokenizer
+
+    texts = ["le chat est noir !", "il dit : « oui »  ( bien ) .", "déjà collé!"]
+    word = WordTokenizer.train(texts, min_freq=1)
+    assert [word.detokenize(t) for t in texts] == [
+        "le chat est noir!", "il dit: «oui» (bien).", "déjà collé!",
+    ]  # fmt: skip
+    for t in texts:  # the same spacing as decoding the text's own ids
+        assert word.detokenize(t) == word.decode(word.encode(t))
+    bpe = BPETokenizer.train(texts * 5, vocab_size=120, min_freq=1)
+    assert bpe.detokenize(texts[0]) == texts[0] == bpe.decode(bpe.encode(texts[0]))
