@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from attnrun.io import save_with  # noqa: E402
+from attnrun.viz import ATTENTION_CMAP  # noqa: E402
 
 __all__ = ["plot_attention", "plot_loss", "plot_predictions"]
 
@@ -85,7 +86,9 @@ def plot_attention(
         extent = (extent[0] - 0.5, extent[1] + 0.5, extent[2], extent[3])
     if extent[2] == extent[3]:
         extent = (extent[0], extent[1], extent[2] + 0.5, extent[3] - 0.5)
-    im = ax.imshow(_np(w), cmap="Reds", aspect="auto", extent=extent, interpolation="nearest")
+    im = ax.imshow(
+        _np(w), cmap=ATTENTION_CMAP, aspect="auto", extent=extent, interpolation="nearest"
+    )
     fig.colorbar(im, ax=ax, label="attention weight")
     ax.set_xlabel("sorted training inputs (keys)")
     ax.set_ylabel("sorted testing inputs (queries)")

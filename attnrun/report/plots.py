@@ -39,6 +39,7 @@ from attnrun.io import atomic_open  # noqa: E402
 from attnrun.report.collect import Run, as_number  # noqa: E402
 from attnrun.report.table import Group, Report, fmt, sort_key  # noqa: E402
 from attnrun.runs.files import AttentionSample, read_attention, read_history  # noqa: E402
+from attnrun.viz import ATTENTION_CMAP  # noqa: E402
 from attnrun.viz.curves import buckets_figure  # noqa: E402
 
 MAX_SERIES = 8  # more settings than this on one axis are pooled into one series
@@ -434,7 +435,7 @@ def plot_attention_grid(
     for k, (ax, (title, _, row_labels, col_labels), m) in enumerate(
         zip(axes.flat, panels, maps, strict=False)
     ):
-        im = ax.imshow(m, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto")
+        im = ax.imshow(m, cmap=ATTENTION_CMAP, vmin=0.0, vmax=vmax, aspect="auto")
         _ticks(ax.set_xticks, col_labels, rotation=60, ha="right", fontsize="small")
         # one set of row labels per figure row when every panel has the same rows
         _ticks(

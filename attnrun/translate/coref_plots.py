@@ -63,7 +63,8 @@ def mass_figure(tables: dict[str, list[list[float]]]) -> Figure:
     arrays = np.array([tables[k] for k in tables], dtype=float)[None]  # (1, tables, L, H)
     layers, heads = arrays.shape[2:]
     fig = heatmap_grid(
-        arrays, xlabel="head", ylabel="encoder layer", cmap="Blues", vmax=1.0, cell_size=0.6,
+        arrays, xlabel="head", ylabel="encoder layer", vmax=1.0, cell_size=0.6,
+        colorbar_label="attention mass on the antecedent",
         x_tokens=[str(h + 1) for h in range(heads)], y_tokens=[str(i + 1) for i in range(layers)],
         col_titles=list(tables), title='attention mass from "it" onto its antecedent (test)',
     )  # fmt: skip

@@ -30,6 +30,7 @@ def plot_loss(history: list[dict], path: Path) -> None:
         ylabel="cross-entropy per token",
         right_label="validation BLEU",
         title="training",
+        right_from_zero=True,
     )
     save_figure(fig, path)
 

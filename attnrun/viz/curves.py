@@ -24,11 +24,14 @@ def curves_figure(
     right_label: str = "",
     title: str = "",
     log: bool = False,
+    right_from_zero: bool = False,
 ) -> Figure:
     """One line per named series on the left axis and, optionally, more on a right axis.
 
     ``x`` defaults to ``1..n``; ``None`` values leave gaps; ``log`` puts the left axis on a log
-    scale (only when every value is positive).
+    scale (only when every value is positive); ``right_from_zero`` starts the right axis at 0
+    (a score such as BLEU, whose line would otherwise seem to climb from the floor). The legend
+    stands below the axes, where it cannot cover a line.
     """
     fig = Figure(figsize=(6.0, 3.8), layout="constrained")
     ax = fig.subplots()
@@ -52,7 +55,9 @@ def curves_figure(
             vals = [float("nan") if v is None else float(v) for v in ys]
             handles += ax2.plot(xs, vals, "^-", color=f"C{len(series) + k}", label=name, ms=4)
         ax2.set_ylabel(right_label)
-    ax.legend(handles=handles, loc="best", fontsize="small")
+        if right_from_zero:
+            ax2.set_ylim(bottom=0)
+    _legend_below(fig, handles)
     if title:
         ax.set_title(title)
     return fig
@@ -79,7 +84,15 @@ def buckets_figure(
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if curves:
-        ax.legend(fontsize="small")
+        _legend_below(fig, ax.get_lines())
     if title:
         ax.set_title(title)
     return fig
+
+
+def _legend_below(fig: Figure, handles) -> None:
+    """The figure's legend under the axes (constrained layout makes room), never over a line."""
+    handles = list(handles)
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize="small"
+    )

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnrun.io import save_with
+from attnrun.viz import ATTENTION_CMAP
 
 __all__ = ["heatmap_grid", "save_figure"]
 
@@ -38,10 +39,11 @@ def heatmap_grid(
     row_titles: Sequence[str] | None = None,
     col_titles: Sequence[str] | None = None,
     title: str | None = None,
-    cmap: str = "Reds",
+    cmap: str = ATTENTION_CMAP,
     cell_size: float = 0.22,
     vmin: float | None = 0.0,
     vmax: float | None = None,
+    colorbar_label: str = "attention weight",
 ) -> Figure:
     """A grid of heatmaps sharing one colour scale and one colour bar.
 
@@ -53,9 +55,10 @@ def heatmap_grid(
         row_titles: one label per grid row (e.g. layer names), shown on the left.
         col_titles: one title per grid column (e.g. ``head 1``), shown on top.
         title: the figure title.
-        cmap: a matplotlib colour map.
+        cmap: a matplotlib colour map (:data:`attnrun.viz.ATTENTION_CMAP` for weights).
         cell_size: inches per matrix cell, so token labels stay legible for long sentences.
         vmin, vmax: the shared colour range (``vmax=None``: the largest value).
+        colorbar_label: what the colours measure, written along the colour bar.
     """
     arr = _as_array(matrices)
     rows, cols, tq, tk = arr.shape
@@ -85,7 +88,7 @@ def heatmap_grid(
                 ax.set_title(col_titles[c], fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.colorbar(image, ax=axes, shrink=min(0.8, 0.3 + 0.15 * rows))
+    fig.colorbar(image, ax=axes, shrink=min(0.8, 0.3 + 0.15 * rows), label=colorbar_label)
     return fig
 
 

@@ -37,5 +37,5 @@ def encoding_heatmap_figure(num_steps: int = 60, num_hiddens: int = 32) -> Figur
     ax.set_xlabel("Column (encoding dimension)")
     ax.set_ylabel("Row (position)")
     ax.set_title("Positional encoding matrix")
-    fig.colorbar(image, ax=ax, shrink=0.7)
+    fig.colorbar(image, ax=ax, shrink=0.7, label="encoding value")
     return fig
