@@ -69,9 +69,13 @@ def _print_tables(rep) -> None:
         console = Console()
         for t in table.rich_tables(rep):
             console.print(t)
+        if rep.same_as:
+            console.print(table.same_as_text(rep), highlight=False)
         return
     print(table.markdown_table(table.run_header(rep), table.run_rows(rep)))
     if rep.has_seed_groups:
         print("\ngrouped over seeds (mean ± std, n):")
         print(table.markdown_table(table.group_header(rep), table.group_rows(rep)))
+    if rep.same_as:
+        print(table.same_as_text(rep))
     print(flush=True)

@@ -1,10 +1,13 @@
 """``report.html``: the whole report as one self-contained page.
 
 One HTML file with inline CSS and JavaScript and every image as a ``data:`` URI, so it opens from
-disk, in a notebook cell or as an e-mail attachment with no network: the runs table (click a header
-to sort by that column; numbers sort as numbers, empty cells last), the seed groups (mean ± std,
-n), the metric and loss plots, the attention panel with the sample each setting shows, and a link
-to each run's own viewer (``<run>/attention.html``, relative to the page) where the run has one.
+disk, in a notebook cell or as an e-mail attachment with no network. From the top: the key
+figures (BLEU by source length, the attention panel with the sample each setting shows and the
+settings that have none, with why), the runs table (click a header to sort by that column;
+numbers sort as numbers, empty cells last), the seed groups (mean ± std, n), then the metric and
+loss plots in a grid; a link to each run's own viewer (``<run>/attention.html``, relative to the
+page) where the run has one. A metric equal to another in every run is shown once (the summary
+says which).
 
 Safety: every text that comes from a run (paths, config values, metric names, token labels,
 titles) goes through :func:`html.escape`; the page builds nothing from run text in JavaScript; and a
@@ -26,11 +29,20 @@ from typing import Any
 from urllib.parse import quote
 
 from attnrun.report.collect import Run
-from attnrun.report.plots import Plot
-from attnrun.report.table import Report, group_header, group_rows, run_header, run_rows
+from attnrun.report.plots import KEY_FIGURES, Plot, attention_gaps
+from attnrun.report.table import (
+    Report,
+    group_header,
+    group_rows,
+    run_header,
+    run_rows,
+    same_as_text,
+)
 
 VIEWER = "attention.html"  # each run's own viewer (attnrun/viz/viewer.py)
 MAX_LABELS = 40  # token labels listed per attention panel
+WIDE_PX = 900  # a plot wider than this (several panels) spans the whole grid row
+ATTENTION = "report_attention.png"
 
 
 def _e(s: Any) -> str:
@@ -127,13 +139,38 @@ def _img(plot: Plot) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{_e(plot.caption)}">'
 
 
+def png_width(png: bytes) -> int:
+    """A PNG's width in pixels, from its IHDR chunk (0 when the bytes are no PNG)."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 24:
+        return 0
+    return int.from_bytes(png[16:20], "big")
+
+
+def _figure(plot: Plot, inner: str = "") -> str:
+    """A grid cell with the plot; a wide one (several panels) spans the row."""
+    wide = ' class="wide"' if png_width(plot.png) > WIDE_PX else ""
+    return f"<figure{wide}>{_img(plot)}<figcaption>{_e(plot.caption)}</figcaption>{inner}</figure>"
+
+
 def _labels(labels: Sequence[str]) -> str:
     shown = ", ".join(labels[:MAX_LABELS])
     more = f" … ({len(labels)} in all)" if len(labels) > MAX_LABELS else ""
     return _e(shown + more)
 
 
-def attention_section(rep: Report, plot: Plot, page_dir: Path) -> str:
+def gaps_list(gaps: Sequence[tuple[str, str]]) -> str:
+    """The settings without an attention panel, each with why (``decoder=none`` ...)."""
+    if not gaps:
+        return ""
+    items = "".join(f"<li><b>{_e(setting)}</b>: {_e(why)}</li>" for setting, why in gaps)
+    return f'<p class="note">No attention panel for:</p><ul class="gaps">{items}</ul>'
+
+
+def attention_section(rep: Report, plot: Plot | None, page_dir: Path, gaps=()) -> str:
+    """The attention figure with its panels' runs and tokens, then the settings without one;
+    without a figure (every setting lacks attention) the list alone."""
+    if plot is None:
+        return f'<div id="attention" class="cell"><h3>Attention</h3>{gaps_list(gaps)}</div>'
     items = []
     for p in plot.panels:
         s = p.sample
@@ -151,10 +188,30 @@ def attention_section(rep: Report, plot: Plot, page_dir: Path) -> str:
             f'<div class="tokens">columns: <span class="cols">{_labels(col_labels)}</span></div>'
             "</li>"
         )
+    wide = " wide" if png_width(plot.png) > WIDE_PX else ""
     return (
-        '<section id="attention"><h2>Attention</h2>'
+        f'<div id="attention" class="cell{wide}"><h3>Attention</h3>'
         f"<figure>{_img(plot)}<figcaption>{_e(plot.caption)}</figcaption></figure>"
-        f'<ul class="panels">{"".join(items)}</ul></section>'
+        f'<ul class="panels">{"".join(items)}</ul>{gaps_list(plot.gaps or gaps)}</div>'
+    )
+
+
+def key_section(rep: Report, plots: Sequence[Plot], page_dir: Path) -> str:
+    """BLEU by source length and the attention panel, side by side when they fit; "" when the
+    runs have neither (nor a setting whose missing attention needs saying)."""
+    by_name = {p.name: p for p in plots}
+    cells = []
+    length = by_name.get("report_bleu_by_length.png")
+    if length is not None:
+        cells.append(_figure(length).replace("<figure", '<figure id="bleu-by-length"', 1))
+    attention = by_name.get(ATTENTION)
+    gaps = [] if attention is not None or not plots else attention_gaps(rep)
+    if attention is not None or any(why.startswith("decoder=none") for _, why in gaps):
+        cells.append(attention_section(rep, attention, page_dir, gaps))
+    if not cells:
+        return ""
+    return (
+        f'<section id="key"><h2>Key figures</h2><div class="grid">{"".join(cells)}</div></section>'
     )
 
 
@@ -166,19 +223,19 @@ def report_page(rep: Report, plots: Sequence[Plot], page_dir: str | os.PathLike)
         summary += f"; swept: {', '.join(rep.swept)}"
     if rep.metrics:
         summary += f"; metrics: {', '.join(rep.metrics)}"
+    if rep.same_as:
+        summary += f"; {same_as_text(rep)}"
     parts = [f"<h1>attnrun report</h1><p class=summary>{_e(summary)}</p>"]
+    parts.append(key_section(rep, plots, page_dir))
     parts.append(f"<section><h2>Runs</h2>{runs_table(rep, page_dir)}</section>")
     if rep.has_seed_groups:
         parts.append(f"<section><h2>Seed groups</h2>{groups_table(rep)}</section>")
-    figures = [p for p in plots if p.name != "report_attention.png"]
+    figures = [p for p in plots if p.name not in KEY_FIGURES]
     if figures:
-        body = "".join(
-            f"<figure>{_img(p)}<figcaption>{_e(p.caption)}</figcaption></figure>" for p in figures
+        body = "".join(_figure(p) for p in figures)
+        parts.append(
+            f'<section id="plots"><h2>Metrics</h2><div class="grid">{body}</div></section>'
         )
-        parts.append(f'<section id="plots"><h2>Plots</h2>{body}</section>')
-    for p in plots:
-        if p.name == "report_attention.png":
-            parts.append(attention_section(rep, p, page_dir))
     digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
     csp = (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -239,9 +296,16 @@ tbody tr:nth-child(even) { background: #f9fafb; }
 .status-failed, .status-unreadable { color: #cf222e; }
 .status-running { color: #9a6700; }
 .status-interrupted { color: #8250df; }
-figure { margin: 1rem 0 1.5rem; }
+h3 { font-size: 1rem; margin: 0 0 .4rem; }
+.grid { display: grid; gap: 1rem 1.5rem; align-items: start;
+        grid-template-columns: repeat(auto-fill, minmax(min(100%, 30rem), 1fr)); }
+.grid > .wide { grid-column: 1 / -1; }
+.grid figure, .cell figure { margin: 0; }
+figure { margin: 1rem 0 1.5rem; min-width: 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
 figcaption { color: #57606a; font-size: .85rem; }
+.note { margin: .6rem 0 .2rem; }
+ul.gaps { padding-left: 1.2rem; margin: 0; color: #57606a; }
 ul.panels { padding-left: 1.2rem; }
 ul.panels li { margin-bottom: .6rem; }
 .title { font-style: italic; overflow-wrap: anywhere; }

@@ -1,6 +1,8 @@
 """Comparison plots of a report, rendered to PNG bytes and written atomically as ``report_*.png``.
 
-* ``report_metric_<metric>.png``: each key metric against each swept value, mean ± std over seeds;
+* ``report_metric_<metric>.png``: each key metric against each swept value, mean ± std over seeds:
+  a line over numeric values, grouped bars with error bars over categorical ones (a decoder, a
+  score function), one bar per setting of the other swept keys;
 * ``report_loss.png``: loss curves of all runs overlaid (mean and ± std band over seeds), read
   from each run's ``history.json`` through :func:`attnrun.runs.files.read_history`;
 * ``report_bleu_by_length.png``: translation BLEU against source-length bucket, one line per
@@ -9,7 +11,11 @@
 * ``report_attention.png``: one sample's attention side by side, one panel per compared setting,
   read from each run's ``attention.json`` through :func:`attnrun.runs.files.read_attention` and
   drawn from :meth:`~attnrun.runs.files.AttentionSample.panel`. Every panel shows the same sample
-  (same ``name`` and ``kind``), so the panels differ only by the setting.
+  (same ``name`` and ``kind``), so the panels differ only by the setting. Settings without a
+  panel are listed with the reason (:func:`attention_gaps`): ``decoder=none`` has no attention.
+
+:func:`render_all` gives the plots in the page's order: the key figures (BLEU by length, the
+attention panels) first, then one per metric, then the loss curves.
 
 Plots are rendered in memory (:func:`render_all`) so ``report.html`` and the notebook API can
 inline them as ``data:`` URIs without touching the disk; :func:`write_plots` saves them.
@@ -47,6 +53,7 @@ MAX_PANELS = 8  # attention maps side by side
 PANELS_PER_ROW = 4
 MAX_TICKS = 30  # more labels than this on an axis: every k-th is shown
 MAX_TICK_CHARS = 14  # longer token labels are cut (with …) so the maps keep their room
+LOG_SPAN = 10.0  # loss curves go on a log axis when the largest loss is more than this × the least
 TRAIN_LOSS_NAMES = ("loss", "train_loss")  # the training curve in history.json, first found
 AXES = {  # kind -> (row axis, column axis) of AttentionSample.panel()
     "cross": ("target", "source"),
@@ -62,6 +69,7 @@ class Plot:
     png: bytes
     caption: str
     panels: list[AttentionPanel] = field(default_factory=list)  # report_attention.png only
+    gaps: list[tuple[str, str]] = field(default_factory=list)  # (setting, why it has no panel)
 
 
 @dataclass
@@ -73,13 +81,15 @@ class AttentionPanel:
     sample: AttentionSample
 
 
+KEY_FIGURES = ("report_bleu_by_length.png", "report_attention.png")  # shown first
+
+
 def render_all(rep: Report) -> list[Plot]:
-    """Every plot the runs support, in memory."""
-    plots = metric_plots(rep)
-    for p in (loss_plot(rep), length_plot(rep), attention_plot(rep)):
-        if p is not None:
-            plots.append(p)
-    return plots
+    """Every plot the runs support, in memory, key figures first (see the module docstring)."""
+    plots = [p for p in (length_plot(rep), attention_plot(rep)) if p is not None]
+    plots += metric_plots(rep)
+    loss = loss_plot(rep)
+    return plots + ([loss] if loss is not None else [])
 
 
 def write_plots(plots: Sequence[Plot], out_dir: str | os.PathLike) -> list[Path]:
@@ -133,12 +143,16 @@ def _stats(runs: Sequence[Run], metric: str) -> tuple[float, float, int] | None:
 
 
 def metric_plots(rep: Report) -> list[Plot]:
-    """One figure per key metric, one panel per swept key (x: its values, y: mean ± std)."""
+    """One figure per key metric, one panel per swept key (x: its values, y: mean ± std).
+
+    A metric with a value at only one swept value (``aer`` when one decoder of two attends)
+    gets no figure: a single dot or bar compares nothing, and the tables show the number.
+    """
     if not rep.swept:
         return []
     out = []
     for metric in rep.metrics:
-        if not any(r.metric(metric) is not None for r in rep.runs):
+        if not any(_compared(rep, metric, i) for i in range(len(rep.swept))):
             continue
         n = len(rep.swept)
         cols = min(n, 3)
@@ -162,6 +176,14 @@ def metric_plots(rep: Report) -> list[Plot]:
     return out
 
 
+def _compared(rep: Report, metric: str, i: int) -> bool:
+    """Whether ``metric`` has a value at two or more values of swept key ``i``."""
+    values = {
+        str(g.values[i]) for g in rep.groups if _stats(g.runs, metric) is not None
+    }  # fmt: skip
+    return len(values) > 1
+
+
 def _metric_panel(ax: plt.Axes, rep: Report, metric: str, key: str) -> None:
     i = rep.swept.index(key)
     others = [k for k in rep.swept if k != key]
@@ -182,7 +204,7 @@ def _metric_panel(ax: plt.Axes, rep: Report, metric: str, key: str) -> None:
     xs_all = [v for pts in lines.values() for v, runs in pts if _stats(runs, metric) is not None]
     numeric = all(as_number(v) is not None for v in xs_all)
     cats = sorted({str(v) for v in xs_all}, key=lambda s: sort_key(_num_or_str(s)))
-    width = 0.6 / max(len(lines), 1)
+    width = 0.8 / max(len(lines), 1)  # grouped bars: the settings side by side in each category
     for k, (rest, pts) in enumerate(lines.items()):
         pts = sorted(pts, key=lambda p: sort_key(p[0]))
         stats = [(_stats(runs, metric), v) for v, runs in pts]
@@ -206,15 +228,13 @@ def _metric_panel(ax: plt.Axes, rep: Report, metric: str, key: str) -> None:
                 if rep.several_experiments
                 else (_label(others, rest[1:]) or None)
             )
-        ax.errorbar(
-            x,
-            y,
-            yerr=e,
-            marker="o",
-            capsize=4,
-            linestyle="-" if numeric else "none",
-            label=_text(label) if label else None,
-        )
+        if numeric:  # a line only where the values are numbers
+            ax.errorbar(x, y, yerr=e, marker="o", capsize=4, label=_text(label) if label else None)
+        else:
+            ax.bar(
+                x, y, width=width, yerr=e, capsize=4, alpha=0.85,
+                label=_text(label) if label else None, error_kw={"elinewidth": 1},
+            )  # fmt: skip
     if not numeric:
         ax.set_xticks(
             range(len(cats)), [_text(c) for c in cats], rotation=30 if len(cats) > 4 else 0
@@ -222,7 +242,7 @@ def _metric_panel(ax: plt.Axes, rep: Report, metric: str, key: str) -> None:
         ax.set_xlim(-0.5, len(cats) - 0.5)
     ax.set_xlabel(_text(key))
     ax.set_ylabel(_text(metric))
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, axis="y" if not numeric else "both")
     if ax.get_legend_handles_labels()[1]:
         ax.legend(fontsize="x-small")
 
@@ -292,7 +312,7 @@ def loss_plot(rep: Report) -> Plot | None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    positive = True
+    finite: list[np.ndarray] = []
     for k, (g, per_series) in enumerate(curves):
         colour = colours[k % len(colours)]
         name = _label(rep.swept, g.values) or g.experiment
@@ -312,8 +332,11 @@ def loss_plot(rep: Report) -> Plot | None:
             ax.plot(epochs, mean, style, color=colour, label=_text(label))
             if std is not None:
                 ax.fill_between(epochs, mean - std, mean + std, color=colour, alpha=0.2)
-            positive &= bool(np.all(arr[np.isfinite(arr)] > 0))
-    if positive:
+            finite.append(arr[np.isfinite(arr)])
+    values = np.concatenate(finite) if finite else np.array([])
+    # log only where it helps: positive losses spanning more than LOG_SPAN (a narrow range
+    # on a log axis reads as 3.5×10⁰, 3.6×10⁰, ...)
+    if values.size and values.min() > 0 and values.max() / values.min() > LOG_SPAN:
         ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
@@ -369,18 +392,38 @@ def attention_panels(rep: Report) -> list[AttentionPanel]:
     seed). The sample is the one most settings saved (ties: the first run's order); settings
     without it are left out rather than shown on another input.
     """
+    return _attention_choice(rep)[0]
+
+
+def attention_gaps(rep: Report) -> list[tuple[str, str]]:
+    """``(setting, why)`` for each setting without a panel in :func:`attention_panels`:
+    ``decoder=none`` (a model without attention), no completed run, no ``attention.json``,
+    another sample only, or more settings than :data:`MAX_PANELS`."""
+    return _attention_choice(rep)[1]
+
+
+def _setting(rep: Report, g: Group, run: Run) -> str:
+    setting = _label(rep.swept, g.values) or rep.folder(run)
+    return f"{g.experiment}: {setting}" if rep.several_experiments else setting
+
+
+def _attention_choice(rep: Report) -> tuple[list[AttentionPanel], list[tuple[str, str]]]:
     chosen: list[tuple[str, Run, list[AttentionSample]]] = []
+    gaps: list[tuple[str, str]] = []
     for g in rep.groups:
-        for r in sorted(g.runs, key=lambda r: (r.status != "completed", sort_key(r.seed))):
-            samples = read_attention(r.path)
-            if samples:
-                setting = _label(rep.swept, g.values) or rep.folder(r)
-                if rep.several_experiments:
-                    setting = f"{g.experiment}: {setting}"
-                chosen.append((setting, r, samples))
-                break
+        runs = sorted(g.runs, key=lambda r: (r.status != "completed", sort_key(r.seed)))
+        found = next(((r, s) for r in runs if (s := read_attention(r.path))), None)
+        if found is not None:
+            chosen.append((_setting(rep, g, found[0]), *found))
+        elif any(str(r.metrics.get("decoder", r.config.get("decoder"))) == "none" for r in runs):
+            gaps.append((_setting(rep, g, runs[0]), "decoder=none: a model without attention"))
+        elif not any(r.status == "completed" for r in runs):
+            statuses = ", ".join(sorted({r.status for r in runs}))
+            gaps.append((_setting(rep, g, runs[0]), f"no completed run ({statuses})"))
+        else:
+            gaps.append((_setting(rep, g, runs[0]), "its runs saved no attention.json"))
     if not chosen:
-        return []
+        return [], gaps
     held: dict[tuple[str, str], int] = {}
     for _, _, samples in chosen:
         for key in dict.fromkeys((s.name, s.kind) for s in samples):
@@ -390,9 +433,13 @@ def attention_panels(rep: Report) -> list[AttentionPanel]:
     panels = []
     for setting, run, samples in chosen:
         sample = next((s for s in samples if (s.name, s.kind) == best), None)
-        if sample is not None:
+        if sample is None:
+            gaps.append((setting, f"no {best[1]} attention of sample {best[0]!r} saved"))
+        elif len(panels) >= MAX_PANELS:
+            gaps.append((setting, f"not drawn: at most {MAX_PANELS} panels"))
+        else:
             panels.append(AttentionPanel(setting, run, sample))
-    return panels[:MAX_PANELS]
+    return panels, gaps
 
 
 def _ticks(ax_set, labels: Sequence[str], **kwargs) -> None:
@@ -456,8 +503,9 @@ def plot_attention_grid(
 
 
 def attention_plot(rep: Report) -> Plot | None:
-    """``report_attention.png`` from :func:`attention_panels`; None when no run saved attention."""
-    panels = attention_panels(rep)
+    """``report_attention.png`` from :func:`attention_panels` (settings without a panel in its
+    ``gaps``); None when no run saved attention."""
+    panels, gaps = _attention_choice(rep)
     if not panels:
         return None
     first = panels[0].sample
@@ -469,4 +517,6 @@ def attention_plot(rep: Report) -> Plot | None:
     suptitle = f"attention: {first.kind} sample {first.name!r}"
     png = plot_attention_grid(grid, names, suptitle=suptitle)
     caption = f"the {first.kind} attention of sample {first.name!r}, one panel per setting"
-    return Plot("report_attention.png", png, caption, panels)
+    if gaps:
+        caption += " that has it (the others are listed below)"
+    return Plot("report_attention.png", png, caption, panels, gaps)

@@ -8,6 +8,7 @@ per run), Markdown (both tables) and rich tables for the terminal. Writers are a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import statistics
@@ -84,6 +85,10 @@ class Report:
     metrics: list[str]
     groups: list[Group]
     base: Path  # run folders are shown relative to this
+    # metrics left out of ``metrics`` because they equal an earlier one in every run
+    # (``bleu_lowercase`` when nothing is cased): dropped -> kept; report.csv still has them
+    same_as: dict[str, str] = field(default_factory=dict)
+    all_metrics: list[str] = field(default_factory=list)  # metrics and same_as, in their order
 
     @property
     def several_experiments(self) -> bool:
@@ -107,7 +112,9 @@ def build(runs: Sequence[Run], base: str | os.PathLike) -> Report:
     runs = list(runs)
     readable = [r for r in runs if r.status != UNREADABLE]
     swept = swept_keys(readable or runs)
-    metrics = key_metrics(runs)
+    all_metrics = key_metrics(runs)
+    same_as = same_metrics(readable, all_metrics)
+    metrics = [m for m in all_metrics if m not in same_as]
 
     def order(r: Run) -> tuple:
         return (
@@ -126,7 +133,31 @@ def build(runs: Sequence[Run], base: str | os.PathLike) -> Report:
         values = tuple(r.config.get(k) for k in swept)
         key = (r.experiment, tuple(map(str, values)))
         groups.setdefault(key, Group(r.experiment, values)).runs.append(r)
-    return Report(runs, swept, metrics, list(groups.values()), Path(base))
+    return Report(runs, swept, metrics, list(groups.values()), Path(base), same_as, all_metrics)
+
+
+def same_metrics(runs: Sequence[Run], metrics: Sequence[str]) -> dict[str, str]:
+    """``{later: earlier}`` for each metric whose value equals an earlier metric's in every run
+    (both missing counts as equal; at least one run must have a value): a column that repeats
+    another says nothing, e.g. ``bleu_lowercase`` beside ``bleu`` when no text is cased."""
+    out: dict[str, str] = {}
+    for i, m in enumerate(metrics):
+        for kept in metrics[:i]:
+            if kept in out:
+                continue
+            pairs = [(r.metrics.get(kept), r.metrics.get(m)) for r in runs]
+            if any(a is not None for a, _ in pairs) and all(a == b for a, b in pairs):
+                out[m] = kept
+                break
+    return out
+
+
+def same_as_text(rep: Report) -> str:
+    """``"bleu_lowercase = bleu in every run (one column shown)"``, or ""."""
+    if not rep.same_as:
+        return ""
+    pairs = ", ".join(f"{m} = {k}" for m, k in rep.same_as.items())
+    return f"{pairs} in every run (one column shown; report.csv has both)"
 
 
 def sort_key(v: Any) -> tuple:
@@ -195,7 +226,9 @@ CSV_EXTRA = ["started_at", "wall_time_s", "error"]
 
 
 def write_csv(rep: Report, path: str | os.PathLike) -> None:
-    """``report.csv``: one row per run, full precision, plus start time, wall time and error."""
+    """``report.csv``: one row per run, full precision, plus start time, wall time and error;
+    every key metric, also those the other tables leave out as equal to another."""
+    rep = dataclasses.replace(rep, metrics=rep.all_metrics or rep.metrics)
     header = run_header(rep)
     if not rep.several_experiments:
         header.insert(1, "experiment")
@@ -225,7 +258,8 @@ def markdown(rep: Report, plots: Sequence[str | os.PathLike] = (), page: str | N
     parts = [
         f"# attnrun report\n\n{len(rep.runs)} runs under `{rep.base.resolve()}`"
         + (f"; swept: {', '.join(rep.swept)}" if rep.swept else "")
-        + (f"; metrics: {', '.join(rep.metrics)}" if rep.metrics else ""),
+        + (f"; metrics: {', '.join(rep.metrics)}" if rep.metrics else "")
+        + (f"; {same_as_text(rep)}" if rep.same_as else ""),
         "## Runs\n\n" + markdown_table(run_header(rep), run_rows(rep)),
     ]
     if rep.has_seed_groups:

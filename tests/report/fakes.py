@@ -68,6 +68,27 @@ def sample(
     return AttentionSample(name, kind, queries, keys, w / w.sum(-1, keepdims=True), **kw)
 
 
+def decoder_sweep(root: Path, decoders=("none", "bahdanau")) -> Path:
+    """decoder x seed {0, 1}; bleu_lowercase = bleu; only attending decoders saved attention."""
+    rows = [
+        {"range": r, "sentences": 4, "bleu": 5.0, "bleu_lowercase": 5.0} for r in ("1-9", "10+")
+    ]
+    for decoder in decoders:
+        for seed in (0, 1):
+            bleu = 10.0 + seed + 5 * (decoder != "none")
+            attends = decoder != "none"
+            write_run(
+                root / f"{decoder}{seed}", {"decoder": decoder, "seed": seed},
+                {"bleu": bleu, "bleu_lowercase": bleu, "chrf": 20.0 + seed, "decoder": decoder,
+                 "bleu_by_length": rows},
+                experiment="translate", history={"loss": [2.0, 1.0]},
+                attention=[sample("test 0", ["le", "chat"], ["the", "cat"], seed=seed)]
+                if attends else None,
+                viewer=attends and seed == 0,
+            )  # fmt: skip
+    return root
+
+
 MSE = {  # test_mse by (kernel, seed)
     ("gaussian", 0): 0.10,
     ("gaussian", 1): 0.20,

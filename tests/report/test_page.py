@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from fakes import sample, write_run
+from fakes import decoder_sweep, sample, write_run
 
 from attnrun.report import make_report
 
@@ -123,3 +123,39 @@ def test_seed_groups_table_only_when_seeds_repeat(tmp_path: Path) -> None:
     write_run(tmp_path / "b", {"k": 2, "seed": 0}, {"x": 2.0})
     page = make_report([tmp_path], plots=False).html.read_text(encoding="utf-8")
     assert 'id="runs"' in page and 'id="groups"' not in page
+
+
+def _ids_in_order(page: str) -> list[str]:
+    return [a["id"] for _, a in Parsed(page).tags if a.get("id")]
+
+
+def test_key_figures_come_first_and_name_the_runs_without_attention(tmp_path: Path) -> None:
+    """Guards against BLEU by length and the attention panel sitting last, after the metric
+    plots, and against a decoder=none setting silently missing from the attention panel."""
+    files = make_report([decoder_sweep(tmp_path / "s")])
+    page = files.html.read_text(encoding="utf-8")
+    ids = _ids_in_order(page)
+    assert ids.index("key") < ids.index("bleu-by-length") < ids.index("attention")
+    assert ids.index("attention") < ids.index("runs") < ids.index("plots")
+    alts = Parsed(page).attrs("img", "alt")
+    assert alts[0] == "BLEU by source length" and "sample 'test 0'" in alts[1]
+    attention = page[page.index('id="attention"') : page.index('id="runs"')]
+    assert "decoder=none</b>: decoder=none: a model without attention" in attention
+    assert "decoder=bahdanau</b>: run" in attention
+
+
+def test_without_any_attention_the_page_still_says_why(tmp_path: Path) -> None:
+    files = make_report([decoder_sweep(tmp_path / "s", decoders=("none",))])
+    page = files.html.read_text(encoding="utf-8")
+    assert not (files.html.parent / "report_attention.png").exists()
+    section = page[page.index('id="attention"') : page.index('id="runs"')]
+    assert "<img" not in section and "decoder=none: a model without attention" in section
+
+
+def test_a_metric_repeating_another_is_one_column(tmp_path: Path) -> None:
+    files = make_report([decoder_sweep(tmp_path / "s")], plots=False)
+    page = files.html.read_text(encoding="utf-8")
+    heads = re.findall(r"<button type=\"button\">([^<]*)<", page)
+    assert "bleu" in heads and "bleu_lowercase" not in heads
+    assert "bleu_lowercase = bleu in every run" in page
+    assert "bleu_lowercase" in files.csv.read_text().splitlines()[0]

@@ -288,3 +288,101 @@ def test_bleu_by_length_is_overlaid_per_setting_mean_over_seeds(
     assert plot is not None and plot.name == "report_bleu_by_length.png"
     assert seen["buckets"] == ["1-10", "11-20", "21-30", "31+"]
     assert seen["curves"] == {"decoder=none": [31, 21, 11, 6], "decoder=bahdanau": [31, 30, 29, 28]}
+
+
+def _figures(monkeypatch) -> list:
+    """Figures the report's plots render (captured at ``_png``), for inspection."""
+    from attnrun.report import plots as plots_mod
+
+    seen = []
+    real = plots_mod._png
+    monkeypatch.setattr(plots_mod, "_png", lambda fig: seen.append(fig) or real(fig))
+    return seen
+
+
+def test_categorical_values_are_grouped_bars_numeric_ones_a_line(tmp_path, monkeypatch) -> None:
+    """Guards against dots (or a line) over categories: a decoder sweep's metric is one bar per
+    category and setting of the other swept key, of height the mean over seeds with the sample
+    std as error bar; a numeric key (lr) keeps its line."""
+    bleu = {("none", 0.1): (10, 12), ("none", 0.2): (11, 15), ("bahdanau", 0.1): (20, 22),
+            ("bahdanau", 0.2): (30, 36)}  # fmt: skip
+    for (decoder, lr), values in bleu.items():
+        for seed, b in enumerate(values):
+            write_run(tmp_path / f"{decoder}{lr}{seed}", {"decoder": decoder, "lr": lr,
+                      "seed": seed}, {"bleu": float(b)}, experiment="lab")  # fmt: skip
+    seen = _figures(monkeypatch)
+    (plot,) = metric_plots(_report(tmp_path))
+    by_decoder, by_lr = [ax for ax in seen[0].axes if ax.get_visible()]
+    assert by_decoder.get_xlabel() == "decoder" and by_lr.get_xlabel() == "lr"
+    bars = by_decoder.patches
+    assert len(bars) == 4 and not [ln for ln in by_decoder.lines if ln.get_linestyle() == "-"]
+    heights = sorted(round(b.get_height(), 6) for b in bars)
+    assert heights == sorted(np.mean(v) for v in bleu.values())
+    # error bars: one vertical segment per bar, as long as 2 sample stds
+    segments = [seg for c in by_decoder.collections for seg in c.get_segments()]
+    lengths = sorted(round(float(np.ptp(seg[:, 1])), 6) for seg in segments)
+    assert lengths == sorted(round(2 * float(np.std(v, ddof=1)), 6) for v in bleu.values())
+    # the bars of one lr sit side by side within each decoder's slot
+    for tick in (0, 1):
+        assert sum(abs(b.get_x() + b.get_width() / 2 - tick) < 0.5 for b in bars) == 2
+    assert not by_lr.patches and [len(ln.get_xdata()) for ln in by_lr.lines if
+                                  ln.get_linestyle() == "-"] == [2, 2]  # fmt: skip
+
+
+def test_a_metric_at_one_swept_value_only_gets_no_plot(tmp_path: Path) -> None:
+    """aer exists for the attending decoder alone: one bar compares nothing."""
+    for decoder in ("none", "bahdanau"):
+        metrics = {"bleu": 1.0 + (decoder == "none")}
+        if decoder != "none":
+            metrics["aer"] = 0.3
+        write_run(tmp_path / decoder, {"decoder": decoder, "seed": 0}, metrics, experiment="lab")
+    names = [p.name for p in metric_plots(_report(tmp_path))]
+    assert names == ["report_metric_bleu.png"]
+
+
+def test_runs_without_attention_are_listed_with_why(tmp_path: Path) -> None:
+    """Guards against a decoder=none setting silently missing from the panels: it is a gap with
+    its reason, as are a setting with no completed run and one that saved another sample."""
+    from attnrun.report.plots import attention_gaps
+
+    for decoder, seed in (("none", 0), ("none", 1), ("bahdanau", 0), ("luong", 0), ("dot", 0)):
+        att = [sample("test 0", TGT, SRC, seed=seed)] if decoder == "bahdanau" else None
+        if decoder == "dot":
+            att = [sample("test 9", TGT, SRC, seed=1)]
+        write_run(tmp_path / f"{decoder}{seed}", {"decoder": decoder, "seed": seed},
+                  {"bleu": 1.0, "decoder": decoder}, experiment="translate", attention=att,
+                  status="failed" if decoder == "luong" else "completed")  # fmt: skip
+    rep = _report(tmp_path)
+    plot = attention_plot(rep)
+    assert [p.setting for p in plot.panels] == ["decoder=bahdanau"]
+    gaps = dict(plot.gaps)
+    assert plot.gaps == attention_gaps(rep) and set(gaps) == {
+        "decoder=none", "decoder=luong", "decoder=dot",
+    }  # fmt: skip
+    assert gaps["decoder=none"] == "decoder=none: a model without attention"
+    assert gaps["decoder=luong"] == "no completed run (failed)"
+    assert gaps["decoder=dot"] == "no cross attention of sample 'test 0' saved"
+    assert "that has it" in plot.caption
+
+
+def test_render_all_puts_the_key_figures_first(tmp_path: Path) -> None:
+    from attnrun.report.plots import render_all
+
+    rows = [{"range": "1-10", "sentences": 3, "bleu": 5.0, "bleu_lowercase": 5.0}]
+    for score in ("dot", "general"):
+        write_run(tmp_path / score, {"score": score, "seed": 0},
+                  {"bleu": 1.0 + (score == "dot"), "bleu_by_length": rows},
+                  experiment="translate", history={"loss": [2.0, 1.0]},
+                  attention=[sample("test 0", TGT, SRC, seed=0)])  # fmt: skip
+    names = [p.name for p in render_all(_report(tmp_path))]
+    assert names == ["report_bleu_by_length.png", "report_attention.png",
+                     "report_metric_bleu.png", "report_loss.png"]  # fmt: skip
+
+
+@pytest.mark.parametrize("losses, log", [([4.0, 3.6], False), ([40.0, 0.5], True)])
+def test_loss_axis_is_log_only_over_a_wide_range(tmp_path, monkeypatch, losses, log) -> None:
+    """A loss from 4.0 to 3.6 on a log axis reads 3.6×10⁰ ... 4×10⁰: linear there."""
+    write_run(tmp_path / "a", {"seed": 0, "k": 1}, {"x": 1.0}, history={"loss": losses})
+    seen = _figures(monkeypatch)
+    loss_plot(_report(tmp_path))
+    assert (seen[0].axes[0].get_yscale() == "log") is log

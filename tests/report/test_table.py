@@ -158,3 +158,49 @@ def test_readers_never_see_a_partial_csv_while_writers_race(sweep: Path, tmp_pat
     for t in threads:
         t.join()
     assert not list(tmp_path.glob(".report.csv.*"))
+
+
+def _translate_sweep(root: Path, lowercase_differs_in: str | None = None) -> Path:
+    """decoder in {none, bahdanau} x seed in {0, 1}; bleu_lowercase equals bleu unless the run
+    named ``lowercase_differs_in`` (a cased hypothesis) differs."""
+    for decoder in ("none", "bahdanau"):
+        for seed in (0, 1):
+            name = f"{decoder}{seed}"
+            bleu = 10.0 + seed + (decoder == "bahdanau")
+            low = bleu + 0.5 if name == lowercase_differs_in else bleu
+            metrics = {"bleu": bleu, "bleu_lowercase": low, "chrf": 30.0 + seed}
+            write_run(root / name, {"decoder": decoder, "seed": seed}, metrics,
+                      experiment="translate")  # fmt: skip
+    return root
+
+
+def test_a_metric_equal_to_another_in_every_run_is_shown_once(tmp_path: Path) -> None:
+    """Guards against a bleu_lowercase column repeating bleu when nothing is cased, and against
+    dropping it when one run differs; report.csv keeps both columns either way."""
+    root = _translate_sweep(tmp_path / "same")
+    rep = build(collect([root]), root)
+    assert rep.metrics == ["bleu", "chrf"] and rep.same_as == {"bleu_lowercase": "bleu"}
+    assert "bleu_lowercase" not in run_header(rep) and "bleu_lowercase" not in group_header(rep)
+    md = markdown(rep)
+    assert "bleu_lowercase = bleu in every run" in md
+    assert "| bleu_lowercase |" not in md
+    write_csv(rep, tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["bleu_lowercase"] for r in rows] == [r["bleu"] for r in rows]
+
+    root = _translate_sweep(tmp_path / "cased", lowercase_differs_in="bahdanau1")
+    rep = build(collect([root]), root)
+    assert rep.metrics == ["bleu", "bleu_lowercase", "chrf"] and rep.same_as == {}
+    assert "in every run" not in markdown(rep)
+
+
+def test_same_metrics_needs_a_value_and_counts_missing_as_equal(tmp_path: Path) -> None:
+    from attnrun.report.table import same_metrics
+
+    write_run(tmp_path / "a", {"k": 1, "seed": 0}, {"x": 1.0, "y": 1.0}, experiment="lab")
+    write_run(tmp_path / "b", {"k": 2, "seed": 0}, {"z": 3.0}, experiment="lab")
+    runs = collect([tmp_path])
+    assert same_metrics(runs, ["x", "y", "z"]) == {"y": "x"}  # both missing in run b
+    assert same_metrics(runs, ["w", "v"]) == {}  # missing everywhere: nothing to compare
+    assert same_metrics(runs, ["x", "y", "y2"]) == {"y": "x"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
-from fakes import sample, write_run  # noqa: E402
+from fakes import decoder_sweep, sample, write_run  # noqa: E402
 
 import attnrun  # noqa: E402
 from attnrun.report import make_report  # noqa: E402
@@ -201,3 +201,46 @@ def test_open_run_shows_the_viewer_inline_offline(browser, sweep, own_viewer):
     assert w.page.evaluate("typeof window.pwned") == "undefined"
     assert w.foreign(None) == [] and not w.errors
     w.page.close()
+
+
+@pytest.fixture(scope="module")
+def decoder_page(browser, tmp_path_factory):
+    """A decoder=none,bahdanau sweep (two seeds) as the README's sweep leaves it."""
+    root = decoder_sweep(tmp_path_factory.mktemp("decoders") / "sweep")
+    make_report([root])
+    url = (root / "report.html").as_uri()
+    w = Watched(browser, url)
+    w.page.set_viewport_size({"width": 1280, "height": 900})
+    w.page.goto(url)
+    w.page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+    yield w, url
+    w.page.close()
+
+
+def _box(page, selector: str) -> dict:
+    return page.eval_on_selector(
+        selector, "e => { const r = e.getBoundingClientRect(); "
+        "return {x: r.x, y: r.y + window.scrollY, w: r.width, h: r.height}; }",
+    )  # fmt: skip
+
+
+def test_key_figures_on_top_and_plots_in_a_grid(decoder_page):
+    """Guards against the 4,400-pixel column of quarter-width plots with the key figures last:
+    BLEU by length and the attention panel stand side by side above the runs table, the metric
+    plots two to a row, every image drawn."""
+    w, url = decoder_page
+    page = w.page
+    length, attention = _box(page, "#bleu-by-length"), _box(page, "#attention")
+    assert abs(length["y"] - attention["y"]) < 5 and attention["x"] > length["x"] + length["w"]
+    assert _box(page, "#runs")["y"] > max(length["y"] + length["h"], attention["y"])
+    figures = page.eval_on_selector_all(
+        "#plots figure", "fs => fs.map(f => [f.getBoundingClientRect().x, "
+        "f.getBoundingClientRect().y, f.querySelector('img').naturalWidth])",
+    )  # fmt: skip
+    bleu, chrf = figures[:2]
+    assert abs(bleu[1] - chrf[1]) < 5 and chrf[0] > bleu[0]  # one row, two plots
+    assert all(width > 0 for _, _, width in figures)
+    assert "decoder=none: a model without attention" in page.text_content("#attention")
+    heads = page.eval_on_selector_all("#runs thead th", "hs => hs.map(h => h.textContent)")
+    assert "bleu" in heads and "bleu_lowercase" not in heads
+    assert w.foreign(url) == [] and not w.errors
