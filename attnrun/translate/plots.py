@@ -90,7 +90,9 @@ def write_attention_figures(out_dir: Path, samples: list[AttentionSample]) -> li
         write_attention_views_html(
             Path(out_dir) / page, views, title=s.title or s.name, initial_kind="cross"
         )
-        sentences.append(AttentionSentence(s.title or s.name, views, "cross", page))
+        source = " ".join(k for k in s.keys if k != "<eos>")
+        label = f"{source} \u2192 {s.title}" if s.title else source  # the picker's entry
+        sentences.append(AttentionSentence(label, views, "cross", page))
     if sentences:
         title = f"attention of {len(sentences)} test sentence{'s' if len(sentences) > 1 else ''}"
         write_attention_index_html(Path(out_dir) / "attention.html", sentences, title=title)

@@ -182,6 +182,7 @@ def test_a_transformer_sentence_gets_one_page_with_its_three_kinds(tmp_path):
     assert "views" not in index and [s["page"] for s in index["sentences"]] == [
         "attention_0.html", "attention_1.html",
     ]  # fmt: skip
+    assert [s["title"] for s in index["sentences"]] == ["the dog", "a cat"]  # the sources
     for i, sentence in enumerate(index["sentences"]):
         own = _page_views(tmp_path / f"attention_{i}.html")
         assert (sentence["initial_view"], sentence["views"]) == own
