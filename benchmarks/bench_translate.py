@@ -198,6 +198,10 @@ def default_threads() -> int:
     return thread_count(experiments.get("translate").make_config({}).train.threads)
 
 
+def _short(row: str) -> str:
+    return row.split(" (")[0] + (" + watch" if row == WATCHED else "")
+
+
 def _loadavg() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -267,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                 if PEER in steps:
                     ratios[n, name].append(got[name] / took[name] / (got[PEER] / took[PEER]))
         line = "; ".join(
-            f"{n}t " + ", ".join(f"{m.split(' (')[0]} {rate_of(n, m):,.0f}" for m in steps)
+            f"{n}t " + ", ".join(f"{_short(m)} {rate_of(n, m):,.0f}" for m in steps)
             for n in counts
         )
         print(f"round {r + 1}/{args.rounds} (load {_loadavg()}): {line}", flush=True)
