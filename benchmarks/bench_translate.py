@@ -271,8 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                 if PEER in steps:
                     ratios[n, name].append(got[name] / took[name] / (got[PEER] / took[PEER]))
         line = "; ".join(
-            f"{n}t " + ", ".join(f"{_short(m)} {rate_of(n, m):,.0f}" for m in steps)
-            for n in counts
+            f"{n}t " + ", ".join(f"{_short(m)} {rate_of(n, m):,.0f}" for m in steps) for n in counts
         )
         print(f"round {r + 1}/{args.rounds} (load {_loadavg()}): {line}", flush=True)
     rate = {key: tokens[key] / seconds[key] for key in runs}
