@@ -455,7 +455,8 @@ _SCRIPT = r"""
     document.getElementById("kind-picker").hidden = views.length < 2;
     sentenceSel.value = String(s);
     var link = document.getElementById("sentence-page");
-    link.hidden = !(sentence.page && sentences.length > 1);
+    // no link where the page has no folder around it (a notebook's srcdoc frame)
+    link.hidden = !(sentence.page && sentences.length > 1) || location.protocol === "about:";
     if (sentence.page) link.setAttribute("href", sentence.page);
     var k = keep ? kinds.indexOf(kind) : -1;
     choose(k >= 0 ? k : sentence.initial_view, keep && k >= 0);

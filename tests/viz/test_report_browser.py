@@ -244,3 +244,29 @@ def test_key_figures_on_top_and_plots_in_a_grid(decoder_page):
     heads = page.eval_on_selector_all("#runs thead th", "hs => hs.map(h => h.textContent)")
     assert "bleu" in heads and "bleu_lowercase" not in heads
     assert w.foreign(url) == [] and not w.errors
+
+
+def test_open_run_of_an_index_viewer_picks_sentences_without_dead_links(browser, tmp_path):
+    """A translate run's attention.html is an index over its sentences: inline in a notebook
+    the Sentence picker works, and the links to attention_<i>.html (which a srcdoc frame
+    cannot reach) are hidden."""
+    from attnrun.viz.viewer import AttentionSentence, AttentionView, write_attention_index_html
+
+    att = [sample(f"test {i}", ["le", "chat"], ["the", "cat", f"w{i}"], seed=i) for i in (0, 1)]
+    run = write_run(tmp_path / "run", {"seed": 0}, {"bleu": 1.0}, experiment="translate",
+                    attention=att)  # fmt: skip
+    sentences = [
+        AttentionSentence(s.name, [AttentionView("cross", s.queries, s.keys, s.weights)],
+                          page=f"attention_{i}.html")
+        for i, s in enumerate(att)
+    ]  # fmt: skip
+    write_attention_index_html(run / "attention.html", sentences, title="index")
+    w = Watched(browser, None)
+    w.page.set_content(attnrun.open_run(run)._repr_html_())
+    frame = _frame_ready(w)
+    assert frame.is_visible("#sentence") and not frame.is_visible("#sentence-page")
+    frame.select_option("#sentence", "1")
+    keys = frame.eval_on_selector_all("text.token.key", "ts => ts.map(t => t.textContent)")
+    assert keys == ["the", "cat", "w1"]
+    assert w.foreign(None) == [] and not w.errors
+    w.page.close()
