@@ -44,59 +44,148 @@ class Figure:
 T1 = "train.threads=1"  # the project's CPUs are shared: one thread per run
 
 FIGURES = [
-    Figure("cues", ("attnrun selfattn demo",), "demo.png",
-           "d2l's heatmap demo: identity attention plus noise"),
-    Figure("pooling-average", (f"attnrun regress --pooling average {T1}",), "predictions.png",
-           "average pooling: a flat line at the mean of y"),
-    Figure("pooling-nonparametric", (f"attnrun regress --kernel gaussian {T1}",),
-           "predictions.png", "Nadaraya-Watson with a gaussian kernel, bandwidth 1"),
-    Figure("pooling-nonparametric-attention", (f"attnrun regress --kernel gaussian {T1}",),
-           "attention.png", "attention weights of sorted test inputs over sorted training inputs"),
-    Figure("pooling-parametric", (f"attnrun regress --pooling parametric {T1}",),
-           "predictions.png", "the learned bandwidth fits the training points more closely"),
-    Figure("pooling-parametric-attention", (f"attnrun regress --pooling parametric {T1}",),
-           "attention.png", "a narrower band of attention after learning w"),
-    Figure("pooling-x-plus-sin", (f"attnrun regress data.function=x_plus_sin {T1}",),
-           "predictions.png", "the book's second data set, y = x + sin x"),
-    Figure("kernels-sweep", (
-        f"attnrun regress -m kernel=gaussian,boxcar,epanechnikov bandwidth=0.3 {T1}",
-        "attnrun report LAST_SWEEP"), "report_attention.png",
-           "one attention matrix per kernel, side by side"),
-    Figure("scores-sweep", (
-        f"attnrun translate -m score=dot,general,additive train.epochs=3 {T1}",
-        "attnrun report LAST_SWEEP"), "report_attention.png",
-           "the same toy sentence's cross-attention under three score functions"),
-    Figure("bahdanau", (f"attnrun translate {T1}",), "attention_0.png",
-           "Bahdanau attention of a toy sentence: target words × source words"),
-    Figure("bahdanau-bleu-by-length", (f"attnrun translate {T1}",), "bleu_by_length.png",
-           "BLEU of the test sentences by source length"),
-    Figure("luong-local-p", (
-        f"attnrun translate --score general attention=local_p attention.window=3 {T1}",),
-           "attention_0.png", "Luong local-p attention: a window of 7 source words"),
-    Figure("key-value", (
-        f"attnrun translate attention.key_value=true attention.value_size=64 {T1}",),
-           "attention_0.png", "attention weights from separate keys"),
-    Figure("selfattn-heads", (f"attnrun selfattn {T1}",), "attention_heads.png",
-           "layer × head self-attention of the 'tired' sentence"),
-    Figure("selfattn-heads-wide", (f"attnrun selfattn {T1}",), "attention_wide_heads.png",
-           "the same for the 'wide' sentence"),
-    Figure("positional-encoding", (f"attnrun selfattn {T1}",), "positional_encoding.png",
-           "sinusoidal positional encoding, columns 6 to 9"),
-    Figure("positional-encoding-heatmap", (f"attnrun selfattn {T1}",),
-           "positional_encoding_heatmap.png", "the whole positional-encoding matrix"),
-    Figure("transformer-heads", (f"attnrun translate --model transformer {T1}",),
-           "attention_0_heads.png", "the Transformer's cross-attention, every layer and head"),
-    Figure("report-sweep", (
-        f"attnrun regress -m kernel=gaussian,epanechnikov,tricube seed=0,1,2 bandwidth=loo {T1}",
-        "attnrun report LAST_SWEEP"), "report_metric_test_mse.png",
-           "test MSE per kernel, mean and spread over three seeds"),
+    Figure(
+        "cues",
+        ("attnrun selfattn demo",),
+        "demo.png",
+        "d2l's heatmap demo: identity attention plus noise",
+    ),
+    Figure(
+        "pooling-average",
+        (f"attnrun regress --pooling average {T1}",),
+        "predictions.png",
+        "average pooling: a flat line at the mean of y",
+    ),
+    Figure(
+        "pooling-nonparametric",
+        (f"attnrun regress --kernel gaussian {T1}",),
+        "predictions.png",
+        "Nadaraya-Watson with a gaussian kernel, bandwidth 1",
+    ),
+    Figure(
+        "pooling-nonparametric-attention",
+        (f"attnrun regress --kernel gaussian {T1}",),
+        "attention.png",
+        "attention weights of sorted test inputs over sorted training inputs",
+    ),
+    Figure(
+        "pooling-parametric",
+        (f"attnrun regress --pooling parametric {T1}",),
+        "predictions.png",
+        "the learned bandwidth fits the training points more closely",
+    ),
+    Figure(
+        "pooling-parametric-attention",
+        (f"attnrun regress --pooling parametric {T1}",),
+        "attention.png",
+        "a narrower band of attention after learning w",
+    ),
+    Figure(
+        "pooling-x-plus-sin",
+        (f"attnrun regress data.function=x_plus_sin {T1}",),
+        "predictions.png",
+        "the book's second data set, y = x + sin x",
+    ),
+    Figure(
+        "kernels-sweep",
+        (
+            f"attnrun regress -m kernel=gaussian,boxcar,epanechnikov bandwidth=0.3 {T1}",
+            "attnrun report LAST_SWEEP",
+        ),
+        "report_attention.png",
+        "one attention matrix per kernel, side by side",
+    ),
+    Figure(
+        "scores-sweep",
+        (
+            f"attnrun translate -m score=dot,general,additive train.epochs=3 {T1}",
+            "attnrun report LAST_SWEEP",
+        ),
+        "report_attention.png",
+        "the same toy sentence's cross-attention under three score functions",
+    ),
+    Figure(
+        "bahdanau",
+        (f"attnrun translate {T1}",),
+        "attention_0.png",
+        "Bahdanau attention of a toy sentence: target words × source words",
+    ),
+    Figure(
+        "bahdanau-bleu-by-length",
+        (f"attnrun translate {T1}",),
+        "bleu_by_length.png",
+        "BLEU of the test sentences by source length",
+    ),
+    Figure(
+        "luong-local-p",
+        (f"attnrun translate --score general attention=local_p attention.window=3 {T1}",),
+        "attention_0.png",
+        "Luong local-p attention: a window of 7 source words",
+    ),
+    Figure(
+        "key-value",
+        (f"attnrun translate attention.key_value=true attention.value_size=64 {T1}",),
+        "attention_0.png",
+        "attention weights from separate keys",
+    ),
+    Figure(
+        "selfattn-heads",
+        (f"attnrun selfattn {T1}",),
+        "attention_heads.png",
+        "layer × head self-attention of the 'tired' sentence",
+    ),
+    Figure(
+        "selfattn-heads-wide",
+        (f"attnrun selfattn {T1}",),
+        "attention_wide_heads.png",
+        "the same for the 'wide' sentence",
+    ),
+    Figure(
+        "positional-encoding",
+        (f"attnrun selfattn {T1}",),
+        "positional_encoding.png",
+        "sinusoidal positional encoding, columns 6 to 9",
+    ),
+    Figure(
+        "positional-encoding-heatmap",
+        (f"attnrun selfattn {T1}",),
+        "positional_encoding_heatmap.png",
+        "the whole positional-encoding matrix",
+    ),
+    Figure(
+        "transformer-heads",
+        (f"attnrun translate --model transformer {T1}",),
+        "attention_0_heads.png",
+        "the Transformer's cross-attention, every layer and head",
+    ),
+    Figure(
+        "report-sweep",
+        (
+            "attnrun regress -m kernel=gaussian,epanechnikov,tricube seed=0,1,2 bandwidth=loo "
+            + T1,
+            "attnrun report LAST_SWEEP",
+        ),
+        "report_metric_test_mse.png",
+        "test MSE per kernel, mean and spread over three seeds",
+    ),
     # the two pictures of the benchmarks (each several minutes of training)
-    Figure("coref-it", ("attnrun selfattn --task translate",), "coref_it.png",
-           "attention from 'it' in the best encoder head, seed 0", heavy=True),
-    Figure("bleu-by-length", (
-        "python benchmarks/compare_translate.py --out compare",
-        "attnrun report compare --out compare/report"), "report_bleu_by_length.png",
-           "BLEU by source length: no attention, Bahdanau, Luong, Transformer", heavy=True),
+    Figure(
+        "coref-it",
+        ("attnrun selfattn --task translate",),
+        "coref_it.png",
+        "attention from 'it' in the best encoder head, seed 0",
+        heavy=True,
+    ),
+    Figure(
+        "bleu-by-length",
+        (
+            "python benchmarks/compare_translate.py --out compare",
+            "attnrun report compare --out compare/report",
+        ),
+        "report_bleu_by_length.png",
+        "BLEU by source length: no attention, Bahdanau, Luong, Transformer",
+        heavy=True,
+    ),
 ]
 
 

@@ -166,7 +166,8 @@ def _config_rows(cls: type, prefix: str, yaml_comments: dict[str, str]):
         comment = comments.get(f.name, "") or yaml_comments.get(key, "")
         if not comment and f"``{f.name}``" in doc:
             comment = "see the section's docstring"
-        yield f"| `{key}` | {_cell(_type_name(hint))} | `{_cell(default_text)}` | {_cell(comment)} |"
+        kind, shown = _cell(_type_name(hint)), _cell(default_text)
+        yield f"| `{key}` | {kind} | `{shown}` | {_cell(comment)} |"
 
 
 def _type_name(hint: Any) -> str:
@@ -304,9 +305,11 @@ def _summary(obj: Any) -> str:
         return str(obj.help)
     target = getattr(obj, "fn", obj)
     doc = ""
-    if inspect.isfunction(target) or inspect.isclass(target):
-        doc = inspect.getdoc(target) or ""
-    elif type(target).__doc__ != getattr(target, "__doc__", None):
+    if (
+        inspect.isfunction(target)
+        or inspect.isclass(target)
+        or type(target).__doc__ != getattr(target, "__doc__", None)
+    ):
         doc = inspect.getdoc(target) or ""
     if doc:
         return doc.split("\n\n")[0]
@@ -327,8 +330,10 @@ def run_files_markdown() -> str:
     for name, value in vars(files).items():
         if name.isupper() and isinstance(value, str):
             out.append(f"| `{name}` | `{value}` |")
-    out.append(f"| `tokenizer_file(side)` | `{files.tokenizer_file('src')}`, "
-               f"`{files.tokenizer_file('tgt')}` |")
+    out.append(
+        f"| `tokenizer_file(side)` | `{files.tokenizer_file('src')}`, "
+        f"`{files.tokenizer_file('tgt')}` |"
+    )
     return "\n".join(out)
 
 
