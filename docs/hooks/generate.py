@@ -345,7 +345,7 @@ def run_files_markdown() -> str:
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "registry", "validation", "io", "device", "seeding", "progress")),
     ("core", ("core",)),
-    ("experiments: models, data, figures", ("regression", "translate", "selfattn", "viz")),
+    ("experiments", ("regression", "translate", "selfattn", "viz")),
     ("run frame", ("experiments", "runs", "predictors")),
     ("faces", ("cli", "report", "notebook", "serve")),
 ]
@@ -434,7 +434,7 @@ def _svg(nodes: list[str], edges: dict[tuple[str, str], list[str]]) -> str:
     for n in nodes:
         rows.setdefault(_layer_of(n), []).append(n)
     n_rows = len(LAYERS) + (1 if len(LAYERS) in rows else 0)
-    width, row_h, box_w, box_h, left = 900, 92, 104, 30, 170
+    width, row_h, box_w, box_h, left = 1000, 92, 96, 30, 130
     height = n_rows * row_h + 10
     pos: dict[str, tuple[float, float]] = {}
     parts = [
