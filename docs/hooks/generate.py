@@ -283,14 +283,20 @@ def find_registries() -> list[tuple[str, Any]]:
 def registries_markdown() -> str:
     out = ["| registry | where | names |", "|---|---|---|"]
     regs = find_registries()
-    for where, reg in regs:
+    kinds = [reg.kind for _, reg in regs]
+    titles = []
+    for where, reg in regs:  # two families of one kind are told apart by their package
+        titles.append(
+            f"{reg.kind} ({where.split('.')[1]})" if kinds.count(reg.kind) > 1 else reg.kind
+        )
+    for title, (where, reg) in zip(titles, regs):
         anchor = re.sub(r"[^a-z0-9]+", "-", f"{reg.kind} {where}".lower()).strip("-")
         names = ", ".join(f"`{n}`" for n in reg.names())
-        out.append(f"| [{reg.kind}](#{anchor}) | `{where}` | {names} |")
+        out.append(f"| [{title}](#{anchor}) | `{where}` | {names} |")
     out.append("")
-    for where, reg in regs:
+    for title, (where, reg) in zip(titles, regs):
         anchor = re.sub(r"[^a-z0-9]+", "-", f"{reg.kind} {where}".lower()).strip("-")
-        out += [f"## {reg.kind} {{#{anchor}}}", "", f"`{where}` — {len(reg)} names.", ""]
+        out += [f"## {title} {{#{anchor}}}", "", f"`{where}` — {len(reg)} names.", ""]
         out += ["| name | what |", "|---|---|"]
         for name, obj in reg.items():
             out.append(f"| `{name}` | {_cell(_summary(obj))} |")
