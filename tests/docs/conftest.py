@@ -59,6 +59,29 @@ def workspace(tmp_path_factory) -> Path:
     return ws
 
 
+def interrupted_run(ws: Path) -> str:
+    """A fresh selfattn run stopped (as by Ctrl-C) after its first of two epochs: what
+    ``attnrun resume`` continues. One per call: a resumed run is completed."""
+    from attnrun.runs.checkpoint import Checkpointer
+
+    real_save = Checkpointer.save
+
+    def save_then_stop(self, epoch, *args, **kwargs):
+        real_save(self, epoch, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    root = ws / "fixture-runs" / f"interrupted-{len(list(ws.glob('fixture-runs/interrupted-*')))}"
+    argv = ["selfattn", *_tiny("selfattn"), "train.epochs=2", "--root", str(root), "-q"]
+    Checkpointer.save = save_then_stop  # type: ignore[method-assign]
+    try:
+        result = CliRunner().invoke(app, argv)
+    finally:
+        Checkpointer.save = real_save  # type: ignore[method-assign]
+    assert result.exit_code == 130, result.output
+    [run] = root.glob("outputs/*/*")
+    return str(run)
+
+
 def _tiny(experiment: str) -> list[str]:
     from .test_commands import TINY
 

@@ -8,7 +8,8 @@ in small values for the keys of :data:`TINY` (appending the ones a command does 
 
 Placeholders are filled with runs trained once for the session: ``RUN_DIR`` and dated folders
 (``outputs/2026-11-24/19-48-51``, ``outputs/DATE/TIME``) become a selfattn run for a sentence
-with "it", else a translate run; ``multirun/…`` becomes the newest sweep. The files a command names
+with "it", else a translate run (for ``resume``: a run just interrupted after its first epoch);
+``multirun/…`` becomes the newest sweep. The files a command names
 (``points.csv``, ``pairs.tsv``, …) are in the workspace. Commands that cannot run here (a cluster,
 an install) carry ``<!-- docs-test: skip (reason) -->`` on the line before their fence; commands
 of ``docs/develop/extending.md`` are run by ``test_extending.py`` with the toy members they need.
@@ -26,7 +27,7 @@ from typer.testing import CliRunner
 from attnrun.cli import app
 
 from .blocks import ROOT, all_commands, split
-from .conftest import DATED, json_blocks, run_of
+from .conftest import DATED, interrupted_run, json_blocks, run_of
 
 EXCLUDE = ("docs/develop/extending.md",)
 
@@ -103,12 +104,14 @@ def fill(words: list[str], ws: Path) -> list[str]:
     """Placeholders → real folders of the workspace (see the module docstring)."""
     text = " ".join(words)
     kind = "selfattn" if re.search(r"\bit\b", text) and words[1] == "predict" else "translate"
-    if words[1] in ("show", "resume"):
+    if words[1] == "show":
         kind = "selfattn"
     out = []
     for w in words:
         m = DATED.match(w)
-        if w in ("RUN_DIR", "RUN") or (m and m.group(1) == "outputs"):
+        if words[1] == "resume" and (w in ("RUN_DIR", "RUN") or (m and m.group(1) == "outputs")):
+            w = interrupted_run(ws)
+        elif w in ("RUN_DIR", "RUN") or (m and m.group(1) == "outputs"):
             w = run_of(ws, kind)
         elif m:
             sweeps = sorted(ws.glob("multirun/*/*"), key=lambda p: p.stat().st_mtime)
