@@ -212,3 +212,21 @@ def test_bad_average_exits_2_before_a_run_folder(tmp_path, capsys, value, messag
     assert err.strip().count("\n") == 0 and "Traceback" not in err
     assert f"train.average='{value}' is not valid; {message}" in err
     assert not (tmp_path / "outputs").exists()
+
+
+def test_loss_plot_draws_the_raw_curves_beside_the_averaged(runs, monkeypatch, tmp_path):
+    import attnrun.translate.plots as plots
+
+    seen = {}
+    real = plots.curves_figure
+
+    def spy(series, **k):
+        seen.update(left=dict(series), right=dict(k["right"]))
+        return real(series, **k)
+
+    monkeypatch.setattr(plots, "curves_figure", spy)
+    history = json.loads((runs["ema:0.9"].out / "history.json").read_text())
+    plots.plot_loss(history, tmp_path / "loss.png")
+    assert seen["left"]["val loss (raw)"] == [r["raw_val_loss"] for r in history]
+    assert seen["right"]["val BLEU (averaged)"] == [r["val_bleu"] for r in history]
+    assert (tmp_path / "loss.png").stat().st_size > 0
