@@ -3,14 +3,17 @@
 
 For every seed, one run per arm — ``none`` (the peer) and each ``--average`` mode (default
 ``last:5``, the last five epochs as Vaswani et al. 2017 §6.1 average the last five checkpoints) —
-in the same ``--minutes`` of training, the arms of a seed one after the other (interleaved, so a
-change in the machine's load hits every arm alike). Each run's ``model.pt`` (the averaged weights
-where averaging is on) then translates the full validation split and test_2016_flickr,
-test_2017_flickr and test_2017_mscoco with the recipe's beam (``attnrun evaluate``'s
-:func:`~attnrun.translate.predict.evaluate_files`), scored with lowercased sacreBLEU.
+in the same ``--minutes`` of training, the arms of a seed one after the other, their order
+rotated from seed to seed (so a drift in the machine's load favours no arm). Each run's
+``model.pt`` (the averaged weights where averaging is on) then translates the full validation
+split and test_2016_flickr, test_2017_flickr and test_2017_mscoco with the recipe's beam
+(``attnrun evaluate``'s :func:`~attnrun.translate.predict.evaluate_files`), scored with
+lowercased sacreBLEU.
 
 Reported per split and arm: the mean BLEU over seeds with its range, and the gain over ``none``
-of the same seed (mean, and range over seeds). ``summary.json`` in ``--out`` holds every figure.
+of the same seed (mean, and range over seeds); and per averaging arm the gain within each run,
+``val_bleu - raw_val_bleu`` at its best epoch, which the machine's load cannot bias.
+``summary.json`` in ``--out`` holds every figure.
 
 usage: python benchmarks/average_seeds.py [--seeds 0 1 2] [--average last:5 [ema:0.999 ...]]
            [--minutes 20] [--threads 1] [--src en --tgt fr] [--shared DIR] [--out DIR]
@@ -115,6 +118,23 @@ def run_arm(args, seed: int, average: str) -> dict:
     return row
 
 
+def rotated(arms: list[str], seed: int) -> list[str]:
+    """The arms in the order seed ``seed`` runs them: shifted by one each seed, so no arm always
+    runs first (a machine whose load drifts would favour one position)."""
+    k = seed % len(arms)
+    return arms[k:] + arms[:k]
+
+
+def within_run(rows: list[dict], arms: list[str]) -> dict:
+    """Per averaging arm: ``val_bleu - raw_val_bleu`` at each run's best epoch (the averaged and
+    the raw weights of the same run, so the machine's load cannot favour either), mean [range]."""
+    out = {}
+    for arm in arms[1:]:
+        gain = [r["val_bleu"] - r["raw_val_bleu"] for r in rows if r["average"] == arm]
+        out[arm] = {"mean": statistics.mean(gain), "min": min(gain), "max": max(gain)}
+    return out
+
+
 def summarise(rows: list[dict], arms: list[str], splits: list[str]) -> dict:
     """Per split and arm: BLEU mean [min, max] over seeds; gain over ``none`` of the same seed."""
     by = {(r["average"], r["seed"]): r["bleu_lowercase"] for r in rows}
@@ -169,12 +189,16 @@ def main(argv: list[str] | None = None) -> int:
 
     for arm in arms:
         make_averager(arm)  # a bad arm fails before any training
-    rows = [run_arm(args, seed, arm) for seed in args.seeds for arm in arms]
+    rows = [run_arm(args, seed, arm) for seed in args.seeds for arm in rotated(arms, seed)]
     summary = summarise(rows, arms, args.splits)
+    summary["within_run"] = within_run(rows, arms)
     given = sys.argv[1:] if argv is None else argv
     write_json(args.out / "summary.json", {"args": given, "runs": rows, "summary": summary})
     print(f"\nlowercased BLEU, mean [range] over seeds {args.seeds}; gain over none, same seed:")
-    print(table(summary, arms))
+    print(table({k: v for k, v in summary.items() if k != "within_run"}, arms))
+    print("\nwithin each run, best epoch, greedy BLEU on the validation sentences training scores:")
+    for arm, g in summary["within_run"].items():
+        print(f"  {arm}: averaged - raw {g['mean']:+.2f} [{g['min']:+.2f}, {g['max']:+.2f}]")
     print(f"runs and summary.json: {args.out}")
     return 0
 
