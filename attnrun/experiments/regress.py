@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from attnrun.averaging import check_average
 from attnrun.errors import DataError
 from attnrun.experiments.base import BaseConfig, RunContext, experiment
 from attnrun.io import atomic_open
@@ -103,6 +104,7 @@ class RegressTrainConfig:
     lr: float = 0.5
     epochs: int = 5
     threads: int = 0
+    average: str = "none"  # weight averaging (attnrun.averaging): refused here, see RegressConfig
 
     def __post_init__(self) -> None:
         one_of("train.optimizer", self.optimizer, optimizers)
@@ -147,6 +149,15 @@ class RegressConfig(BaseConfig):
                 f"so that its bandwidth can be learned: {', '.join(trainable)}",
             )
         _check_bandwidth_spec(self.bandwidth)
+        # weight averaging: average and nonparametric pooling train nothing; parametric learns
+        # one bandwidth in a few full-batch steps, where averaging iterates buys nothing
+        reason = (
+            "pooling=parametric learns one bandwidth in full-batch steps; weight averaging is "
+            "for translate and selfattn"
+            if self.pooling == "parametric"
+            else f"pooling={self.pooling} does not train"
+        )
+        check_average(self.train.average, trains=False, why=reason)
 
 
 def _has_gradient(kernel: str) -> bool:

@@ -16,7 +16,8 @@ Steps of :func:`run`:
 2. build :class:`~attnrun.selfattn.model.PronounResolver` and train it (progress bar "train");
 3. evaluate: held-out ``supervised_accuracy`` and the per-layer × per-head attention from "it" to
    the antecedent (``supervised_it_attention_table``; ``supervised_it_attention`` is its best
-   cell);
+   cell). With ``train.average`` these are the averaged weights' figures (``weights`` says which;
+   ``raw_supervised_accuracy`` is the raw weights' held-out accuracy);
 4. save ``model.pt`` (its SHA-256 is ``model_sha256`` in ``metrics.json``) + ``vocab.json``, the
    attention of the motivating sentences as samples in ``attention.json`` (always), and, with
    ``plot.enabled``, their heatmap grids and HTML viewers and the positional-encoding plots.
@@ -32,6 +33,7 @@ from typing import Any
 
 import torch
 
+from attnrun.averaging import check_average, make_averager
 from attnrun.core import make_score, score_functions
 from attnrun.experiments.base import BaseConfig, RunContext, experiment
 from attnrun.runs import files
@@ -110,8 +112,12 @@ class TrainConfig:
     # from one thread when the cores are free, so the default is every core. Under load from other
     # jobs 2 threads were 2.3-6.5x slower (33 s vs 198 s medians): on a shared CPU set 1.
     threads: int = 0
+    # the weights evaluated and saved: none | last:N (mean of the last N epochs') | ema:DECAY
+    # (moving average updated every step); attnrun.averaging
+    average: str = "none"
 
     def __post_init__(self) -> None:
+        check_average(self.average, trains=True)
         require(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
         require(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
         require(self.lr > 0, "train.lr", self.lr, "a number > 0")
@@ -163,6 +169,7 @@ def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     # 2. model and training
     model = build_model(cfg.model, len(vocab), cfg.data.max_len).to(ctx.device)
     steps = cfg.train.epochs * -(-len(splits.train) // cfg.train.batch_size)
+    average = make_averager(cfg.train.average)
     t0 = time.perf_counter()
     watch = watch_for(ctx.device, "batches")  # one hint when CPU threads collapse under load
 
@@ -179,10 +186,11 @@ def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
             batch_size=cfg.train.batch_size, lr=cfg.train.lr,
             weight_decay=cfg.train.weight_decay, generator=ctx.generator, device=ctx.device,
             on_step=on_step,
-            checkpoint=ctx.checkpoint,
+            checkpoint=ctx.checkpoint, average=average,
         )  # fmt: skip
     files.write_history(out_dir, {"loss": history})
     train_time = time.perf_counter() - t0
+    weights = weights_figures(cfg, average, model, splits.test, vocab, ctx.device)
 
     # 3. evaluation
     held = evaluate(model, splits.test, vocab, ctx.device)
@@ -212,6 +220,7 @@ def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
         "n_train": len(splits.train),
         "n_test": len(splits.test),
         "parameters": sum(p.numel() for p in model.parameters()),
+        **weights,
     }
     ctx.record.update(**metrics)
 
@@ -232,6 +241,18 @@ def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
             sentence_figures(out_dir, stem, reading, names, best)
         positional_figures(out_dir, cfg.model.num_hiddens, cfg.data.max_len)
     return metrics
+
+
+def weights_figures(cfg: SelfAttnConfig, average, model, test, vocab, device) -> dict:
+    """Put the averaged weights (``train.average``) into ``model``, after scoring the raw ones on
+    the held-out sentences; say which weights every other figure comes from (``metrics.json``)."""
+    span = average.span()
+    out: dict[str, Any] = {"weights": average.describe(cfg.train.epochs, span)}
+    if average.active:
+        raw = evaluate(model, test, vocab, device).accuracy
+        model.load_state_dict(average.averaged(model))
+        out.update(average=cfg.train.average, **span, raw_supervised_accuracy=round(raw, 4))
+    return out
 
 
 def attention_sample(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from attnrun.averaging import Averager
 from attnrun.errors import TrainingError
 from attnrun.runs.checkpoint import Checkpointer
 from attnrun.selfattn.data import PRONOUN, Example, Vocab, encode_batch
@@ -43,15 +44,20 @@ def train(
     device: torch.device,
     on_step=None,
     checkpoint: Checkpointer | None = None,
+    average: Averager | None = None,
 ) -> list[float]:
     """Adam on shuffled mini-batches (order drawn from ``generator``); returns the mean loss of
     each epoch. ``on_step(loss)`` is called after every optimiser step (for progress).
 
     With a ``checkpoint``, training starts after the epochs it holds (``attnrun resume``) and a
     checkpoint is written at the end of every epoch, so an interrupted run continues exactly.
+    With an ``average`` (:mod:`attnrun.averaging`) it is updated after every step and epoch and
+    kept in the checkpoint; the model still ends with its raw weights (the caller applies it).
     """
+    average = average or Averager()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    done, saved, _ = checkpoint.restore(model, opt) if checkpoint else (0, {}, {})
+    done, saved, extra = checkpoint.restore(model, opt) if checkpoint else (0, {}, {})
+    average.load_state_dict(extra.get("average") or {})
     history = list(saved.get("loss", []))
     model.train()
     for epoch in range(done, epochs):
@@ -67,15 +73,23 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            average.after_step(model)
             total += loss.item() * len(chunk)
             count += len(chunk)
             if on_step is not None:
                 on_step(loss.item())
         history.append(total / count)
+        average.after_epoch(model, epoch + 1)
         if checkpoint is not None:
-            checkpoint.save(epoch + 1, model, opt, {"loss": history})
+            checkpoint.save(epoch + 1, model, opt, {"loss": history}, **_average_state(average))
     model.eval()
     return history
+
+
+def _average_state(average: Averager) -> dict:
+    """The checkpoint's ``extra`` for the averager: nothing without averaging, so checkpoints of
+    runs without it stay as they were."""
+    return {"average": average.state_dict()} if average.active else {}
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from attnrun.averaging import check_average
 from attnrun.core import positional_encodings, score_functions, windows
 from attnrun.core.scores import make_score
 from attnrun.errors import ConfigError
@@ -149,6 +150,9 @@ class TrainConfig:
     threads: int = 0  # CPU threads for torch (0: every core this process may use)
     precision: str = "fp32"  # attnrun.translate.schedules.precisions
     checkpoint_minutes: float = 5.0  # also checkpoint inside an epoch this often (0: every batch)
+    # the weights validated and kept: none | last:N (mean of the last N epochs') | ema:DECAY
+    # (moving average, every step); attnrun.averaging
+    average: str = "none"
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "train.epochs", self.epochs, ">= 1")
@@ -167,6 +171,7 @@ class TrainConfig:
         one_of("train.precision", self.precision, precisions)
         cm = self.checkpoint_minutes
         require(cm >= 0, "train.checkpoint_minutes", cm, ">= 0 (0: after every batch)")
+        check_average(self.average, trains=True)
 
 
 @dataclass

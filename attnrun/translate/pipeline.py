@@ -58,12 +58,14 @@ def run_translate(cfg, out_dir: Path, ctx) -> dict[str, Any]:
         for pairs in (corpus.train, corpus.val, corpus.test)
     )
     translator = make_translator(cfg, src_tok, tgt_tok, ctx)
-    state = Trainer(translator, train_ex, corpus.val, val_ex, cfg, ctx).run()
+    trainer = Trainer(translator, train_ex, corpus.val, val_ex, cfg, ctx)
+    state = trainer.run()
     scores, hyps, samples = test_scores(translator, corpus, out_dir, cfg.plot.heatmaps)
     metrics = {
         **scores,
         "perplexity": round(perplexity(translator.model, test_ex, 128, ctx.device), 3),
         **training_figures(state),
+        **trainer.weights_figures(),
         "parameters": sum(p.numel() for p in translator.model.parameters()),
         "decoder": decoder_name(cfg),
         "skipped_lines": corpus.skipped,

@@ -19,13 +19,22 @@ __all__ = ["plot_bleu_by_length", "plot_loss", "sentence_views", "write_attentio
 
 
 def plot_loss(history: list[dict], path: Path) -> None:
-    """Training and validation loss per epoch (left axis) and validation BLEU (right axis)."""
+    """Training and validation loss per epoch (left axis) and validation BLEU (right axis); with
+    weight averaging the validation curves are the averaged weights' and the raw weights' ones
+    are drawn beside them."""
+    left = {
+        "train loss": [h["train_loss"] for h in history],
+        "val loss": [h.get("val_loss") for h in history],
+    }
+    right = {"val BLEU": [h["val_bleu"] for h in history]}
+    if history and "raw_val_bleu" in history[0]:
+        left = {"train loss": left["train loss"], "val loss (averaged)": left["val loss"],
+                "val loss (raw)": [h.get("raw_val_loss") for h in history]}  # fmt: skip
+        right = {"val BLEU (averaged)": right["val BLEU"],
+                 "val BLEU (raw)": [h.get("raw_val_bleu") for h in history]}  # fmt: skip
     fig = curves_figure(
-        {
-            "train loss": [h["train_loss"] for h in history],
-            "val loss": [h.get("val_loss") for h in history],
-        },
-        right={"val BLEU": [h["val_bleu"] for h in history]},
+        left,
+        right=right,
         x=[h["epoch"] for h in history],
         ylabel="cross-entropy per token",
         right_label="validation BLEU",

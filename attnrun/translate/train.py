@@ -14,6 +14,11 @@ the epoch's running loss, the best-so-far figures and counters, the data order's
 start of the epoch (the epoch's batches are drawn again from it), training time — and is saved
 with the model, the optimizer, the best weights and every RNG at the end of each epoch and every
 ``train.checkpoint_minutes`` inside one (:class:`~attnrun.runs.checkpoint.Checkpointer`).
+
+Averaging (``train.average``, :mod:`attnrun.averaging`): the averaged weights are what validation
+scores, early stopping and best-epoch selection read and what ``model.pt`` holds; the raw weights
+are validated too (``raw_val_bleu`` / ``raw_val_loss`` in ``history.json``) and stay the model
+that trains, in the checkpoint beside the averager's state, so a resume averages exactly on.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from attnrun.averaging import make_averager
 from attnrun.errors import TrainingError
 from attnrun.runs import files
 from attnrun.throughput import watch_for
@@ -105,6 +111,7 @@ class Trainer:
         # fused: one kernel for every parameter (the same Adam; +5% a training step, measured)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr, fused=True)
         self.state = TrainState()
+        self.average = make_averager(self.tc.average)
         self.best: dict[str, torch.Tensor] | None = None
         self.epoch_rng: torch.Tensor | None = None  # data RNG at the start of the epoch
         # one line suggesting train.threads=1 when CPU threads collapse on a busy machine
@@ -173,6 +180,7 @@ class Trainer:
         if tc.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip)
         self.opt.step()
+        self.average.after_step(self.model)
         dt = time.perf_counter() - t0
         value = loss.item()
         st.tokens += b.n_tokens
@@ -184,28 +192,32 @@ class Trainer:
     # 2. validation, selection, stopping --------------------------------------------------------
 
     def _end_epoch(self) -> None:
-        """Validate, keep the best weights, decay or stop; the epoch is then complete."""
+        """Validate (the averaged weights with ``train.average``, and the raw ones beside them),
+        keep the best weights, decay or stop; the epoch is then complete."""
         st, tc = self.state, self.tc
-        val_bleu, val_loss = self._validate()
-        row = {
-            "epoch": st.epoch + 1,
-            "train_loss": st.loss_sum / max(1, st.loss_tokens),
-            "val_loss": val_loss,
-            "val_bleu": val_bleu,
-            "tokens_per_s": st.tokens_per_s,
-            "lr": self.opt.param_groups[0]["lr"],
-        }
+        self.average.after_epoch(self.model, st.epoch + 1)
+        row = {"epoch": st.epoch + 1, "train_loss": st.loss_sum / max(1, st.loss_tokens)}
+        if self.average.active:
+            raw_bleu, raw_loss = self._validate()
+            row.update(raw_val_loss=raw_loss, raw_val_bleu=raw_bleu)
+        with self.average.applied(self.model):
+            val_bleu, val_loss = self._validate()
+            # better BLEU, or equal BLEU (e.g. 100 on toy) with a lower validation loss
+            better = (val_bleu, -val_loss) > (st.best_val_bleu, -st.best_val_loss)
+            if better:
+                self.best = files.state_dict_cpu(self.model)
+        row.update(val_loss=val_loss, val_bleu=val_bleu, **self.average.span())
+        row.update(tokens_per_s=st.tokens_per_s, lr=self.opt.param_groups[0]["lr"])
         st.history.append(row)
         st.epoch, st.step, st.loss_sum, st.loss_tokens = st.epoch + 1, 0, 0.0, 0
+        raw = f" (raw weights {row['raw_val_bleu']:.2f})" if self.average.active else ""
         self.ctx.reporter.info(
             f"epoch {st.epoch}: train loss {row['train_loss']:.3f}, val loss {val_loss:.3f}, "
-            f"val BLEU {val_bleu:.2f}, {st.tokens_per_s:.0f} target tokens/s"
+            f"val BLEU {val_bleu:.2f}{raw}, {st.tokens_per_s:.0f} target tokens/s"
         )
-        # better BLEU, or equal BLEU (e.g. 100 on toy) with a lower validation loss
-        if (val_bleu, -val_loss) > (st.best_val_bleu, -st.best_val_loss):
+        if better:
             st.best_val_bleu, st.best_val_loss, st.best_epoch = val_bleu, val_loss, st.epoch
             st.bad_epochs = 0
-            self.best = files.state_dict_cpu(self.model)
             files.save_weights(self.ctx.out_dir, self.best)
         else:
             st.bad_epochs += 1
@@ -217,6 +229,18 @@ class Trainer:
             st.stopped = "early_stopping"
         if not st.stopped and st.epoch >= tc.epochs:
             st.stopped = "epochs"
+
+    def weights_figures(self) -> dict:
+        """What ``metrics.json`` says about the weights its figures come from: ``weights`` in
+        words, and with averaging ``average``, the best epoch's ``averaged_epochs`` or
+        ``ema_steps``, and ``raw_val_bleu``, the raw weights' validation BLEU at that epoch."""
+        st = self.state
+        row = st.history[st.best_epoch - 1] if st.best_epoch else {}
+        span = {k: row[k] for k in ("averaged_epochs", "ema_steps") if k in row}
+        out = {"weights": self.average.describe(st.best_epoch, span)}
+        if self.average.active:
+            out.update(average=self.tc.average, **span, raw_val_bleu=row.get("raw_val_bleu"))
+        return out
 
     def _validate(self) -> tuple[float, float]:
         """Greedy validation BLEU (lowercased) and validation loss (nats per token)."""
@@ -244,6 +268,7 @@ class Trainer:
             state=st.numbers(),
             best=self.best,
             epoch_rng=self.epoch_rng,
+            average=self.average.state_dict(),
         )
         self._last_save = time.monotonic()
 
@@ -253,3 +278,4 @@ class Trainer:
             return
         self.state = TrainState(**extra["state"], history=list(history))
         self.best, self.epoch_rng = extra.get("best"), extra.get("epoch_rng")
+        self.average.load_state_dict(extra.get("average") or {})

@@ -213,6 +213,25 @@ def test_parametric_with_a_flat_kernel_is_refused_up_front(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train.average=last:3"], "allowed: none (pooling=nonparametric does not train)"),
+        (["--pooling", "average", "train.average=ema:0.9"], "(pooling=average does not train)"),
+        (["--pooling", "parametric", "train.average=ema:0.9"], "learns one bandwidth"),
+        (["train.average=swa"], "allowed: none, last:N, ema:DECAY"),
+    ],
+)
+def test_weight_averaging_is_refused_up_front(tmp_path, args, needle):
+    """regress trains no network: ``train.average`` other than none is one line, exit 2, no
+    folder (nonparametric and average pooling train nothing; parametric learns one scalar)."""
+    r = invoke("regress", "--root", str(tmp_path), *args)
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip()
+    assert err.count("\n") == 0 and "train.average=" in err and needle in err
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_cfg_with_multirun_prints_the_config(tmp_path):
     r = invoke("regress", "--root", str(tmp_path), "-m", "--cfg", "job", "kernel=gaussian,boxcar")
     assert r.exit_code == 0, r.output

@@ -67,14 +67,17 @@ def _epochs_in_checkpoint(run: Path) -> int:
     return int(safe_load(run / "checkpoint.pt")["epoch"])
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
+@pytest.mark.parametrize("average", ["none", "last:2", "ema:0.9"])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, average):
     """The resumed process trains only the epochs after the cut, and ends exactly where an
     uninterrupted run ends: every value of metrics.json but the clocks, history.json, the weights.
+    With ``train.average`` too (the averager's state comes back from the checkpoint).
 
     Guards against a resume that restarts training from scratch (train() ignoring its
     checkpoint): that run gives the same metrics, so only the step count catches it."""
     selfattn = experiments.get("selfattn")
-    straight = selfattn(TINY, tmp_path / "straight")
+    cfg = {**TINY, "train": {**TINY["train"], "average": average}}
+    straight = selfattn(cfg, tmp_path / "straight")
 
     real_save = Checkpointer.save
 
@@ -85,7 +88,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Checkpointer, "save", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        selfattn(TINY, tmp_path / "cut")
+        selfattn(cfg, tmp_path / "cut")
     assert _metrics(tmp_path / "cut")["status"] == "interrupted"
     monkeypatch.setattr(Checkpointer, "save", real_save)
     done = _epochs_in_checkpoint(tmp_path / "cut")

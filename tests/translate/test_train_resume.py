@@ -1,6 +1,7 @@
 """Translate runs resume exactly: after Ctrl-C, SIGTERM and kill -9 in the middle of an epoch, the
 resumed run ends with the metrics, history and model bytes of an uninterrupted one — and the
-resumed process trains only the steps that were left (it does not start again)."""
+resumed process trains only the steps that were left (it does not start again). With weight
+averaging (``train.average``) too: the averaged figures, the raw ones and the averaged model.pt."""
 
 from __future__ import annotations
 
@@ -109,6 +110,13 @@ CONFIGS = {
             "dropout": 0.2,
         },
     },  # fmt: skip
+    # train.average: the EMA's running sums change every step (the cut is mid-epoch), the last-2
+    # window's snapshots at epoch ends; both must come back from the checkpoint
+    "bahdanau-ema": {"train": {"average": "ema:0.8"}},
+    "transformer-last2": {
+        "model": {"arch": "transformer", "num_heads": 2, "ffn_hiddens": 32, "num_layers": 1},
+        "train": {"average": "last:2", "lr_schedule": "cosine"},
+    },
     "luong-local_p-hard-lstm-linear": {
         "score": "dot",
         "attention": {"kind": "local_p", "window": 2, "hard": True},
@@ -186,12 +194,19 @@ OVERRIDES = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_signal_mid_epoch_then_resume_equals_uninterrupted(tmp_path, straight, sig):
+@pytest.mark.parametrize(
+    ("sig", "name"),
+    [(signal.SIGKILL, "bahdanau-plateau"), (signal.SIGTERM, "bahdanau-plateau"),
+     (signal.SIGKILL, "bahdanau-ema")],
+    ids=["kill-9", "sigterm", "kill-9-ema"],
+)  # fmt: skip
+def test_signal_mid_epoch_then_resume_equals_uninterrupted(tmp_path, straight, sig, name):
     """kill -9 (nothing can be written) and SIGTERM (recorded as interrupted, exit 130) in epoch 2,
-    batch 5; ``attnrun resume`` trains the 24 - 12 steps left and ends like a straight run."""
-    ref, _ = straight("bahdanau-plateau", _cfg())
-    proc = _stalling_cli(tmp_path, OVERRIDES, at=(2, 5))
+    batch 5; ``attnrun resume`` trains the 24 - 12 steps left and ends like a straight run (with
+    an EMA of the weights too: its sums come back from the last checkpoint, mid-epoch)."""
+    ref, _ = straight(name, _cfg(**CONFIGS[name]))
+    average = CONFIGS[name].get("train", {}).get("average", "none")
+    proc = _stalling_cli(tmp_path, [*OVERRIDES, f"train.average={average}"], at=(2, 5))
     proc.send_signal(sig)
     proc.wait(timeout=60)
     [cut] = list(tmp_path.glob("outputs/*/*"))
