@@ -13,7 +13,9 @@ Typed CLI options become config overrides in front of the user's raw Hydra overr
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -128,9 +130,44 @@ def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]
             try:
                 cfg = compose(config_name=name, overrides=own)
             except Exception as e:  # Hydra and OmegaConf raise many types here
-                raise ConfigError(_one_line(e)) from None
+                raise ConfigError(compose_message(e, exp.config_class, own)) from None
             exp.make_config(cfg)
     return jobs
+
+
+def compose_message(e: BaseException, config_class: type, overrides: list[str]) -> str:
+    """A compose error in :mod:`attnrun.validation`'s words: ``key=value is not valid; ...``
+    with the closest and the valid keys or options; Hydra's own line when no key is known."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from attnrun.validation import omegaconf_message
+
+    cur: BaseException | None = e
+    while cur is not None:
+        key = getattr(cur, "full_key", None)
+        if isinstance(cur, OmegaConfBaseException) and key:
+            override = _override_of(key, overrides)
+            if override is not None:
+                return omegaconf_message(cur, config_class, override)
+        cur = cur.__cause__ or cur.__context__
+    missing = re.search(r"Could not find '([\w.]+)/([^']*)'", str(e))
+    options = _available_options(str(e))
+    if missing and options:
+        group, name = missing.groups()
+        valid = options.removeprefix("; valid: ").split(" | ")
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        guess = f" (did you mean {close[0]}?)" if close else ""
+        return f"{group}={name} is not valid{guess}; valid: {', '.join(valid)}"
+    return _one_line(e)
+
+
+def _override_of(key: str, overrides: list[str]) -> str | None:
+    """The user's override that sets ``key`` or a key below it (``+``/``~`` prefixes kept)."""
+    for o in overrides:
+        name = o.split("=", 1)[0].lstrip("+~")
+        if name == key or name.startswith(key + "."):
+            return o
+    return None
 
 
 def _task(cfg: DictConfig) -> Any:
