@@ -43,17 +43,24 @@ def register(app: typer.Typer) -> None:
             help="Input sentences (for selfattn each with one 'it'); none or '-': read stdin.",
             show_default=False,
         ),
+        strict: bool = typer.Option(
+            False,
+            "--strict",
+            help="Refuse words the model never saw (exit 2) instead of reading them as <unk>.",
+        ),
         debug: bool = common.DEBUG,
     ) -> None:
         from attnrun.predictors import predict as run_predictor
 
         sentences = read_inputs(texts)
         try:
-            prediction, out_dir = run_predictor(run_dir, "\n".join(sentences))
+            prediction, out_dir = run_predictor(run_dir, "\n".join(sentences), strict=strict)
         except AttnrunError as e:
             if debug:
                 raise
             common.fail(str(e))
+        for warning in prediction.warnings:
+            print(f"attnrun: warning: {warning}", file=sys.stderr)
         for line in prediction.lines:
             print(line)
         print(f"files: {out_dir}")

@@ -116,8 +116,9 @@ def experiment(
 ):
     """Register ``body(cfg, out_dir, ctx) -> metrics`` as experiment ``name``.
 
-    ``predictor(run_dir, text, out_dir, metrics) -> Prediction`` serves ``attnrun predict`` on its
-    runs. Returns the :class:`Experiment`, callable as ``run(cfg, out_dir, quiet=True)``.
+    ``predictor(run_dir, text, out_dir, metrics, *, strict) -> Prediction`` serves ``attnrun
+    predict`` on its runs (``strict``: ``--strict``, unknown words are an error). Returns the
+    :class:`Experiment`, callable as ``run(cfg, out_dir, quiet=True)``.
     """
 
     def deco(body: Callable) -> Experiment:
