@@ -3,8 +3,9 @@
 Typed CLI options become config overrides in front of the user's raw Hydra overrides. Then:
 
 1. every job the overrides describe (one, or each point of a ``-m`` sweep) is composed with
-   Hydra's compose API and turned into the typed config, so a bad value fails at once with one line
-   and no folder is made;
+   Hydra's compose API and turned into the typed config, and its inputs are checked (the
+   experiment's ``check``: data files there or downloaded), so a bad value or a missing file fails
+   at once with one line and no folder is made;
 2. the run folder (``outputs/YYYY-MM-DD/HH-MM-SS``) or sweep folder (``multirun/...``) is reserved
    atomically and handed to Hydra as ``hydra.run.dir`` / ``hydra.sweep.dir``;
 3. a ``@hydra.main`` function runs the job(s), so multirun, launchers (basic, joblib, submitit) and
@@ -131,7 +132,9 @@ def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]
                 cfg = compose(config_name=name, overrides=own)
             except Exception as e:  # Hydra and OmegaConf raise many types here
                 raise ConfigError(compose_message(e, exp.config_class, own)) from None
-            exp.make_config(cfg)
+            typed = exp.make_config(cfg)
+            if exp.check is not None:
+                exp.check(typed)
     return jobs
 
 

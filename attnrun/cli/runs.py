@@ -22,6 +22,7 @@ STATUS = typer.Option(
     "-s",
     help="Only runs with this status: completed | failed | running | interrupted | unreadable.",
 )
+CONFIG = typer.Option(False, "--config", "-c", help="Print the run's config.yaml too.")
 RUN_DIR = typer.Argument(
     ..., help="A run folder (holds metrics.json and config.yaml).", show_default=False
 )
@@ -30,7 +31,10 @@ RUN_DIR = typer.Argument(
 def register(app: typer.Typer) -> None:
     @app.command(
         "runs",
-        help="List recent runs, newest first: time, experiment, status, key metric, folder.",
+        help=(
+            "List recent runs, newest first: time, experiment, status, result (the key metric, "
+            "or why a run failed), folder."
+        ),
     )
     def runs(paths: list[Path] = PATHS, limit: int = LIMIT, status: str = STATUS) -> None:
         from attnrun.report import listing
@@ -46,11 +50,15 @@ def register(app: typer.Typer) -> None:
             return
         listing.print_runs(rows[:limit], total=len(rows), rich=sys.stdout.isatty())
 
-    @app.command("show", help="Show one run: its config, metrics and artefacts.")
-    def show(run_dir: Path = RUN_DIR) -> None:
+    @app.command(
+        "show",
+        help="Show one run: why it failed (if it did), its metrics and artefacts; --config adds "
+        "its config.",
+    )
+    def show(run_dir: Path = RUN_DIR, config: bool = CONFIG) -> None:
         from attnrun.report import listing
 
         try:
-            listing.show_run(run_dir, rich=sys.stdout.isatty())
+            listing.show_run(run_dir, rich=sys.stdout.isatty(), config=config)
         except AttnrunError as e:
             common.fail(str(e))
