@@ -2,22 +2,87 @@
 
 Errors are one line on stderr (``attnrun: error: ...``) with exit code 2 for bad input, never a
 traceback (``--debug`` shows it). Click's multi-line usage errors are folded into that form too.
+
+Commands are built lazily: each module of :mod:`attnrun.cli` names its commands in ``COMMANDS``
+(name → help) and adds them in ``register(app)``, which is where it imports the registries (and
+so torch). ``attnrun --help`` and ``import attnrun.cli`` import none of them; ``attnrun regress``
+builds only ``regress``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
+from functools import cache
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
+from attnrun.cli import help_format
 from attnrun.errors import AttnrunError
+
+help_format.apply()
+
+
+#: modules of :mod:`attnrun.cli` that hold no command (``launch`` imports Hydra and torch)
+_NOT_COMMANDS = ("app", "common", "help_format", "launch")
+
+
+@cache
+def command_modules() -> dict[str, str]:
+    """Command name → the :mod:`attnrun.cli` module that registers it, in module order (each
+    module is cheap to import: its heavy imports are inside ``register``)."""
+    import attnrun.cli as pkg
+
+    out: dict[str, str] = {}
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_") or info.name in _NOT_COMMANDS:
+            continue
+        module = importlib.import_module(f"attnrun.cli.{info.name}")
+        for name in getattr(module, "COMMANDS", {}):
+            out[name] = module.__name__
+    return out
+
+
+@cache
+def build_command(name: str) -> TyperCommand:
+    """The click command ``name``, built by its module's ``register`` on a Typer of its own."""
+    module = importlib.import_module(command_modules()[name])
+    own = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    module.register(own)
+    own.callback()(lambda: None)  # a group even for a module with one command
+    return typer.main.get_group(own).commands[name]
 
 
 class _OneLineErrors(TyperGroup):
-    """Runs the CLI in non-standalone mode and turns every error into one line and an exit code."""
+    """Runs the CLI in non-standalone mode and turns every error into one line and an exit code.
+
+    Commands come from :func:`command_modules`; the top-level help lists them from their
+    ``COMMANDS`` help without building any."""
+
+    _listing = False
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(command_modules())
+
+    def get_command(self, ctx, cmd_name: str):
+        modules = command_modules()
+        if cmd_name not in modules:
+            return None
+        if self._listing:  # the top-level help needs only each command's help text
+            module = sys.modules[modules[cmd_name]]
+            return TyperCommand(cmd_name, help=module.COMMANDS[cmd_name])
+        return build_command(cmd_name)
+
+    def format_help(self, ctx, formatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         debug = os.environ.get("ATTNRUN_DEBUG") == "1" or "--debug" in (args or sys.argv[1:])
@@ -72,22 +137,10 @@ app = typer.Typer(
 )
 
 
-def _register_commands() -> None:
-    """Every module of attnrun.cli with a ``register(app)`` function adds its command(s)."""
-    import importlib
-    import pkgutil
-
-    import attnrun.cli as pkg
-
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        if info.name in ("app", "common", "launch") or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"attnrun.cli.{info.name}")
-        if hasattr(module, "register"):
-            module.register(app)
-
-
-_register_commands()
+@app.callback()
+def _main() -> None:
+    """Run, measure and compare attention mechanisms: kernel regression, translation,
+    self-attention."""
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -224,6 +224,8 @@ def launch(
         _CURRENT.folder = folder
     if multirun and cfg is None:  # Hydra takes one of --cfg and --multirun
         hydra_args.append("--multirun")
+    if quiet:  # Hydra's own "[HYDRA] #0 : kernel=..." lines; its warnings still show
+        overrides = [*overrides, "hydra.hydra_logging.root.level=WARNING"]
 
     os.environ[_ENV_QUIET] = "1" if quiet else "0"
     os.environ[_ENV_DEBUG] = "1" if debug else "0"

@@ -26,22 +26,27 @@ def read_inputs(texts: list[str] | None) -> list[str]:
     return lines
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(
-        "predict",
-        help=(
-            "Run a trained model on your input, e.g. attnrun predict outputs/DATE/TIME "
-            '"The dog didn\'t cross the road because it was too busy ." Several sentences: '
-            "several arguments, or one per line on stdin. Figures go into a new folder "
-            "RUN_DIR/predictions/..."
-        ),
+COMMANDS = {
+    "predict": (
+        "Run a trained model on your input, e.g. attnrun predict outputs/DATE/TIME "
+        '"The dog didn\'t cross the road because it was too busy." Several sentences: '
+        "several arguments, or one per line on stdin. Figures go into a new folder "
+        "RUN_DIR/predictions/..."
     )
+}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("predict", help=COMMANDS["predict"])
     def predict(
-        run_dir: Path = typer.Argument(..., help="A completed run folder.", show_default=False),
+        run_dir: Path = typer.Argument(
+            ..., help="A completed run folder.", show_default=False, metavar="RUN_DIR"
+        ),
         texts: list[str] | None = typer.Argument(
             None,
             help="Input sentences (for selfattn each with one 'it'); none or '-': read stdin.",
             show_default=False,
+            metavar="TEXT",
         ),
         strict: bool = typer.Option(
             False,
