@@ -11,6 +11,7 @@ builds only ``regress``.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import pkgutil
@@ -32,29 +33,47 @@ _NOT_COMMANDS = ("app", "common", "help_format", "launch")
 
 
 @cache
-def command_modules() -> dict[str, str]:
-    """Command name → the :mod:`attnrun.cli` module that registers it, in module order (each
-    module is cheap to import: its heavy imports are inside ``register``)."""
+def command_modules() -> dict[str, tuple[str, str]]:
+    """Command name → (the :mod:`attnrun.cli` module that registers it, its help), in module
+    order. A module's ``COMMANDS`` names them without running ``register``; a module with only
+    ``register`` is built at once to learn its commands (it works, at its import cost)."""
     import attnrun.cli as pkg
 
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if info.name.startswith("_") or info.name in _NOT_COMMANDS:
             continue
         module = importlib.import_module(f"attnrun.cli.{info.name}")
-        for name in getattr(module, "COMMANDS", {}):
-            out[name] = module.__name__
+        if not hasattr(module, "register"):
+            continue
+        commands = getattr(module, "COMMANDS", None)
+        if commands is None:
+            commands = {name: cmd.help or "" for name, cmd in _built(module.__name__).items()}
+        for name, text in commands.items():
+            out[name] = (module.__name__, text)
     return out
 
 
 @cache
-def build_command(name: str) -> TyperCommand:
-    """The click command ``name``, built by its module's ``register`` on a Typer of its own."""
-    module = importlib.import_module(command_modules()[name])
+def _built(module_name: str) -> dict[str, TyperCommand]:
+    """The click commands a module's ``register`` adds, on a Typer of their own."""
     own = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    module.register(own)
+    importlib.import_module(module_name).register(own)
     own.callback()(lambda: None)  # a group even for a module with one command
-    return typer.main.get_group(own).commands[name]
+    return dict(typer.main.get_group(own).commands)
+
+
+def build_command(name: str) -> TyperCommand:
+    """The click command ``name``, built by its module's ``register``."""
+    return _built(command_modules()[name][0])[name]
+
+
+def click_usage_error() -> type[Exception]:
+    """The UsageError class of the click this Typer uses (vendored or not)."""
+    import typer.core as core
+
+    click = getattr(core, "_click", None) or importlib.import_module("click")
+    return click.exceptions.UsageError
 
 
 class _OneLineErrors(TyperGroup):
@@ -73,9 +92,20 @@ class _OneLineErrors(TyperGroup):
         if cmd_name not in modules:
             return None
         if self._listing:  # the top-level help needs only each command's help text
-            module = sys.modules[modules[cmd_name]]
-            return TyperCommand(cmd_name, help=module.COMMANDS[cmd_name])
+            return TyperCommand(cmd_name, help=modules[cmd_name][1])
         return build_command(cmd_name)
+
+    def resolve_command(self, ctx, args):
+        """Click's lookup; an unknown name suggests the closest commands (Typer's own
+        suggestion looks only at commands already built)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click_usage_error() as e:
+            close = difflib.get_close_matches(args[0], list(command_modules())) if args else []
+            if close and "Did you mean" not in e.message:
+                names = ", ".join(repr(c) for c in close)
+                e.message = f"{e.message.rstrip('.')}. Did you mean {names}?"
+            raise
 
     def format_help(self, ctx, formatter) -> None:
         self._listing = True

@@ -84,3 +84,10 @@ def test_quiet_sweep_hides_hydra_job_lines(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "HYDRA" not in r.stdout + r.stderr
     assert r.stdout.count("regress completed") == 2
+
+
+def test_a_mistyped_command_suggests_the_closest():
+    """Commands are built lazily; the suggestion must still see all of them."""
+    r = runner.invoke(app, ["regres"])
+    assert r.exit_code == 2
+    assert r.stderr == "attnrun: error: No such command 'regres'. Did you mean 'regress'?\n"
