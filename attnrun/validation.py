@@ -57,13 +57,17 @@ def typed_config(config_class: type[C], cfg: Any) -> C:
 
 
 def omegaconf_message(
-    e: OmegaConfBaseException, config_class: type | None = None, override: str | None = None
+    e: OmegaConfBaseException,
+    config_class: type | None = None,
+    override: str | None = None,
+    groups: Iterable[str] = (),
 ) -> str:
     """One line from an OmegaConf error, in the form of :func:`require`.
 
     ``override`` is what the user wrote (``model.num_hidens=3``; default: the key). With
     ``config_class`` (the schema), an unknown key names the closest valid key and every key of
     its group; a wrong type says which type the key takes. Never the schema's class names.
+    ``groups``: config groups chosen at the top level (``recipe=coref``), also valid names there.
     """
     key = getattr(e, "full_key", None) or ""
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -71,7 +75,7 @@ def omegaconf_message(
     if not key or config_class is None:
         return f"{override} is not valid: {text}" if key else text
     if "not in '" in text or "not in struct" in text:  # ConfigKeyError / ConfigAttributeError
-        return unknown_key_message(config_class, key, override)
+        return unknown_key_message(config_class, key, override, groups)
     if "does not support deletion" in text:
         return f"{override} is not valid: {key} cannot be removed, only set to a value"
     hint = field_type(config_class, key)
@@ -83,7 +87,9 @@ def omegaconf_message(
     return f"{override} is not valid; allowed: {describe_type(hint)}"
 
 
-def unknown_key_message(config_class: type, key: str, override: str) -> str:
+def unknown_key_message(
+    config_class: type, key: str, override: str, groups: Iterable[str] = ()
+) -> str:
     """``model.num_hidens=3 is not valid: model has no key num_hidens (did you mean
     num_hiddens?); allowed: arch, cell, ...``: the closest keys by :mod:`difflib` and every key
     of the group (a nested group as ``data.*``)."""
@@ -94,6 +100,8 @@ def unknown_key_message(config_class: type, key: str, override: str) -> str:
         return f"{override} is not valid: there is no key {key}"
     fields = dataclasses.fields(node)
     names = [f.name for f in fields]
+    if not group:  # top level: a config group (recipe=coref) is a valid name too
+        names += [g for g in groups if g not in names]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     where = f"{group} has no key {name}" if group else f"there is no key {name}"
     guess = f" (did you mean {close[0]}?)" if close else ""

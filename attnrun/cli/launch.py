@@ -131,14 +131,16 @@ def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]
             try:
                 cfg = compose(config_name=name, overrides=own)
             except Exception as e:  # Hydra and OmegaConf raise many types here
-                raise ConfigError(compose_message(e, exp.config_class, own)) from None
+                raise ConfigError(compose_message(e, exp.config_class, own, name)) from None
             typed = exp.make_config(cfg)
             if exp.check is not None:
                 exp.check(typed)
     return jobs
 
 
-def compose_message(e: BaseException, config_class: type, overrides: list[str]) -> str:
+def compose_message(
+    e: BaseException, config_class: type, overrides: list[str], name: str = ""
+) -> str:
     """A compose error in :mod:`attnrun.validation`'s words: ``key=value is not valid; ...``
     with the closest and the valid keys or options; Hydra's own line when no key is known."""
     from omegaconf.errors import OmegaConfBaseException
@@ -151,7 +153,8 @@ def compose_message(e: BaseException, config_class: type, overrides: list[str]) 
         if isinstance(cur, OmegaConfBaseException) and key:
             override = _override_of(key, overrides)
             if override is not None:
-                return omegaconf_message(cur, config_class, override)
+                groups = config_groups(name) if name else []
+                return omegaconf_message(cur, config_class, override, groups)
         cur = cur.__cause__ or cur.__context__
     missing = re.search(r"Could not find '([\w.]+)/([^']*)'", str(e))
     options = _available_options(str(e))
@@ -162,6 +165,17 @@ def compose_message(e: BaseException, config_class: type, overrides: list[str]) 
         guess = f" (did you mean {close[0]}?)" if close else ""
         return f"{group}={name} is not valid{guess}; valid: {', '.join(valid)}"
     return _one_line(e)
+
+
+def config_groups(name: str) -> list[str]:
+    """The config groups experiment ``name``'s defaults list lets a user choose
+    (``attention``, ``recipe``; not Hydra's own ``override hydra/...``)."""
+    import yaml
+
+    text = (config_dir() / f"{name}.yaml").read_text(encoding="utf-8")
+    defaults = (yaml.safe_load(text) or {}).get("defaults", [])
+    keys = [k for entry in defaults if isinstance(entry, dict) for k in entry]
+    return sorted(k for k in keys if not k.startswith("override "))
 
 
 def _override_of(key: str, overrides: list[str]) -> str | None:

@@ -71,6 +71,8 @@ def refused(tmp_path: Path, *args: str) -> str:
         (["translate", "model=big"], "model=big is not valid; model is a group: set its keys"),
         (["translate", "attention=locl"], "attention=locl is not valid (did you mean local_p?)"),
         (["translate", "recipe=corf"], "recipe=corf is not valid (did you mean coref?)"),
+        # a config group of the experiment's defaults list is a valid top-level name too
+        (["translate", "recip=coref"], "there is no key recip (did you mean recipe?)"),
     ],
 )
 def test_override_mistakes_read_like_validation_errors(tmp_path, args, expected):
