@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from attnrun.errors import ConfigError
 
@@ -74,7 +74,7 @@ def omegaconf_message(
     override = override or key
     if not key or config_class is None:
         return f"{override} is not valid: {text}" if key else text
-    if "not in '" in text or "not in struct" in text:  # ConfigKeyError / ConfigAttributeError
+    if isinstance(e, (ConfigKeyError, ConfigAttributeError)):  # a key the schema lacks
         return unknown_key_message(config_class, key, override, groups)
     if "does not support deletion" in text:
         return f"{override} is not valid: {key} cannot be removed, only set to a value"
@@ -135,7 +135,7 @@ def describe_type(hint: Any) -> str:
         words = [describe_type(a) for a in args if a is not type(None)]
         return " or ".join(words + (["null"] if type(None) in args else []))
     if typing.get_origin(hint) in (list, tuple):
-        return f"a list [...] of {describe_type(args[0])}s" if args else "a list [...]"
+        return f"a list [...] ({describe_type(args[0])} each)" if args else "a list [...]"
     if hint in _TYPE_WORDS:
         return _TYPE_WORDS[hint]
     return getattr(hint, "__name__", str(hint))
