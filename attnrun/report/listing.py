@@ -21,8 +21,10 @@ from attnrun.runs.files import CONFIG
 from attnrun.runs.record import STATUSES
 
 LIST_HEADER = ["time", "experiment", "status", "result", "folder"]
-#: a failure's reason is cut to this many characters in the list (``show`` prints it whole)
+#: a failure's reason is cut to this many characters in the list (``show`` prints it whole);
+#: on a terminal's table to fewer, so the folder keeps its room
 REASON_WIDTH = 72
+RICH_REASON_WIDTH = 32
 
 
 def recent_runs(
@@ -49,12 +51,16 @@ def failure_reason(run: Run) -> str:
     return " ".join(str(run.metrics.get("error") or "").split())
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def headline(run: Run) -> str:
     """``name=value`` of the run's first key metric present; for a failed or interrupted run
     its reason (cut to :data:`REASON_WIDTH`); else empty."""
     reason = failure_reason(run)
     if reason:
-        return reason if len(reason) <= REASON_WIDTH else reason[: REASON_WIDTH - 1] + "…"
+        return _cut(reason, REASON_WIDTH)
     for name in key_metrics([run]):
         if run.metrics.get(name) is not None:
             return f"{name}={fmt(run.metrics[name])}"
@@ -102,7 +108,7 @@ def print_runs(runs: Sequence[Run], total: int, rich: bool) -> None:
                 Text(row[0]),
                 Text(row[1]),
                 Text(row[2], STATUS_STYLE.get(row[2], "")),
-                Text(row[3]),
+                Text(_cut(row[3], RICH_REASON_WIDTH)),
                 Text(row[4]),
             )
         console = Console()
