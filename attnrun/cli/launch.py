@@ -117,8 +117,11 @@ def expand_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [job for batch in batches for job in batch]
 
 
-def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]:
-    """Compose and type-check every job before anything runs; returns each job's overrides."""
+def validate(
+    name: str, overrides: list[str], multirun: bool, check_inputs: bool = True
+) -> list[list[str]]:
+    """Compose and type-check every job before anything runs, and with ``check_inputs`` run the
+    experiment's ``check`` (its data files); returns each job's overrides."""
     from hydra import compose, initialize_config_dir
 
     exp = experiments.get(name)
@@ -133,7 +136,7 @@ def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]
             except Exception as e:  # Hydra and OmegaConf raise many types here
                 raise ConfigError(compose_message(e, exp.config_class, own, name)) from None
             typed = exp.make_config(cfg)
-            if exp.check is not None:
+            if check_inputs and exp.check is not None:
                 exp.check(typed)
     return jobs
 
@@ -224,7 +227,7 @@ def launch(
     """Validate, reserve the run folder, and run experiment ``name`` through ``@hydra.main``."""
     global _CURRENT
     _CURRENT = LaunchResult()
-    jobs = validate(name, overrides, multirun)
+    jobs = validate(name, overrides, multirun, check_inputs=cfg is None)  # --cfg reads no data
     hydra_args = [f"--config-name={name}"]
     if cfg is not None:
         if cfg not in ("job", "hydra", "all"):

@@ -133,3 +133,12 @@ def _sha256(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_printing_the_config_reads_no_data(tmp_path):
+    """``--cfg job`` only prints the config: a missing data folder is no error there."""
+    r = runner.invoke(
+        app, ["translate", "--root", str(tmp_path), "--cfg", "job", "-d", "multi30k", "data.root=x"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "root: x" in r.stdout and list(tmp_path.iterdir()) == []
