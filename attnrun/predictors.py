@@ -25,9 +25,10 @@ def predicting_experiments() -> list[str]:
     return [name for name, exp in experiments.items() if exp.predictor is not None]
 
 
-def predict(run_dir: str | Path, text: str) -> tuple[Prediction, Path]:
+def predict(run_dir: str | Path, text: str, *, strict: bool = False) -> tuple[Prediction, Path]:
     """Dispatch on the run's ``experiment`` and run its predictor; returns the prediction and
-    the new folder holding its files."""
+    the new folder holding its files. ``strict``: words the model never saw are an error (the
+    predictors that otherwise read them as ``<unk>``); a failed prediction leaves no folder."""
     run_dir = Path(run_dir)
     metrics = completed_metrics(run_dir)
     name = metrics.get("experiment")
@@ -39,8 +40,10 @@ def predict(run_dir: str | Path, text: str) -> tuple[Prediction, Path]:
         )
     out_dir = reserve_run_dir(run_dir / "predictions")
     try:
-        return exp.predictor(run_dir, text, out_dir, metrics), out_dir
+        return exp.predictor(run_dir, text, out_dir, metrics, strict=strict), out_dir
     except BaseException:
-        with contextlib.suppress(OSError):
-            out_dir.rmdir()  # only if the predictor failed before writing anything
+        # only folders the predictor left empty: its own, the day's, predictions/
+        for folder in (out_dir, out_dir.parent, out_dir.parent.parent):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise

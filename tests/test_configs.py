@@ -66,8 +66,9 @@ def test_unknown_key_is_named():
 
 
 def test_unknown_group_option_names_the_valid_ones():
-    """Guards Hydra's "Could not find 'recipe/nope'" cut to its first line, without the options."""
-    with pytest.raises(ConfigError, match=r"recipe/nope'; valid: coref"):
+    """Guards Hydra's "Could not find 'recipe/nope'" said as ``recipe=nope is not valid``, with
+    the group's options."""
+    with pytest.raises(ConfigError, match=r"^recipe=nope is not valid; valid: coref$"):
         validate("translate", ["recipe=nope"], multirun=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 import typing
@@ -26,21 +27,65 @@ CFG = typer.Option(
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress output; one summary line per run.")
 DEBUG = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
 ROOT = typer.Option(Path("."), "--root", help="Folder under which outputs/ and multirun/ are made.")
-SEED = typer.Option(None, "--seed", help="Seed for every random number generator.")
-DEVICE = typer.Option(None, "--device", help="auto | cpu | cuda (auto picks CUDA when present).")
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+#: how every experiment command's usage line ends, and the help paragraph that explains it
+OPTIONS_METAVAR = "[OPTIONS] [OVERRIDES]..."
+OVERRIDES_HELP = (
+    "OVERRIDES are Hydra key=value settings of the run's config (--cfg job prints them all; "
+    "a,b with -m sweeps), e.g. {examples}"
+)
 
-#: The options every experiment command takes after its own: name → (type, typer option).
-SHARED_OPTIONS: dict[str, tuple[type, Any]] = {
-    "seed": (int, SEED),
-    "device": (str, DEVICE),
-    "multirun": (bool, MULTIRUN),
-    "cfg": (str, CFG),
-    "quiet": (bool, QUIET),
-    "debug": (bool, DEBUG),
-    "root": (Path, ROOT),
-}
+
+def shared_options(config_class: type) -> dict[str, tuple[type, Any]]:
+    """The options every experiment command takes after its own: name → (type, typer option);
+    ``--seed`` and ``--device`` show the defaults of ``config_class``."""
+    default = defaults(config_class)
+    return {
+        "seed": (
+            int,
+            typer.Option(
+                None,
+                "--seed",
+                help="Seed for every random number generator.",
+                show_default=default("seed"),
+            ),
+        ),
+        "device": (
+            str,
+            typer.Option(
+                None,
+                "--device",
+                help="auto | cpu | cuda (auto picks CUDA when present).",
+                show_default=default("device"),
+            ),
+        ),
+        "multirun": (bool, MULTIRUN),
+        "cfg": (str, CFG),
+        "quiet": (bool, QUIET),
+        "debug": (bool, DEBUG),
+        "root": (Path, ROOT),
+    }
+
+
+SHARED_NAMES = ("seed", "device", "multirun", "cfg", "quiet", "debug", "root")
+
+
+def defaults(config_class: type) -> Callable[[str], str]:
+    """``default("model.arch")`` → ``"rnn"``: a dotted key's default in the dataclass schema, as
+    an override would write it (the schema is the one source of defaults; the YAML agrees)."""
+
+    def default(key: str) -> str:
+        node: Any = config_class
+        for part in key.split("."):
+            field = {f.name: f for f in dataclasses.fields(node)}[part]
+            has_default = field.default is not dataclasses.MISSING
+            node = field.default if has_default else field.default_factory()  # type: ignore[misc]
+        if isinstance(node, bool):
+            return str(node).lower()
+        return "null" if node is None else str(node)
+
+    return default
 
 
 @dataclass(frozen=True)
@@ -56,9 +101,18 @@ class Shared:
     root: Path
 
 
-def experiment_command(app: typer.Typer, name: str, **command_kwargs) -> Callable:
+def experiment_command(
+    app: typer.Typer,
+    name: str,
+    *,
+    config_class: type,
+    help: str,
+    examples: str,
+    **command_kwargs,
+) -> Callable:
     """Register ``fn(ctx, <own options>, shared: Shared) -> typed`` as the experiment command
-    ``name`` with the shared options appended to its signature.
+    ``name`` with the shared options appended to its signature; its help is ``help`` and the
+    paragraph on overrides with ``examples``, its usage ends in ``[OPTIONS] [OVERRIDES]...``.
 
     ``typed`` maps config keys to the values of the command's own options (``None``: not given);
     ``seed`` and ``device`` are added, and :func:`run_command` launches the run with the extra
@@ -74,11 +128,11 @@ def experiment_command(app: typer.Typer, name: str, **command_kwargs) -> Callabl
         ]
         shared_params = [
             inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann)
-            for n, (ann, opt) in SHARED_OPTIONS.items()
+            for n, (ann, opt) in shared_options(config_class).items()
         ]
 
         def command(**kwargs) -> None:
-            shared = Shared(**{n: kwargs.pop(n) for n in SHARED_OPTIONS})
+            shared = Shared(**{n: kwargs.pop(n) for n in SHARED_NAMES})
             typed = fn(shared=shared, **kwargs)
             if typed is None:
                 return
@@ -96,7 +150,9 @@ def experiment_command(app: typer.Typer, name: str, **command_kwargs) -> Callabl
         command.__name__ = fn.__name__
         command.__doc__ = fn.__doc__
         command.__signature__ = inspect.Signature(own + shared_params)  # type: ignore[attr-defined]
-        app.command(name, context_settings=EXTRA, **command_kwargs)(command)
+        command_kwargs.setdefault("options_metavar", OPTIONS_METAVAR)
+        full_help = f"{help}\n\n{OVERRIDES_HELP.format(examples=examples)}"
+        app.command(name, context_settings=EXTRA, help=full_help, **command_kwargs)(command)
         return fn
 
     return decorate

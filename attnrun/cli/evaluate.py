@@ -9,28 +9,37 @@ import typer
 
 from attnrun.cli import common
 from attnrun.errors import AttnrunError
-from attnrun.translate.predict import evaluate_files
+
+COMMANDS = {
+    "evaluate": (
+        "Translate a source file with a trained translate run and print sacreBLEU BLEU and "
+        "chrF against a reference file (line N translates line N). The translations go into "
+        "a new file in RUN_DIR (never overwriting one)."
+    )
+}
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "evaluate",
-        help=(
-            "Translate a source file with a trained translate run and print sacreBLEU BLEU and "
-            "chrF against a reference file (line N translates line N). The translations go into "
-            "a new file in RUN_DIR (never overwriting one)."
-        ),
-    )
+    @app.command("evaluate", help=COMMANDS["evaluate"])
     def evaluate(
-        run_dir: Path = typer.Argument(..., help="A completed translate run folder."),
+        run_dir: Path = typer.Argument(
+            ..., help="A completed translate run folder.", show_default=False, metavar="RUN_DIR"
+        ),
         src: Path = typer.Option(..., "--src", help="Source sentences, one a line (.gz too)."),
         ref: Path = typer.Option(..., "--ref", help="Reference translations, line-aligned."),
-        beam: int = typer.Option(None, "--beam", help="Beam size (default: the run's)."),
-        out: Path = typer.Option(None, "--out", help="Where to write the translations (new)."),
+        beam: int = typer.Option(None, "--beam", help="Beam size.", show_default="the run's"),
+        out: Path = typer.Option(
+            None,
+            "--out",
+            help="Where to write the translations (a new file).",
+            show_default="a new file in RUN_DIR",
+        ),
         skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad lines, report how many."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
         debug: bool = common.DEBUG,
     ) -> None:
+        from attnrun.translate.predict import evaluate_files
+
         try:
             res = evaluate_files(run_dir, src, ref, beam=beam, out=out, skip_bad=skip_bad)
         except AttnrunError as e:

@@ -3,8 +3,9 @@
 Typed CLI options become config overrides in front of the user's raw Hydra overrides. Then:
 
 1. every job the overrides describe (one, or each point of a ``-m`` sweep) is composed with
-   Hydra's compose API and turned into the typed config, so a bad value fails at once with one line
-   and no folder is made;
+   Hydra's compose API and turned into the typed config, and its inputs are checked (the
+   experiment's ``check``: data files there or downloaded), so a bad value or a missing file fails
+   at once with one line and no folder is made;
 2. the run folder (``outputs/YYYY-MM-DD/HH-MM-SS``) or sweep folder (``multirun/...``) is reserved
    atomically and handed to Hydra as ``hydra.run.dir`` / ``hydra.sweep.dir``;
 3. a ``@hydra.main`` function runs the job(s), so multirun, launchers (basic, joblib, submitit) and
@@ -13,7 +14,9 @@ Typed CLI options become config overrides in front of the user's raw Hydra overr
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -114,8 +117,11 @@ def expand_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [job for batch in batches for job in batch]
 
 
-def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]:
-    """Compose and type-check every job before anything runs; returns each job's overrides."""
+def validate(
+    name: str, overrides: list[str], multirun: bool, check_inputs: bool = True
+) -> list[list[str]]:
+    """Compose and type-check every job before anything runs, and with ``check_inputs`` run the
+    experiment's ``check`` (its data files); returns each job's overrides."""
     from hydra import compose, initialize_config_dir
 
     exp = experiments.get(name)
@@ -128,9 +134,60 @@ def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]
             try:
                 cfg = compose(config_name=name, overrides=own)
             except Exception as e:  # Hydra and OmegaConf raise many types here
-                raise ConfigError(_one_line(e)) from None
-            exp.make_config(cfg)
+                raise ConfigError(compose_message(e, exp.config_class, own, name)) from None
+            typed = exp.make_config(cfg)
+            if check_inputs and exp.check is not None:
+                exp.check(typed)
     return jobs
+
+
+def compose_message(
+    e: BaseException, config_class: type, overrides: list[str], name: str = ""
+) -> str:
+    """A compose error in :mod:`attnrun.validation`'s words: ``key=value is not valid; ...``
+    with the closest and the valid keys or options; Hydra's own line when no key is known."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from attnrun.validation import omegaconf_message
+
+    cur: BaseException | None = e
+    while cur is not None:
+        key = getattr(cur, "full_key", None)
+        if isinstance(cur, OmegaConfBaseException) and key:
+            override = _override_of(key, overrides)
+            if override is not None:
+                groups = config_groups(name) if name else []
+                return omegaconf_message(cur, config_class, override, groups)
+        cur = cur.__cause__ or cur.__context__
+    missing = re.search(r"Could not find '([\w.]+)/([^']*)'", str(e))
+    options = _available_options(str(e))
+    if missing and options:
+        group, name = missing.groups()
+        valid = options.removeprefix("; valid: ").split(" | ")
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        guess = f" (did you mean {close[0]}?)" if close else ""
+        return f"{group}={name} is not valid{guess}; valid: {', '.join(valid)}"
+    return _one_line(e)
+
+
+def config_groups(name: str) -> list[str]:
+    """The config groups experiment ``name``'s defaults list lets a user choose
+    (``attention``, ``recipe``; not Hydra's own ``override hydra/...``)."""
+    import yaml
+
+    text = (config_dir() / f"{name}.yaml").read_text(encoding="utf-8")
+    defaults = (yaml.safe_load(text) or {}).get("defaults", [])
+    keys = [k for entry in defaults if isinstance(entry, dict) for k in entry]
+    return sorted(k for k in keys if not k.startswith("override "))
+
+
+def _override_of(key: str, overrides: list[str]) -> str | None:
+    """The user's override that sets ``key`` or a key below it (``+``/``~`` prefixes kept)."""
+    for o in overrides:
+        name = o.split("=", 1)[0].lstrip("+~")
+        if name == key or name.startswith(key + "."):
+            return o
+    return None
 
 
 def _task(cfg: DictConfig) -> Any:
@@ -170,7 +227,7 @@ def launch(
     """Validate, reserve the run folder, and run experiment ``name`` through ``@hydra.main``."""
     global _CURRENT
     _CURRENT = LaunchResult()
-    jobs = validate(name, overrides, multirun)
+    jobs = validate(name, overrides, multirun, check_inputs=cfg is None)  # --cfg reads no data
     hydra_args = [f"--config-name={name}"]
     if cfg is not None:
         if cfg not in ("job", "hydra", "all"):
@@ -184,6 +241,8 @@ def launch(
         _CURRENT.folder = folder
     if multirun and cfg is None:  # Hydra takes one of --cfg and --multirun
         hydra_args.append("--multirun")
+    if quiet:  # Hydra's own "[HYDRA] #0 : kernel=..." lines; its warnings still show
+        overrides = [*overrides, "hydra.hydra_logging.root.level=WARNING"]
 
     os.environ[_ENV_QUIET] = "1" if quiet else "0"
     os.environ[_ENV_DEBUG] = "1" if debug else "0"

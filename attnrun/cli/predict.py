@@ -26,22 +26,32 @@ def read_inputs(texts: list[str] | None) -> list[str]:
     return lines
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(
-        "predict",
-        help=(
-            "Run a trained model on your input, e.g. attnrun predict outputs/DATE/TIME "
-            '"The dog didn\'t cross the road because it was too busy ." Several sentences: '
-            "several arguments, or one per line on stdin. Figures go into a new folder "
-            "RUN_DIR/predictions/..."
-        ),
+COMMANDS = {
+    "predict": (
+        "Run a trained model on your input, e.g. attnrun predict outputs/DATE/TIME "
+        '"The dog didn\'t cross the road because it was too busy." Several sentences: '
+        "several arguments, or one per line on stdin. Figures go into a new folder "
+        "RUN_DIR/predictions/..."
     )
+}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("predict", help=COMMANDS["predict"])
     def predict(
-        run_dir: Path = typer.Argument(..., help="A completed run folder.", show_default=False),
+        run_dir: Path = typer.Argument(
+            ..., help="A completed run folder.", show_default=False, metavar="RUN_DIR"
+        ),
         texts: list[str] | None = typer.Argument(
             None,
             help="Input sentences (for selfattn each with one 'it'); none or '-': read stdin.",
             show_default=False,
+            metavar="TEXT",
+        ),
+        strict: bool = typer.Option(
+            False,
+            "--strict",
+            help="Refuse words the model never saw (exit 2) instead of reading them as <unk>.",
         ),
         debug: bool = common.DEBUG,
     ) -> None:
@@ -49,11 +59,13 @@ def register(app: typer.Typer) -> None:
 
         sentences = read_inputs(texts)
         try:
-            prediction, out_dir = run_predictor(run_dir, "\n".join(sentences))
+            prediction, out_dir = run_predictor(run_dir, "\n".join(sentences), strict=strict)
         except AttnrunError as e:
             if debug:
                 raise
             common.fail(str(e))
+        for warning in prediction.warnings:
+            print(f"attnrun: warning: {warning}", file=sys.stderr)
         for line in prediction.lines:
             print(line)
         print(f"files: {out_dir}")

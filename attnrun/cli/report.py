@@ -10,26 +10,30 @@ import typer
 from attnrun.cli import common
 from attnrun.errors import AttnrunError
 
-PATHS = typer.Argument(..., help="Run, sweep or output folders.", show_default=False)
+COMMANDS = {
+    "report": (
+        "Compare every run under PATH(s): a table with the swept parameters and key metrics, "
+        "runs that differ only by seed grouped (mean ± std, n), and report.csv, report.md, "
+        "report_*.png and report.html (one self-contained page: sortable tables, the plots, "
+        "links to each run's viewer) written into the first PATH (or --out)."
+    )
+}
+
+PATHS = typer.Argument(
+    ..., help="Run, sweep or output folders.", show_default=False, metavar="PATH"
+)
 OUT = typer.Option(
     None,
     "--out",
     "-o",
-    help="Folder for report.csv/.md/.html and report_*.png [default: the first PATH].",
+    help="Folder for report.csv/.md/.html and report_*.png.",
+    show_default="the first PATH",
 )
 PLOTS = typer.Option(True, "--plots/--no-plots", help="Draw the report_*.png plots.")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(
-        "report",
-        help=(
-            "Compare every run under PATH(s): a table with the swept parameters and key metrics, "
-            "runs that differ only by seed grouped (mean ± std, n), and report.csv, report.md, "
-            "report_*.png and report.html (one self-contained page: sortable tables, the plots, "
-            "links to each run's viewer) written into the first PATH (or --out)."
-        ),
-    )
+    @app.command("report", help=COMMANDS["report"])
     def report(
         paths: list[Path] = PATHS,
         out: Path = OUT,

@@ -6,19 +6,26 @@ from pathlib import Path
 
 import typer
 
+from attnrun.cli import common
 from attnrun.cli.common import fail
 from attnrun.errors import AttnrunError
-from attnrun.runs.resume import resume_run
+
+COMMANDS = {
+    "resume": "Continue an interrupted, failed or killed run from its last checkpoint to the end."
+}
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("resume")
+    @app.command("resume", help=COMMANDS["resume"])
     def resume(
-        run_dir: Path = typer.Argument(..., help="The run folder to continue."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final summary line."),
-        debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+        run_dir: Path = typer.Argument(
+            ..., help="The run folder to continue.", show_default=False, metavar="RUN_DIR"
+        ),
+        quiet: bool = common.QUIET,
+        debug: bool = common.DEBUG,
     ) -> None:
-        """Continue an interrupted, failed or killed run from its last checkpoint to the end."""
+        from attnrun.runs.resume import resume_run
+
         try:
             resume_run(run_dir, quiet=quiet)
         except AttnrunError as e:

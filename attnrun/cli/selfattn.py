@@ -14,7 +14,20 @@ from pathlib import Path
 import typer
 
 from attnrun.cli import common
-from attnrun.core import positional_encodings, score_functions
+
+COMMANDS = {
+    "selfattn": (
+        "Self-attention resolves 'it' in \"the animal didn't cross the street because it was "
+        'too tired/wide": trains a small encoder ending in a pointer supervised on the '
+        "antecedent's position, reports its held-out supervised accuracy and which head "
+        "attends from 'it' to the right noun.\n\n"
+        "For attention that learns 'it' with no loss on it, run 'attnrun selfattn --task "
+        "translate' (= 'attnrun translate recipe=coref'): the Transformer, or an RNN decoder "
+        "with model.arch=rnn, translates the coref corpus EN→FR and il/elle shows what 'it' "
+        "was resolved to.\n\n"
+        "'attnrun selfattn demo' draws the untrained identity-plus-noise heatmap instead."
+    )
+}
 
 
 def run_demo(seed: int, root: Path) -> Path:
@@ -58,23 +71,18 @@ DEFAULT_TASK = "supervised-pointer"
 
 
 def register(app: typer.Typer) -> None:
+    from attnrun.core import positional_encodings, score_functions
+    from attnrun.experiments.selfattn import SelfAttnConfig
+
+    default = common.defaults(SelfAttnConfig)
+
     @common.experiment_command(
         app,
         "selfattn",
-        options_metavar="[demo] [OPTIONS] [OVERRIDES]...",
-        help=(
-            "Self-attention resolves 'it' in \"the animal didn't cross the street because it was "
-            'too tired/wide": trains a small encoder ending in a pointer supervised on the '
-            "antecedent's position, reports its held-out supervised accuracy and which head "
-            "attends from 'it' to the right noun.\n\n"
-            "For attention that learns 'it' with no loss on it, run 'attnrun selfattn --task "
-            "translate' (= 'attnrun translate recipe=coref'): the Transformer, or an RNN decoder "
-            "with model.arch=rnn, translates the coref corpus EN→FR and il/elle shows what 'it' "
-            "was resolved to.\n\n"
-            "'attnrun selfattn demo' draws the untrained identity-plus-noise heatmap instead.\n\n"
-            "Extra arguments are Hydra overrides, e.g. train.epochs=4 data.n_train=500 "
-            "model.dropout=0.1."
-        ),
+        config_class=SelfAttnConfig,
+        options_metavar="[demo] " + common.OPTIONS_METAVAR,
+        help=COMMANDS["selfattn"],
+        examples="train.epochs=4 data.n_train=500 model.dropout=0.1 train.threads=1",
     )
     def selfattn(
         ctx: typer.Context,
@@ -90,21 +98,32 @@ def register(app: typer.Typer) -> None:
             ),
         ),
         layers: int = typer.Option(
-            None, "--layers", "-l", help="model.num_layers: encoder blocks (1-6)."
+            None,
+            "--layers",
+            "-l",
+            help="model.num_layers: encoder blocks (1-6).",
+            show_default=default("model.num_layers"),
         ),
-        heads: int = typer.Option(None, "--heads", help="model.num_heads."),
+        heads: int = typer.Option(
+            None, "--heads", help="model.num_heads.", show_default=default("model.num_heads")
+        ),
         hiddens: int = typer.Option(
-            None, "--hiddens", help="model.num_hiddens (a multiple of heads)."
+            None,
+            "--hiddens",
+            help="model.num_hiddens (a multiple of heads).",
+            show_default=default("model.num_hiddens"),
         ),
         positional: str = typer.Option(
             None,
             "--positional",
             help=f"Positional encoding: {common.choices(positional_encodings.names())}.",
+            show_default=default("model.positional"),
         ),
         score: str = typer.Option(
             None,
             "--score",
             help=f"Score: {common.choices(score_functions.names())} (supervised-pointer only).",
+            show_default=default("model.score"),
         ),
         *,
         shared: common.Shared,

@@ -5,44 +5,80 @@ from __future__ import annotations
 import typer
 
 from attnrun.cli import common
-from attnrun.core import score_functions, windows
-from attnrun.translate.data import datasets
-from attnrun.translate.models import architectures
-from attnrun.translate.models.decoders import decoders
+
+COMMANDS = {
+    "translate": (
+        "Train an encoder-decoder with attention — RNN (Bahdanau 2015 / Luong 2015, or none) "
+        "or --model transformer (Vaswani 2017) — translate the test split, score it and plot "
+        "the attention."
+    )
+}
 
 
 def register(app: typer.Typer) -> None:
+    from attnrun.core import score_functions, windows
+    from attnrun.translate.config import TranslateConfig
+    from attnrun.translate.data import datasets
+    from attnrun.translate.models import architectures
+    from attnrun.translate.models.decoders import decoders
+
+    default = common.defaults(TranslateConfig)
+
     @common.experiment_command(
         app,
         "translate",
-        help=(
-            "Train an encoder-decoder with attention — RNN (Bahdanau 2015 / Luong 2015, or none) "
-            "or --model transformer (Vaswani 2017) — translate the test split, score it and plot "
-            "the attention.\n\n"
-            "Extra arguments are Hydra overrides, e.g. dataset=multi30k data.root=../shared/data/"
-            "multi30k data.src=en data.tgt=fr attention.window=3 model.num_hiddens=256 "
-            "train.max_minutes=20 tokenizer.kind=bpe."
+        config_class=TranslateConfig,
+        help=COMMANDS["translate"],
+        examples=(
+            "dataset=multi30k data.root=../shared/data/multi30k data.src=en data.tgt=fr "
+            "attention.window=3 model.num_hiddens=256 train.max_minutes=20 tokenizer.kind=bpe "
+            "train.threads=1"
         ),
     )
     def translate(
         ctx: typer.Context,
         score: str = typer.Option(
-            None, "--score", "-s", help=f"Score: {common.choices(score_functions.names())}."
+            None,
+            "--score",
+            "-s",
+            help=f"Score: {common.choices(score_functions.names())}.",
+            show_default=default("score"),
         ),
         model: str = typer.Option(
-            None, "--model", help=f"Architecture: {common.choices(architectures.names())}."
+            None,
+            "--model",
+            help=f"Architecture: {common.choices(architectures.names())}.",
+            show_default=default("model.arch"),
         ),
         decoder: str = typer.Option(
-            None, "--decoder", help=f"RNN decoder: auto | {common.choices(decoders.names())}."
+            None,
+            "--decoder",
+            help=f"RNN decoder: auto | {common.choices(decoders.names())}.",
+            show_default=default("decoder"),
         ),
         attention: str = typer.Option(
-            None, "--attention", "-a", help=f"Window: {common.choices(windows.names())}."
+            None,
+            "--attention",
+            "-a",
+            help=f"Window: {common.choices(windows.names())}.",
+            show_default=default("attention.kind"),
         ),
         dataset: str = typer.Option(
-            None, "--dataset", "-d", help=f"Dataset: {common.choices(datasets.names())}."
+            None,
+            "--dataset",
+            "-d",
+            help=f"Dataset: {common.choices(datasets.names())}.",
+            show_default=default("dataset"),
         ),
-        epochs: int = typer.Option(None, "--epochs", help="Training epochs."),
-        beam: int = typer.Option(None, "--beam", help="Beam size for the test split (1: greedy)."),
+        epochs: int = typer.Option(
+            None, "--epochs", help="Training epochs.", show_default=default("train.epochs")
+        ),
+        beam: int = typer.Option(
+            None,
+            "--beam",
+            help="Beam size for the test split (1: greedy).",
+            show_default=default("decode.beam"),
+        ),
         *,
         shared: common.Shared,
     ) -> dict:

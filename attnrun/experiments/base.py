@@ -83,6 +83,7 @@ class Experiment(Generic[C]):
     key_metrics: tuple[str, ...]
     help: str
     predictor: Callable[..., Any] | None = None  # attnrun predict (attnrun.predictors)
+    check: Callable[[C], None] | None = None  # inputs checked before the CLI makes a folder
 
     def make_config(self, cfg: Any) -> C:
         """Typed, validated config from a dataclass instance, DictConfig or dict."""
@@ -113,15 +114,20 @@ def experiment(
     key_metrics: tuple[str, ...],
     help: str,
     predictor: Callable[..., Any] | None = None,
+    check: Callable[[Any], None] | None = None,
 ):
     """Register ``body(cfg, out_dir, ctx) -> metrics`` as experiment ``name``.
 
-    ``predictor(run_dir, text, out_dir, metrics) -> Prediction`` serves ``attnrun predict`` on its
-    runs. Returns the :class:`Experiment`, callable as ``run(cfg, out_dir, quiet=True)``.
+    ``check(typed_cfg)`` looks at the inputs (data files) before the CLI reserves a run folder,
+    so a missing file is one line and leaves no folder; it raises an :class:`AttnrunError`.
+
+    ``predictor(run_dir, text, out_dir, metrics, *, strict) -> Prediction`` serves ``attnrun
+    predict`` on its runs (``strict``: ``--strict``, unknown words are an error). Returns the
+    :class:`Experiment`, callable as ``run(cfg, out_dir, quiet=True)``.
     """
 
     def deco(body: Callable) -> Experiment:
-        exp = Experiment(name, config_class, body, key_metrics, help, predictor)
+        exp = Experiment(name, config_class, body, key_metrics, help, predictor, check)
         experiments.register(name)(exp)
         return exp
 

@@ -9,7 +9,7 @@ evaluate → write. The config is :class:`attnrun.translate.config.TranslateConf
 from __future__ import annotations
 
 from attnrun.experiments.base import experiment
-from attnrun.translate.config import TranslateConfig
+from attnrun.translate.config import TranslateConfig, check_inputs
 from attnrun.translate.pipeline import run_translate
 from attnrun.translate.predict import translate_predictor
 
@@ -29,4 +29,5 @@ run = experiment(
     ),  # fmt: skip
     help="RNN encoder-decoder with attention (Bahdanau 2015 / Luong 2015) on a parallel corpus.",
     predictor=translate_predictor,
+    check=check_inputs,
 )(run_translate)

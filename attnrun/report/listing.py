@@ -16,11 +16,15 @@ from attnrun.report.collect import (
     key_metrics,
     load_run,
 )
-from attnrun.report.table import STATUS_STYLE, fmt, markdown_table
+from attnrun.report.table import STATUS_STYLE, fmt
 from attnrun.runs.files import CONFIG
 from attnrun.runs.record import STATUSES
 
-LIST_HEADER = ["time", "experiment", "status", "key metric", "folder"]
+LIST_HEADER = ["time", "experiment", "status", "result", "folder"]
+#: a failure's reason is cut to this many characters in the list (``show`` prints it whole);
+#: on a terminal's table to fewer, so the folder keeps its room
+REASON_WIDTH = 72
+RICH_REASON_WIDTH = 32
 
 
 def recent_runs(
@@ -40,8 +44,23 @@ def recent_runs(
     return runs
 
 
+def failure_reason(run: Run) -> str:
+    """The one-line reason a failed or interrupted run recorded in ``metrics.json``, or empty."""
+    if run.status not in ("failed", "interrupted"):
+        return ""
+    return " ".join(str(run.metrics.get("error") or "").split())
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def headline(run: Run) -> str:
-    """``name=value`` of the run's first key metric present, or empty."""
+    """``name=value`` of the run's first key metric present; for a failed or interrupted run
+    its reason (cut to :data:`REASON_WIDTH`); else empty."""
+    reason = failure_reason(run)
+    if reason:
+        return _cut(reason, REASON_WIDTH)
     for name in key_metrics([run]):
         if run.metrics.get(name) is not None:
             return f"{name}={fmt(run.metrics[name])}"
@@ -80,7 +99,7 @@ def print_runs(runs: Sequence[Run], total: int, rich: bool) -> None:
         for name in LIST_HEADER:
             table.add_column(
                 name,
-                justify="right" if name == "key metric" else "left",
+                justify="left",
                 no_wrap=name in ("time", "status"),
                 overflow="fold",  # a long folder wraps instead of losing its end
             )
@@ -89,7 +108,7 @@ def print_runs(runs: Sequence[Run], total: int, rich: bool) -> None:
                 Text(row[0]),
                 Text(row[1]),
                 Text(row[2], STATUS_STYLE.get(row[2], "")),
-                Text(row[3]),
+                Text(_cut(row[3], RICH_REASON_WIDTH)),
                 Text(row[4]),
             )
         console = Console()
@@ -148,8 +167,9 @@ def check_run_dir(run_dir: Path) -> None:
     )
 
 
-def show_run(run_dir: str | os.PathLike, rich: bool) -> None:
-    """Print a run's config (YAML), metrics (table) and artefacts (files with sizes)."""
+def show_run(run_dir: str | os.PathLike, rich: bool, config: bool = False) -> None:
+    """Print a run's status (and a failure's reason), metrics and artefacts; then its config
+    (YAML) with ``config``, else one line saying how to see it."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     run = load_run(run_dir)
@@ -160,40 +180,71 @@ def show_run(run_dir: str | os.PathLike, rich: bool) -> None:
     metrics = flatten(run.metrics) if run.metrics else {}
     if not run.metrics:
         metrics = {"status": f"{UNREADABLE} (metrics.json is missing, partial or not JSON)"}
-    files = artefacts(run_dir)
+    metric_rows = [[k, fmt(v) if v is not None else "null"] for k, v in metrics.items()]
+    files = [[name, human_size(size)] for name, size in artefacts(run_dir)]
+    reason = failure_reason(run)
+    n_lines = len(config_text.rstrip("\n").splitlines())
+    config_note = f"{CONFIG}: {n_lines} lines (attnrun show {display_path(run_dir)} --config)"
     if rich:
-        from rich.console import Console
-        from rich.syntax import Syntax
-        from rich.table import Table
-        from rich.text import Text
+        _show_rich(run_dir, run.status, reason, metric_rows, files, config_text if config else "")
+        if not config:
+            from rich.console import Console
 
-        console = Console()
-        console.rule(f"[bold]{display_path(run_dir)}")
+            Console().print(config_note, style="dim")
+        return
+    print(f"run: {display_path(run_dir)}")
+    if reason:
+        print(f"{run.status}: {reason}")
+    print("\nmetrics:")
+    print(plain_table(metric_rows))
+    print("\nartefacts:")
+    print(plain_table(files, right=(1,)))
+    if config:
+        print(f"\n{CONFIG}:")
+        print(config_text.rstrip("\n"))
+    else:
+        print(f"\n{config_note}")
+
+
+def plain_table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """Rows as aligned columns, two spaces apart, each cell as it is (no Markdown escapes)."""
+    if not rows:
+        return "  (none)"
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+        ]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return "\n".join(lines)
+
+
+def _show_rich(run_dir, status, reason, metric_rows, files, config_text) -> None:
+    from rich.console import Console
+    from rich.syntax import Syntax
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    console.rule(f"[bold]{display_path(run_dir)}")
+    if reason:
+        console.print(Text(f"{status}: {reason}", style=STATUS_STYLE.get(status, "")))
+    mt = Table(title="metrics", title_justify="left", show_header=False)
+    mt.add_column("key", style="bold")
+    mt.add_column("value")
+    for k, v in metric_rows:
+        style = STATUS_STYLE.get(v, "") if k == "status" else ""
+        mt.add_row(Text(k), Text(v, style=style))
+    console.print(mt)
+    ft = Table(title="artefacts", title_justify="left")
+    ft.add_column("file")
+    ft.add_column("size", justify="right")
+    for name, size in files:
+        ft.add_row(Text(name), size)
+    console.print(ft)
+    if config_text:
         console.print(Text(CONFIG, style="bold"))
         console.print(
             Syntax(config_text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default")
         )
-        mt = Table(title="metrics", title_justify="left", show_header=False)
-        mt.add_column("key", style="bold")
-        mt.add_column("value")
-        for k, v in metrics.items():
-            style = STATUS_STYLE.get(str(v), "") if k == "status" else ""
-            mt.add_row(Text(k), Text(fmt(v) if v is not None else "null", style=style))
-        console.print(mt)
-        ft = Table(title="artefacts", title_justify="left")
-        ft.add_column("file")
-        ft.add_column("size", justify="right")
-        for name, size in files:
-            ft.add_row(Text(name), human_size(size))
-        console.print(ft)
-        return
-    print(f"run: {display_path(run_dir)}\n\nconfig.yaml:")
-    print(config_text.rstrip("\n"))
-    print("\nmetrics:")
-    print(
-        markdown_table(
-            ["key", "value"], [[k, fmt(v) if v is not None else "null"] for k, v in metrics.items()]
-        )
-    )
-    print("\nartefacts:")
-    print(markdown_table(["file", "size"], [[n, human_size(s)] for n, s in files]))

@@ -12,10 +12,12 @@ from attnrun.runs.files import METRICS, read_json
 
 @dataclass
 class Prediction:
-    """What a predictor produced: lines for the terminal and the files it wrote."""
+    """What a predictor produced: lines for the terminal, the files it wrote, and warnings
+    (one line each, for stderr: e.g. a sentence's words the model never saw)."""
 
     lines: list[str]
     files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def completed_metrics(run_dir: str | Path) -> dict[str, Any]:

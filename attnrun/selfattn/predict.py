@@ -75,14 +75,16 @@ def check_sentence(tokens: list[str]) -> None:
 
 
 def predict_selfattn(
-    run_dir: Path, text: str, out_dir: Path, metrics: dict[str, Any]
+    run_dir: Path, text: str, out_dir: Path, metrics: dict[str, Any], *, strict: bool = True
 ) -> Prediction:
     """Point from "it" to its antecedent in each line of ``text``; write the heatmap grid, the
     viewer and ``prediction.json`` into ``out_dir`` (``attention_<i>…``, ``prediction_<i>.json``
     for the ``i``-th of several sentences). Every sentence is checked before any is run.
 
     The answer is the supervised pointer's (trained on the antecedent's position): each output
-    line starts ``supervised pointer:`` and ``prediction.json`` says so in ``answered_by``."""
+    line starts ``supervised pointer:`` and ``prediction.json`` says so in ``answered_by``.
+    Unknown words are always an error (the vocabulary has no ``<unk>``), so ``strict`` changes
+    nothing."""
     sentences = [line.strip() for line in text.splitlines() if line.strip()] or [text]
     token_lists = [tokenize(s) for s in sentences]
     wheres = [f"sentence {i + 1}: " if len(sentences) > 1 else "" for i in range(len(sentences))]

@@ -16,7 +16,7 @@ from attnrun.core import positional_encodings, score_functions, windows
 from attnrun.core.scores import make_score
 from attnrun.errors import ConfigError
 from attnrun.experiments.base import BaseConfig
-from attnrun.translate.data import datasets
+from attnrun.translate.data import check_data, datasets, test_splits
 from attnrun.translate.models import architectures
 from attnrun.translate.models.decoders import decoders
 from attnrun.translate.models.encoder import CELLS
@@ -31,7 +31,8 @@ class DataConfig:
     path: str | None = None  # tsv: the file; tatoeba: fra.txt (unset: download d2l's zip)
     src: str = "en"
     tgt: str = "fr"
-    test_split: str = "test_2016_flickr"  # multi30k's test set
+    test_split: str | None = None  # the dataset's test split (None: its default; multi30k:
+    # test_2016_flickr, test_2017_flickr or test_2017_mscoco; the others: test)
     skip_bad: bool = False  # drop (and count) bad lines instead of stopping
     n_train: int | None = None  # cap on training pairs (toy: how many to generate, 6000)
     n_val: int = 300
@@ -214,6 +215,8 @@ class TranslateConfig(BaseConfig):
         one_of("score", self.score, score_functions)
         one_of("decoder", self.decoder, ["auto", *decoders.names()])
         one_of("dataset", self.dataset, datasets)
+        if self.data.test_split is None:  # config.yaml and metrics.json then name the same split
+            self.data.test_split = test_splits(self.dataset)[0]
         a = self.attention
         require(
             not a.key_value or self.model.arch != "transformer",
@@ -240,3 +243,10 @@ def _score_accepts(score: str, query_dim: int, key_dim: int) -> bool:
     except ConfigError:
         return False
     return True
+
+
+def check_inputs(cfg: TranslateConfig) -> None:
+    """Before a run folder exists (``attnrun translate``): the dataset's files are there (or
+    downloaded into the cache) and its test split exists; see
+    :func:`attnrun.translate.data.check_data`."""
+    check_data(cfg.dataset, cfg.data)

@@ -28,7 +28,7 @@ import torch
 from attnrun.errors import DataError
 from attnrun.translate.data.coref import AGENT, Note
 from attnrun.translate.evaluation import KINDS, forced_attention, forced_maps
-from attnrun.translate.tokenize import UNK, Tokenizer, word_split
+from attnrun.translate.tokenize import Tokenizer, unknown_words, word_split
 
 __all__ = [
     "baselines", "check_sentence", "coref_metrics", "explain_it", "head_masses", "pronoun_scores",
@@ -252,7 +252,7 @@ def check_sentence(tok: Tokenizer, text: str) -> list[str]:
     words = word_split(text)
     if "it" not in words:
         raise DataError(f'no "it" in {text!r}: a coref sentence needs the pronoun to resolve')
-    unknown = [w for w in dict.fromkeys(words) if UNK in tok.encode(w)]
+    unknown = unknown_words(tok, text)
     if unknown:
         raise DataError(
             f"word(s) the model never saw: {', '.join(unknown)} (the coref lexicon's words: "

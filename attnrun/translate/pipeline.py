@@ -117,6 +117,8 @@ def make_translator(cfg, src_tok, tgt_tok, ctx) -> Translator:
     n_params = sum(p.numel() for p in model.parameters())
     decoder = decoder_name(cfg)
     kind = f"{decoder} decoder, {cfg.score} score"
+    if not getattr(model.decoder, "has_attention", True):  # decoder=none: the score is unused
+        kind = f"{decoder} decoder, no attention"
     if cfg.model.arch == "transformer":
         kind = "transformer, scaled dot-product attention"
     ctx.reporter.info(

@@ -20,15 +20,24 @@ from attnrun.translate.data.coref import load_lexicon
 from attnrun.translate.data.readers import ReadReport, read_parallel
 from attnrun.translate.metrics import corpus_scores
 from attnrun.translate.plots import write_attention_figures
+from attnrun.translate.tokenize import unknown_words, word_split
 from attnrun.translate.translator import Translator
 
 __all__ = ["evaluate_files", "predict_translate", "translate_predictor"]
 
 
 def predict_translate(
-    run_dir: str | Path, sentences: list[str], out_dir: str | Path, *, beam: int | None = None
+    run_dir: str | Path,
+    sentences: list[str],
+    out_dir: str | Path,
+    *,
+    beam: int | None = None,
+    strict: bool = False,
 ) -> list[dict[str, Any]]:
-    """Translate ``sentences``; returns ``[{"source", "translation", "heatmap"}]``."""
+    """Translate ``sentences``; returns ``[{"source", "translation", "heatmap", "unknown",
+    "model_input"}]``: ``unknown`` lists the words the model never saw (it reads each as
+    ``<unk>``, as ``model_input`` shows). With ``strict`` such words are a :class:`DataError`
+    before anything is written."""
     sentences = [s.strip() for s in sentences if s.strip()]
     if not sentences:
         raise DataError("no sentence to translate (give them as arguments or on stdin)")
@@ -36,6 +45,9 @@ def predict_translate(
     translator = translator.with_decode(
         n_best=min(translator.decode.n_best, translator.decode.beam)
     )
+    unknown = [unknown_words(translator.src_tok, s) for s in sentences]
+    if strict:
+        _refuse_unknown(unknown)
     coref = _coref_run(run_dir)
     words = [check_sentence(translator.src_tok, s) for s in sentences] if coref else []
     out_dir = Path(out_dir)
@@ -47,8 +59,14 @@ def predict_translate(
         files.write_attention(out_dir, samples)
         pngs = write_attention_figures(out_dir, samples)
     result = [
-        {"source": s, "translation": h, "heatmap": str(png) if png else None}
-        for s, h, png in zip(sentences, hyps, pngs)
+        {
+            "source": s,
+            "translation": h,
+            "heatmap": str(png) if png else None,
+            "unknown": u,
+            "model_input": " ".join("<unk>" if w in u else w for w in word_split(s, False)),
+        }
+        for s, h, png, u in zip(sentences, hyps, pngs, unknown)
     ]
     if coref and coref[1] is not None:  # a Transformer: which noun the best head attends to
         selfs = [x for x in samples if x.kind == "encoder_self"]
@@ -58,13 +76,35 @@ def predict_translate(
     return result
 
 
-def translate_predictor(run_dir: Path, text: str, out_dir: Path, metrics: dict) -> Prediction:
-    """``attnrun predict RUN_DIR TEXT`` for translate runs: one sentence per line of ``TEXT``."""
-    result = predict_translate(run_dir, text.splitlines(), out_dir)
+def unknown_warning(index: int, words: list[str]) -> str:
+    """The stderr line for sentence ``index`` (0-based) with words the model never saw."""
+    return (
+        f"sentence {index + 1}: word(s) the model never saw, read as <unk>: {', '.join(words)} "
+        "(--strict refuses them)"
+    )
+
+
+def _refuse_unknown(unknown: list[list[str]]) -> None:
+    """``--strict``: the first sentence with unknown words is a one-line :class:`DataError`."""
+    for i, words in enumerate(unknown):
+        if words:
+            raise DataError(
+                f"sentence {i + 1}: word(s) the model never saw: {', '.join(words)} "
+                "(without --strict they are translated as <unk>)"
+            )
+
+
+def translate_predictor(
+    run_dir: Path, text: str, out_dir: Path, metrics: dict, *, strict: bool = False
+) -> Prediction:
+    """``attnrun predict RUN_DIR TEXT`` for translate runs: one sentence per line of ``TEXT``;
+    one warning per sentence with unknown words (``strict``: an error instead)."""
+    result = predict_translate(run_dir, text.splitlines(), out_dir, strict=strict)
     lines = []
     for r in result:
         lines += [f"{r['source']}\t{r['translation']}", *([f"  {r['it']}"] if "it" in r else [])]
-    return Prediction(lines, [Path(r["heatmap"]) for r in result if r["heatmap"]])
+    warnings = [unknown_warning(i, r["unknown"]) for i, r in enumerate(result) if r["unknown"]]
+    return Prediction(lines, [Path(r["heatmap"]) for r in result if r["heatmap"]], warnings)
 
 
 def _coref_run(run_dir) -> tuple | None:

@@ -58,6 +58,12 @@ def glue_punctuation(text: str) -> str:
     return _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
 
 
+def unknown_words(tok: Tokenizer, text: str) -> list[str]:
+    """The words of ``text`` (each once, in order) that ``tok`` can only encode with ``<unk>``:
+    words a word vocabulary never saw, characters BPE never met."""
+    return [w for w in dict.fromkeys(word_split(text, lowercase=False)) if UNK in tok.encode(w)]
+
+
 def _strip_specials(ids: Iterable[int]) -> list[int]:
     out = []
     for i in ids:

@@ -52,7 +52,7 @@ def test_runs_lists_outputs_and_multirun_newest_first(root: Path) -> None:
     r = runner.invoke(app, ["runs"])
     assert r.exit_code == 0, r.output
     head, *rows = lines(r.stdout)
-    assert head.split() == ["time", "experiment", "status", "key", "metric", "folder"]
+    assert head.split() == ["time", "experiment", "status", "result", "folder"]
     assert [row.split()[-1] for row in rows] == [
         "outputs/2026-01-01/10-05-00",
         "multirun/2026-01-01/10-02-00/1",
@@ -94,14 +94,38 @@ def test_runs_lists_unreadable_runs(root: Path) -> None:
     assert lines(r.stdout)[1].split()[-1] == "outputs/2026-01-01/10-01-00"
 
 
-def test_show_prints_config_metrics_and_artefacts(root: Path) -> None:
+def test_show_prints_metrics_and_artefacts_then_the_config_behind_an_option(root: Path) -> None:
+    """Guards the order a reader needs: metrics and artefacts first, the long config last and
+    only with --config; values printed as they are (a signature's pipes unescaped)."""
+    run = root / "outputs/2026-01-01/10-01-00"
+    m = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**m, "bleu_signature": "nrefs:1|case:mixed"}))
     r = runner.invoke(app, ["show", "outputs/2026-01-01/10-01-00"])
     assert r.exit_code == 0, r.output
     out = r.stdout
+    assert "kernel: gaussian" not in out
+    assert "config.yaml: 4 lines (attnrun show outputs/2026-01-01/10-01-00 --config)" in out
+    assert "  test_mse        0.25" in out and "  status          completed" in out
+    assert "  bleu_signature  nrefs:1|case:mixed" in out and "\\|" not in out
+    assert "  predictions.png  2.0 KiB" in out
+    assert out.index("metrics:") < out.index("artefacts:") < out.index("config.yaml")
+    r = runner.invoke(app, ["show", "--config", "outputs/2026-01-01/10-01-00"])
+    out = r.stdout
     assert "kernel: gaussian" in out and "n_train: 20" in out
-    assert "| test_mse | 0.25 |" in out and "| status | completed |" in out
-    assert "| predictions.png | 2.0 KiB |" in out
-    assert out.index("config.yaml:") < out.index("metrics:") < out.index("artefacts:")
+    assert out.index("metrics:") < out.index("artefacts:") < out.index("config.yaml:")
+
+
+def test_runs_and_show_say_why_a_run_failed(root: Path) -> None:
+    run = root / "outputs/2026-01-01/10-03-00"
+    m = json.loads((run / "metrics.json").read_text())
+    reason = "data/pairs.tsv:3: no tab between source and target " + "x" * 40
+    (run / "metrics.json").write_text(json.dumps({**m, "error": reason}))
+    r = runner.invoke(app, ["runs", "--status", "failed"])
+    [row] = lines(r.stdout)[1:]
+    assert "failed  data/pairs.tsv:3: no tab between source and target xxx" in row
+    assert row.endswith("…  outputs/2026-01-01/10-03-00"), row
+    r = runner.invoke(app, ["show", "outputs/2026-01-01/10-03-00"])
+    assert lines(r.stdout)[1] == f"failed: {reason}"
 
 
 def test_show_unreadable_run(root: Path) -> None:

@@ -14,8 +14,9 @@ from attnrun.experiments import experiments
 from attnrun.translate.data import datasets, tatoeba
 
 
-def _data_cfg(**kw):
-    return experiments.get("translate").make_config({"data": kw}).data
+def _data_cfg(dataset="toy", **kw):
+    """The typed ``data`` config of a translate run on ``dataset`` (its default test split)."""
+    return experiments.get("translate").make_config({"dataset": dataset, "data": kw}).data
 
 
 FRA = "".join(f"Go {i}.\tVa {i} !\tCC-BY 2.0 (France)\n" for i in range(30))
@@ -62,14 +63,16 @@ def test_multi30k_from_a_folder_any_pair(tmp_path):
     for split, n in (("train", 20), ("val", 5), ("test_2017_mscoco", 4)):
         for lang in ("en", "de", "fr"):
             _gz(tmp_path / f"{split}.{lang}.gz", [f"{lang} {split} {i}" for i in range(n)])
-    cfg = _data_cfg(root=str(tmp_path), src="de", tgt="fr", test_split="test_2017_mscoco", n_val=3)
+    cfg = _data_cfg(
+        "multi30k", root=str(tmp_path), src="de", tgt="fr", test_split="test_2017_mscoco", n_val=3
+    )
     corpus = datasets.get("multi30k")(cfg, 0)
     assert corpus.train[7] == ("de train 7", "fr train 7")
     assert len(corpus.val) == 3 and len(corpus.test) == 4
     with pytest.raises(DataError, match="data.src='xx'"):
-        datasets.get("multi30k")(_data_cfg(root=str(tmp_path), src="xx"), 0)
+        datasets.get("multi30k")(_data_cfg("multi30k", root=str(tmp_path), src="xx"), 0)
     with pytest.raises(DataError, match="test_2016_flickr.de.gz: missing"):
-        datasets.get("multi30k")(_data_cfg(root=str(tmp_path), src="de"), 0)
+        datasets.get("multi30k")(_data_cfg("multi30k", root=str(tmp_path), src="de"), 0)
 
 
 def test_toy_clauses_make_long_sentences_with_consistent_alignments():

@@ -57,3 +57,25 @@ def test_beam_one_equals_greedy_without_attention():
     g = greedy(m, src, lens, max_len=7)
     b = beam_search(m, src, lens, max_len=7, beam=1)
     assert [h.ids for h in g] == [hs[0].ids for hs in b]
+
+
+def test_the_model_line_says_no_attention():
+    """Guards the log line of a ``decoder=none`` run: not "none decoder, additive score" (the
+    score is unused) but "no attention"; a decoder with attention still names its score."""
+    from types import SimpleNamespace
+
+    from attnrun.translate.pipeline import make_translator
+    from attnrun.translate.tokenize import WordTokenizer
+
+    tok = WordTokenizer.train(["a b c ."], min_freq=1)
+    for decoder, expected in (("none", "none decoder, no attention"),
+                              ("bahdanau", "bahdanau decoder, additive score")):  # fmt: skip
+        cfg = experiments.get("translate").make_config({"decoder": decoder})
+        said: list[str] = []
+        ctx = SimpleNamespace(
+            device=torch.device("cpu"),
+            reporter=SimpleNamespace(info=said.append),
+            record=SimpleNamespace(update=lambda **_: None),
+        )
+        make_translator(cfg, tok, tok, ctx)
+        assert said[0].startswith(f"model: {expected}, "), said

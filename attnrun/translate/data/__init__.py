@@ -59,8 +59,32 @@ def split_pairs(pairs: list[Pair], n_val: int, n_test: int, seed: int) -> tuple[
     return pairs[n_val + n_test :], pairs[:n_val], pairs[n_val : n_val + n_test]
 
 
+def test_splits(dataset: str) -> tuple[str, ...]:
+    """The test splits ``dataset`` offers, its default first: a loader's ``test_splits``
+    attribute (multi30k), else the one split ``test`` it cuts from its pairs."""
+    return tuple(getattr(datasets.get(dataset), "test_splits", ("test",)))
+
+
+def check_data(dataset: str, cfg: Any) -> None:
+    """Before a run folder exists: ``data.test_split`` is one ``dataset`` has, and the loader's
+    own ``check(cfg)`` passes (its files are there, or downloaded into the cache). Raises a
+    one-line :class:`DataError` / :class:`~attnrun.errors.ConfigError`."""
+    from attnrun.validation import require
+
+    splits = test_splits(dataset)
+    require(
+        cfg.test_split in splits,
+        "data.test_split",
+        cfg.test_split,
+        f"{', '.join(splits)} (dataset={dataset})",
+    )
+    check = getattr(datasets.get(dataset), "check", None)
+    if check is not None:
+        check(cfg)
+
+
 # Every module of this package that loads a corpus registers itself with @datasets.register.
 for _info in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_info.name}")
 
-__all__ = ["Corpus", "Pair", "datasets", "split_pairs"]
+__all__ = ["Corpus", "Pair", "check_data", "datasets", "split_pairs", "test_splits"]

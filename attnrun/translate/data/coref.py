@@ -485,6 +485,11 @@ def load_lexicon(path: str | None) -> Lexicon:
     return replace(DEFAULT_LEXICON, **groups)
 
 
+def check_coref(cfg) -> None:
+    """The lexicon of ``data.path`` (if given) reads."""
+    load_lexicon(cfg.path).check()
+
+
 @datasets.register("coref")
 def load_coref(cfg, seed: int) -> Corpus:
     """``data.n_train`` (default 6000), ``n_val`` and ``n_test`` generated pairs; ``data.path``:
@@ -504,3 +509,6 @@ def load_coref(cfg, seed: int) -> Corpus:
         extra={"coref": {s: [p[4] for p in data[s]] for s in ("train", "val", "test")},
                "lexicon": lex, "heldout": data["heldout"]},
     )  # fmt: skip
+
+
+load_coref.check = check_coref

@@ -18,9 +18,17 @@ from typing import IO
 
 from attnrun.errors import DataError
 
-__all__ = ["cache_root", "fetch", "file_digest"]
+__all__ = ["DownloadError", "cache_root", "cached", "fetch", "file_digest"]
 
 Opener = Callable[[str], IO[bytes]]
+
+
+class DownloadError(DataError):
+    """A download failed; ``reason`` says why in a few words (``URLError: ...``)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def cache_root() -> Path:
@@ -35,6 +43,11 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def cached(dest: Path, digest: str, algorithm: str = "sha256") -> bool:
+    """Whether ``dest`` is a good copy (its checksum matches)."""
+    return dest.is_file() and file_digest(dest, algorithm) == digest
 
 
 def _default_opener(url: str) -> IO[bytes]:
@@ -56,9 +69,9 @@ def fetch(
             folder to put the file in by hand).
     """
     dest = Path(dest)
+    if cached(dest, digest, algorithm):
+        return dest
     if dest.is_file():
-        if file_digest(dest, algorithm) == digest:
-            return dest
         dest.unlink()  # a corrupt cached copy: never use it
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -70,9 +83,11 @@ def fetch(
     except Exception as e:  # URLError, HTTPError, timeouts, OSError: all mean "no file"
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
-        raise DataError(
-            f"could not download {url} ({type(e).__name__}: {e}); without network, put "
-            f"{dest.name} into {dest.parent}"
+        reason = f"{type(e).__name__}: {e}"
+        raise DownloadError(
+            f"could not download {url} ({reason}); without network, put {dest.name} into "
+            f"{dest.parent}",
+            reason,
         ) from None
     got = file_digest(part, algorithm)
     if got != digest:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from attnrun.errors import DataError
 from attnrun.translate.data import Corpus, datasets
-from attnrun.translate.data.download import cache_root, fetch
+from attnrun.translate.data.download import DownloadError, cache_root, cached, fetch
 from attnrun.translate.data.readers import ReadReport, read_parallel
 
 URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/{name}"
@@ -57,14 +57,59 @@ def locate(split: str, lang: str, root: str | None, opener=None) -> Path:
     return fetch(URL.format(name=name), folder / name, SHA256[name], opener=opener)
 
 
-@datasets.register("multi30k")
-def load_multi30k(cfg, seed: int, opener=None) -> Corpus:
-    """Train, val and ``data.test_split`` pairs for ``data.src`` → ``data.tgt``."""
+def _test_split(cfg) -> str:
+    """``data.test_split``, or Multi30k's default (a plain ``DataConfig()`` leaves it unset)."""
+    return cfg.test_split or SPLITS[2]
+
+
+def _check_choices(cfg) -> None:
     for key, lang in (("data.src", cfg.src), ("data.tgt", cfg.tgt)):
         if lang not in LANGUAGES:
             raise DataError(f"{key}={lang!r}: Multi30k has {', '.join(LANGUAGES)}")
-    if cfg.test_split not in SPLITS[2:]:
+    if _test_split(cfg) not in SPLITS[2:]:
         raise DataError(f"data.test_split={cfg.test_split!r}; valid: {', '.join(SPLITS[2:])}")
+
+
+def check_multi30k(cfg, opener=None) -> None:
+    """Every file the run reads is in ``data.root``, or in the cache (downloaded now if not);
+    otherwise one :class:`DataError` naming every missing file and where to put it. After a
+    failed download the rest are only looked for in the cache (no network: one attempt)."""
+    _check_choices(cfg)
+    splits = ("train", "val", _test_split(cfg))
+    names = [file_name(s, lang) for s in splits for lang in (cfg.src, cfg.tgt)]
+    if cfg.root is not None:
+        root = Path(cfg.root).expanduser()
+        missing = [n for n in names if not (root / n).is_file()]
+        if missing:
+            raise DataError(
+                f"data.root={cfg.root}: {len(missing)} Multi30k file(s) missing: "
+                f"{', '.join(missing)} (the task-1 raw files; or leave data.root unset to "
+                "download them)"
+            )
+        return
+    folder = cache_root() / "multi30k"
+    missing: list[str] = []
+    failure: DownloadError | None = None
+    for name in names:
+        if failure is not None:
+            if not cached(folder / name, SHA256[name]):
+                missing.append(name)
+            continue
+        try:
+            fetch(URL.format(name=name), folder / name, SHA256[name], opener=opener)
+        except DownloadError as e:
+            failure, missing = e, [name]
+    if failure is not None:
+        raise DataError(
+            f"could not download Multi30k ({failure.reason}); without network, put "
+            f"{', '.join(missing)} into {folder} or give data.root=FOLDER holding them"
+        )
+
+
+@datasets.register("multi30k")
+def load_multi30k(cfg, seed: int, opener=None) -> Corpus:
+    """Train, val and ``data.test_split`` pairs for ``data.src`` → ``data.tgt``."""
+    _check_choices(cfg)
     report = ReadReport()
 
     def split(name: str) -> list[tuple[str, str]]:
@@ -76,5 +121,9 @@ def load_multi30k(cfg, seed: int, opener=None) -> Corpus:
     if cfg.n_train is not None:
         train = train[: cfg.n_train]
     val = split("val")[: cfg.n_val] if cfg.n_val else split("val")
-    test = split(cfg.test_split)
-    return Corpus("multi30k", train, val, test, cfg.test_split, skipped=report.skipped)
+    test = split(_test_split(cfg))
+    return Corpus("multi30k", train, val, test, _test_split(cfg), skipped=report.skipped)
+
+
+load_multi30k.check = check_multi30k
+load_multi30k.test_splits = SPLITS[2:]

@@ -64,3 +64,11 @@ def load_tatoeba(cfg, seed: int, opener=None) -> Corpus:
     if cfg.n_train is not None:
         train = train[: cfg.n_train]
     return Corpus("tatoeba", train, val, test, "test", skipped=report.skipped, extra={"demo": DEMO})
+
+
+def check_tatoeba(cfg) -> None:
+    """``data.path`` is a file, or d2l's zip is in the cache (downloaded now if not)."""
+    fra_txt(cfg.path)
+
+
+load_tatoeba.check = check_tatoeba
