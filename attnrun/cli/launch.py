@@ -31,6 +31,14 @@ from attnrun.experiments.base import execute
 from attnrun.progress import Reporter
 from attnrun.runs import reserve_run_dir
 from attnrun.runs.record import read_metrics
+from attnrun.search.spec import (
+    SWEEPER_TARGET,
+    SearchSpec,
+    objective_of,
+    plan_search,
+    quote_space_overrides,
+    write_spec,
+)
 
 _ENV_QUIET = "ATTNRUN_QUIET"
 _ENV_DEBUG = "ATTNRUN_DEBUG"
@@ -52,6 +60,7 @@ class LaunchResult:
 
     folder: Path | None = None
     failures: list[tuple[Path, str, bool]] = field(default_factory=list)  # (dir, message, user)
+    search: bool = False  # an Optuna search: failed trials are the study's, not the command's
 
 
 _CURRENT = LaunchResult()
@@ -133,10 +142,40 @@ def validate(name: str, overrides: list[str], multirun: bool) -> list[list[str]]
     return jobs
 
 
+def plan(name: str, overrides: list[str], root: Path) -> tuple[SearchSpec, Path] | None:
+    """The search a multirun's overrides describe, checked, and its folder; None for a grid."""
+    from hydra import compose, initialize_config_dir
+
+    store_schemas()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config_dir()), version_base="1.3", job_name=name):
+
+        def compose_fn(job: list[str], with_hydra: bool) -> DictConfig:
+            try:
+                return compose(config_name=name, overrides=job, return_hydra_config=with_hydra)
+            except Exception as e:  # Hydra and OmegaConf raise many types here
+                raise ConfigError(_one_line(e)) from None
+
+        try:
+            return plan_search(name, overrides, root, compose_fn)
+        finally:
+            GlobalHydra.instance().clear()
+
+
+def _objective(hc: Any, exp: Any) -> str | None:
+    """The metric a search's trial returns to the sweeper; None outside a search."""
+    sweeper = hc.sweeper
+    if sweeper.get("_target_") != SWEEPER_TARGET:
+        return None
+    return objective_of(exp, sweeper.get("objective"), sweeper.get("direction"))[0]
+
+
 def _task(cfg: DictConfig) -> Any:
-    """The Hydra task: run one job in the folder Hydra gives it, record failures."""
+    """The Hydra task: run one job in the folder Hydra gives it, record failures. In a search it
+    returns the objective (None when the run failed: the sweeper tells Optuna so)."""
     hc = HydraConfig.get()
     exp = experiments.get(hc.job.config_name)
+    objective = _objective(hc, exp)
     out_dir = Path(hc.runtime.output_dir)
     reporter = Reporter(quiet=os.environ.get(_ENV_QUIET) == "1")
     debug = os.environ.get(_ENV_DEBUG) == "1"
@@ -154,6 +193,9 @@ def _task(cfg: DictConfig) -> Any:
         return None
     key = {k: metrics[k] for k in exp.key_metrics if k in metrics}
     reporter.summary(f"{exp.name} completed", key, str(out_dir))
+    if objective is not None:
+        value = metrics.get(objective)
+        return float(value) if isinstance(value, (int, float)) else None
     return metrics
 
 
@@ -170,7 +212,11 @@ def launch(
     """Validate, reserve the run folder, and run experiment ``name`` through ``@hydra.main``."""
     global _CURRENT
     _CURRENT = LaunchResult()
-    jobs = validate(name, overrides, multirun)
+    search = None
+    if multirun and cfg is None:
+        overrides = quote_space_overrides(overrides)
+        search = plan(name, overrides, Path(root))
+    jobs = [overrides] if search else validate(name, overrides, multirun)
     hydra_args = [f"--config-name={name}"]
     if cfg is not None:
         if cfg not in ("job", "hydra", "all"):
@@ -179,6 +225,12 @@ def launch(
         if multirun:  # Hydra prints one config: the sweep's first job
             print(f"# the first of {len(jobs)} jobs: {' '.join(jobs[0])}")
             overrides = jobs[0]
+    elif search is not None:
+        spec, folder = search
+        write_spec(spec, folder)
+        overrides = [o for o in overrides if not o.startswith("hydra.sweep.dir=")]
+        overrides.append(f"hydra.sweep.dir={folder}")
+        _CURRENT.folder, _CURRENT.search = folder, True
     else:
         folder, overrides = _run_folder(overrides, multirun, Path(root))
         _CURRENT.folder = folder
@@ -204,7 +256,7 @@ def launch(
     finally:
         sys.argv = saved_argv
         GlobalHydra.instance().clear()
-    if multirun and cfg is None and _CURRENT.folder is not None:
+    if multirun and cfg is None and _CURRENT.folder is not None and not _CURRENT.search:
         _collect_sweep_failures(_CURRENT)
     return _CURRENT
 

@@ -22,7 +22,7 @@ import pkgutil
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -83,6 +83,9 @@ class Experiment(Generic[C]):
     key_metrics: tuple[str, ...]
     help: str
     predictor: Callable[..., Any] | None = None  # attnrun predict (attnrun.predictors)
+    # metric -> "minimize" | "maximize": what a search (hparams_search) may optimise; the first
+    # is the default objective
+    objectives: dict[str, str] = field(default_factory=dict)
 
     def make_config(self, cfg: Any) -> C:
         """Typed, validated config from a dataclass instance, DictConfig or dict."""
@@ -113,15 +116,23 @@ def experiment(
     key_metrics: tuple[str, ...],
     help: str,
     predictor: Callable[..., Any] | None = None,
+    objectives: dict[str, str] | None = None,
 ):
     """Register ``body(cfg, out_dir, ctx) -> metrics`` as experiment ``name``.
 
     ``predictor(run_dir, text, out_dir, metrics) -> Prediction`` serves ``attnrun predict`` on its
-    runs. Returns the :class:`Experiment`, callable as ``run(cfg, out_dir, quiet=True)``.
+    runs. ``objectives`` maps each metric a search may optimise to ``"minimize"`` or
+    ``"maximize"``; the first is the default objective of ``-m hparams_search=<name>``.
+    Returns the :class:`Experiment`, callable as ``run(cfg, out_dir, quiet=True)``.
     """
+    for metric, direction in (objectives or {}).items():
+        if direction not in ("minimize", "maximize"):
+            raise ValueError(f"objective {metric!r}: direction {direction!r}")
 
     def deco(body: Callable) -> Experiment:
-        exp = Experiment(name, config_class, body, key_metrics, help, predictor)
+        exp = Experiment(
+            name, config_class, body, key_metrics, help, predictor, dict(objectives or {})
+        )
         experiments.register(name)(exp)
         return exp
 

@@ -29,4 +29,5 @@ run = experiment(
     ),  # fmt: skip
     help="RNN encoder-decoder with attention (Bahdanau 2015 / Luong 2015) on a parallel corpus.",
     predictor=translate_predictor,
+    objectives={"bleu": "maximize", "chrf": "maximize", "bleu_lowercase": "maximize"},
 )(run_translate)

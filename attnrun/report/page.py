@@ -33,6 +33,9 @@ VIEWER = "attention.html"  # each run's own viewer (attnrun/viz/viewer.py)
 MAX_LABELS = 40  # token labels listed per attention panel
 
 
+SEARCH_PLOTS = "report_search_"
+
+
 def _e(s: Any) -> str:
     return html.escape(str(s), quote=True)
 
@@ -170,7 +173,14 @@ def report_page(rep: Report, plots: Sequence[Plot], page_dir: str | os.PathLike)
     parts.append(f"<section><h2>Runs</h2>{runs_table(rep, page_dir)}</section>")
     if rep.has_seed_groups:
         parts.append(f"<section><h2>Seed groups</h2>{groups_table(rep)}</section>")
-    figures = [p for p in plots if p.name != "report_attention.png"]
+    if rep.search is not None:
+        from attnrun.report.search import section_html
+
+        searched = [p for p in plots if p.name.startswith(SEARCH_PLOTS)]
+        parts.append(section_html(rep.search, searched))
+    figures = [
+        p for p in plots if p.name != "report_attention.png" and not p.name.startswith(SEARCH_PLOTS)
+    ]
     if figures:
         body = "".join(
             f"<figure>{_img(p)}<figcaption>{_e(p.caption)}</figcaption></figure>" for p in figures

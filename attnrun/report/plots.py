@@ -78,6 +78,10 @@ def render_all(rep: Report) -> list[Plot]:
     for p in (loss_plot(rep), length_plot(rep), attention_plot(rep)):
         if p is not None:
             plots.append(p)
+    if rep.search is not None:
+        from attnrun.report.search import search_plots
+
+        plots.extend(search_plots(rep.search))
     return plots
 
 

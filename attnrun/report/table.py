@@ -84,6 +84,7 @@ class Report:
     metrics: list[str]
     groups: list[Group]
     base: Path  # run folders are shown relative to this
+    search: Any = None  # attnrun.search.Search when the report is of one search folder
 
     @property
     def several_experiments(self) -> bool:
@@ -233,6 +234,10 @@ def markdown(rep: Report, plots: Sequence[str | os.PathLike] = (), page: str | N
             "## Grouped over seeds (mean ± std, n)\n\n"
             + markdown_table(group_header(rep), group_rows(rep))
         )
+    if rep.search is not None:
+        from attnrun.report.search import markdown as search_markdown
+
+        parts.append(search_markdown(rep.search))
     if plots:
         parts.append(
             "## Plots\n\n" + "\n".join(f"![{Path(p).stem}]({Path(p).name})" for p in plots)
