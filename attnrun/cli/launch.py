@@ -162,6 +162,37 @@ def plan(name: str, overrides: list[str], root: Path) -> tuple[SearchSpec, Path]
             GlobalHydra.instance().clear()
 
 
+SLURM_LAUNCHERS = ("attnrun_slurm", "submitit_slurm")
+
+
+def check_slurm(overrides: list[str], timeout: float = 15.0) -> None:
+    """With a Slurm launcher, ``sbatch`` must be on PATH and the controller must answer
+    (``scontrol ping``) before a folder is made; ConfigError naming which one failed."""
+    import shutil
+    import subprocess
+
+    chosen = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra/launcher=")), None)
+    if chosen not in SLURM_LAUNCHERS:
+        return
+    where = f"hydra/launcher={chosen}"
+    if shutil.which("sbatch") is None:
+        raise ConfigError(
+            f"{where}: no sbatch on PATH; run on a Slurm login node (or load its module), or "
+            "use hydra/launcher=joblib here"
+        )
+    try:
+        p = subprocess.run(
+            ["scontrol", "ping"], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        answer = (p.stdout + p.stderr).strip()
+        ok = p.returncode == 0 and "UP" in answer
+    except (OSError, subprocess.TimeoutExpired) as e:
+        ok, answer = False, f"{type(e).__name__}: {e}"
+    if not ok:
+        first = answer.splitlines()[0] if answer else "no answer"
+        raise ConfigError(f"{where}: the Slurm controller does not answer (scontrol ping: {first})")
+
+
 def _objective(hc: Any, exp: Any) -> str | None:
     """The metric a search's trial returns to the sweeper; None outside a search."""
     sweeper = hc.sweeper
@@ -215,6 +246,7 @@ def launch(
     search = None
     if multirun and cfg is None:
         overrides = quote_space_overrides(overrides)
+        check_slurm(overrides)
         search = plan(name, overrides, Path(root))
     jobs = [overrides] if search else validate(name, overrides, multirun)
     hydra_args = [f"--config-name={name}"]
