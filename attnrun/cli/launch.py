@@ -36,7 +36,7 @@ from attnrun.search.spec import (
     SearchSpec,
     objective_of,
     plan_search,
-    quote_space_overrides,
+    space_overrides,
     write_spec,
 )
 
@@ -193,6 +193,16 @@ def check_slurm(overrides: list[str], timeout: float = 15.0) -> None:
         raise ConfigError(f"{where}: the Slurm controller does not answer (scontrol ping: {first})")
 
 
+def _quiet_optuna() -> None:
+    """TPE's ``multivariate`` (configs/hparams_search) and ``enqueue_trial`` are "experimental"
+    in optuna 2.10: a warning for optuna's developers, not for a user of a search."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+
+
 def _objective(hc: Any, exp: Any) -> str | None:
     """The metric a search's trial returns to the sweeper; None outside a search."""
     sweeper = hc.sweeper
@@ -245,7 +255,7 @@ def launch(
     _CURRENT = LaunchResult()
     search = None
     if multirun and cfg is None:
-        overrides = quote_space_overrides(overrides)
+        overrides = space_overrides(overrides)
         check_slurm(overrides)
         search = plan(name, overrides, Path(root))
     jobs = [overrides] if search else validate(name, overrides, multirun)
@@ -259,6 +269,7 @@ def launch(
             overrides = jobs[0]
     elif search is not None:
         spec, folder = search
+        _quiet_optuna()
         write_spec(spec, folder)
         overrides = [o for o in overrides if not o.startswith("hydra.sweep.dir=")]
         overrides.append(f"hydra.sweep.dir={folder}")

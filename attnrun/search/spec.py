@@ -82,17 +82,15 @@ def objective_of(exp: Any, objective: str | None, direction: Any) -> tuple[str, 
     return metric, expected
 
 
-def quote_space_overrides(overrides: list[str]) -> list[str]:
-    """``hydra.sweeper.params.K=interval(a,b)`` as ``++hydra.sweeper.params.K='interval(a,b)'``:
-    Hydra refuses sweeps over its own config (the sweeper reads the string anyway), and ``++``
-    adds a dimension the search's YAML does not have as well as changing one it has."""
+def space_overrides(overrides: list[str]) -> list[str]:
+    """``hydra.sweeper.params.K=EXPR`` as the plain sweep override ``K=EXPR``, which the sweeper
+    reads the same way (arguments win over ``params``): Hydra refuses sweeps over its own config,
+    and a dotted ``K`` (``train.lr``) cannot be a key of the ``params`` dict on a command line."""
     out = []
     for o in overrides:
-        if o.lstrip("+").startswith(PARAMS_PREFIX) and "=" in o:
-            key, value = o.lstrip("+").split("=", 1)
-            if value and value[0] not in "'\"":
-                value = f"'{value}'" if "'" not in value else f'"{value}"'
-            o = f"++{key}={value}"
+        bare = o.lstrip("+~")
+        if bare.startswith(PARAMS_PREFIX) and "=" in bare and not o.startswith("~"):
+            o = bare[len(PARAMS_PREFIX) :]
         out.append(o)
     return out
 
