@@ -293,6 +293,11 @@ def launch(
         entry()
     except SystemExit as e:  # Hydra exits on errors it reports itself
         if e.code not in (0, None):
+            # a launcher gave up on a job (e.g. scancel on Slurm): name the runs that did not end
+            if multirun and cfg is None and _CURRENT.folder is not None and not _CURRENT.search:
+                _collect_sweep_failures(_CURRENT)
+                if _CURRENT.failures:
+                    return _CURRENT
             raise ConfigError(
                 f"hydra stopped with exit code {e.code} (see the message above)"
             ) from None
@@ -334,5 +339,11 @@ def _collect_sweep_failures(result: LaunchResult) -> None:
         m = read_metrics(sub)
         if m is None or sub.resolve() in seen:
             continue
-        if m.get("status") != "completed":
-            result.failures.append((sub, str(m.get("error") or m.get("status")), True))
+        status = m.get("status")
+        if status != "completed":
+            message = str(m.get("error") or status)
+            if status == "interrupted":
+                message += f"; continue it with: attnrun resume {sub}"
+            elif status == "running":
+                message = f"still running, or killed without a word (then: attnrun resume {sub})"
+            result.failures.append((sub, message, True))

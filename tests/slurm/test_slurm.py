@@ -132,13 +132,15 @@ def test_scancelled_translate_job_is_interrupted_and_resumes_equal(tmp_path: Pat
         run_dir = _wait_for(lambda: _checkpointed(tmp_path / "slurm"), 180, proc)
         (sub,) = [d for d in (run_dir.parent / ".submitit").iterdir() if d.is_dir()]
         subprocess.run(["scancel", sub.name.split("_")[0]], check=True)
-        proc.wait(timeout=120)
+        out = proc.communicate(timeout=120)[0].decode()
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
     m = _wait_for(lambda: _status(run_dir, "interrupted"), 60)
     assert m["status"] == "interrupted", m
+    assert proc.returncode == 2
+    assert f"; continue it with: attnrun resume {run_dir} (run folder: {run_dir})" in out, out
     r = CliRunner().invoke(app, ["resume", str(run_dir), "-q"])
     assert r.exit_code == 0, r.output
     resumed = read_metrics(run_dir)
