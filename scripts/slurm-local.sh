@@ -27,7 +27,7 @@ pidfile() { # the pid file of daemon $1 (every daemon here writes one)
     *) echo "$STATE/$1.pid" ;;
   esac
 }
-running() { local f; f=$(pidfile "$1"); [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+running() { local f p; f=$(pidfile "$1"); p=$(cat "$f" 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 daemon() { # start a daemon in its own session, off this script's terminal and pipes
   setsid "$@" </dev/null >>"$LOG/daemons.out" 2>&1
 }

@@ -57,13 +57,13 @@ def _slurm_answers() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"scontrol ping failed: {e}"
     if p.returncode != 0 or "UP" not in p.stdout:
-        return f"the Slurm controller does not answer: {(p.stdout + p.stderr).strip()[:200]}"
+        answer = (p.stdout + p.stderr).strip().splitlines() or ["no answer"]
+        return f"the Slurm controller does not answer: {answer[0]}"
     return None
 
 
-needs_slurm = pytest.mark.skipif(
-    _slurm_answers() is not None, reason=_slurm_answers() or "Slurm is up"
-)
+_WHY_NOT = _slurm_answers()
+needs_slurm = pytest.mark.skipif(_WHY_NOT is not None, reason=_WHY_NOT or "Slurm is up")
 
 
 def attnrun(*args: str, **kw) -> subprocess.Popen | subprocess.CompletedProcess:
