@@ -8,6 +8,10 @@ work), so a non-editable install finds them from any folder.
 from setuptools import find_packages, setup
 
 setup(
-    packages=[*find_packages(include=["attnrun", "attnrun.*"]), "attnrun.configs"],
+    packages=[
+        *find_packages(include=["attnrun", "attnrun.*"]),
+        "attnrun.configs",
+        "hydra_plugins.attnrun_search",  # the attnrun_optuna sweeper (Hydra finds plugins there)
+    ],
     package_dir={"attnrun.configs": "configs"},
 )

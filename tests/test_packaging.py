@@ -87,3 +87,15 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path):
     assert metrics["status"] == "completed"
     assert metrics["test_mse"] >= 0
     assert (runs[0].parent / "predictions.png").is_file()
+    # the search ships too: the attnrun_optuna sweeper (hydra_plugins) and configs/hparams_search
+    out = subprocess.run(
+        [*attnrun_bin, "regress", "-m", "hparams_search=regress", "hydra.sweeper.n_trials=2"]
+        + ["data.n_train=20", "train.threads=1", "-q"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "search regress: 2/2 trials (2 completed)" in out.stdout, out.stdout

@@ -206,6 +206,9 @@ def run_command(
         if debug:
             raise
         fail(str(e))
+    if result.search:
+        _search_outcome(result)
+        return
     if result.failures:
         for folder, message, _ in result.failures:
             print(f"attnrun: error: {message} (run folder: {folder})", file=sys.stderr)
@@ -213,6 +216,22 @@ def run_command(
         if not user and not debug:
             print("attnrun: run again with --debug for the traceback", file=sys.stderr)
         raise typer.Exit(2 if user else 1)
+
+
+def _search_outcome(result: Any) -> None:
+    """A search's failed trials are warnings (the study records them); the summary line last.
+    Exit 0 when some trial completed, else as for a failed run."""
+    from attnrun.search import load_search
+    from attnrun.search.study import summary_line
+
+    for folder, message, _ in result.failures:
+        print(f"attnrun: warning: trial failed: {message} (run folder: {folder})", file=sys.stderr)
+    search = load_search(result.folder)
+    if search is None:
+        fail(f"{result.folder}: the search left no study")
+    print(summary_line(search), flush=True)
+    if search.best is None:
+        raise typer.Exit(2 if all(user for _, _, user in result.failures) else 1)
 
 
 def fail(message: str, code: int = 2) -> None:

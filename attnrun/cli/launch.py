@@ -34,6 +34,14 @@ from attnrun.experiments.base import execute
 from attnrun.progress import Reporter
 from attnrun.runs import reserve_run_dir
 from attnrun.runs.record import read_metrics
+from attnrun.search.spec import (
+    SWEEPER_TARGET,
+    SearchSpec,
+    objective_of,
+    plan_search,
+    space_overrides,
+    write_spec,
+)
 
 _ENV_QUIET = "ATTNRUN_QUIET"
 _ENV_DEBUG = "ATTNRUN_DEBUG"
@@ -55,6 +63,7 @@ class LaunchResult:
 
     folder: Path | None = None
     failures: list[tuple[Path, str, bool]] = field(default_factory=list)  # (dir, message, user)
+    search: bool = False  # an Optuna search: failed trials are the study's, not the command's
 
 
 _CURRENT = LaunchResult()
@@ -190,10 +199,81 @@ def _override_of(key: str, overrides: list[str]) -> str | None:
     return None
 
 
+def plan(name: str, overrides: list[str], root: Path) -> tuple[SearchSpec, Path] | None:
+    """The search a multirun's overrides describe, checked, and its folder; None for a grid."""
+    from hydra import compose, initialize_config_dir
+
+    store_schemas()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config_dir()), version_base="1.3", job_name=name):
+
+        def compose_fn(job: list[str], with_hydra: bool) -> DictConfig:
+            try:
+                return compose(config_name=name, overrides=job, return_hydra_config=with_hydra)
+            except Exception as e:  # Hydra and OmegaConf raise many types here
+                raise ConfigError(_one_line(e)) from None
+
+        try:
+            return plan_search(name, overrides, root, compose_fn)
+        finally:
+            GlobalHydra.instance().clear()
+
+
+SLURM_LAUNCHERS = ("attnrun_slurm", "submitit_slurm")
+
+
+def check_slurm(overrides: list[str], timeout: float = 15.0) -> None:
+    """With a Slurm launcher, ``sbatch`` must be on PATH and the controller must answer
+    (``scontrol ping``) before a folder is made; ConfigError naming which one failed."""
+    import shutil
+    import subprocess
+
+    chosen = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra/launcher=")), None)
+    if chosen not in SLURM_LAUNCHERS:
+        return
+    where = f"hydra/launcher={chosen}"
+    if shutil.which("sbatch") is None:
+        raise ConfigError(
+            f"{where}: no sbatch on PATH; run on a Slurm login node (or load its module), or "
+            "use hydra/launcher=joblib here"
+        )
+    try:
+        p = subprocess.run(
+            ["scontrol", "ping"], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        answer = (p.stdout + p.stderr).strip()
+        ok = p.returncode == 0 and "UP" in answer
+    except (OSError, subprocess.TimeoutExpired) as e:
+        ok, answer = False, f"{type(e).__name__}: {e}"
+    if not ok:
+        first = answer.splitlines()[0] if answer else "no answer"
+        raise ConfigError(f"{where}: the Slurm controller does not answer (scontrol ping: {first})")
+
+
+def _quiet_optuna() -> None:
+    """TPE's ``multivariate`` (configs/hparams_search) and ``enqueue_trial`` are "experimental"
+    in optuna 2.10: a warning for optuna's developers, not for a user of a search."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+
+
+def _objective(hc: Any, exp: Any) -> str | None:
+    """The metric a search's trial returns to the sweeper; None outside a search."""
+    sweeper = hc.sweeper
+    if sweeper.get("_target_") != SWEEPER_TARGET:
+        return None
+    return objective_of(exp, sweeper.get("objective"), sweeper.get("direction"))[0]
+
+
 def _task(cfg: DictConfig) -> Any:
-    """The Hydra task: run one job in the folder Hydra gives it, record failures."""
+    """The Hydra task: run one job in the folder Hydra gives it, record failures. In a search it
+    returns the objective (None when the run failed: the sweeper tells Optuna so)."""
     hc = HydraConfig.get()
     exp = experiments.get(hc.job.config_name)
+    objective = _objective(hc, exp)
     out_dir = Path(hc.runtime.output_dir)
     reporter = Reporter(quiet=os.environ.get(_ENV_QUIET) == "1")
     debug = os.environ.get(_ENV_DEBUG) == "1"
@@ -211,6 +291,9 @@ def _task(cfg: DictConfig) -> Any:
         return None
     key = {k: metrics[k] for k in exp.key_metrics if k in metrics}
     reporter.summary(f"{exp.name} completed", key, str(out_dir))
+    if objective is not None:
+        value = metrics.get(objective)
+        return float(value) if isinstance(value, (int, float)) else None
     return metrics
 
 
@@ -227,7 +310,13 @@ def launch(
     """Validate, reserve the run folder, and run experiment ``name`` through ``@hydra.main``."""
     global _CURRENT
     _CURRENT = LaunchResult()
-    jobs = validate(name, overrides, multirun, check_inputs=cfg is None)  # --cfg reads no data
+    search = None
+    if multirun and cfg is None:
+        overrides = space_overrides(overrides)
+        check_slurm(overrides)
+        search = plan(name, overrides, Path(root))
+    # --cfg reads no data; a search checks its space itself
+    jobs = [overrides] if search else validate(name, overrides, multirun, check_inputs=cfg is None)
     hydra_args = [f"--config-name={name}"]
     if cfg is not None:
         if cfg not in ("job", "hydra", "all"):
@@ -236,6 +325,13 @@ def launch(
         if multirun:  # Hydra prints one config: the sweep's first job
             print(f"# the first of {len(jobs)} jobs: {' '.join(jobs[0])}")
             overrides = jobs[0]
+    elif search is not None:
+        spec, folder = search
+        _quiet_optuna()
+        write_spec(spec, folder)
+        overrides = [o for o in overrides if not o.startswith("hydra.sweep.dir=")]
+        overrides.append(f"hydra.sweep.dir={folder}")
+        _CURRENT.folder, _CURRENT.search = folder, True
     else:
         folder, overrides = _run_folder(overrides, multirun, Path(root))
         _CURRENT.folder = folder
@@ -257,13 +353,18 @@ def launch(
         entry()
     except SystemExit as e:  # Hydra exits on errors it reports itself
         if e.code not in (0, None):
+            # a launcher gave up on a job (e.g. scancel on Slurm): name the runs that did not end
+            if multirun and cfg is None and _CURRENT.folder is not None and not _CURRENT.search:
+                _collect_sweep_failures(_CURRENT)
+                if _CURRENT.failures:
+                    return _CURRENT
             raise ConfigError(
                 f"hydra stopped with exit code {e.code} (see the message above)"
             ) from None
     finally:
         sys.argv = saved_argv
         GlobalHydra.instance().clear()
-    if multirun and cfg is None and _CURRENT.folder is not None:
+    if multirun and cfg is None and _CURRENT.folder is not None and not _CURRENT.search:
         _collect_sweep_failures(_CURRENT)
     return _CURRENT
 
@@ -298,5 +399,11 @@ def _collect_sweep_failures(result: LaunchResult) -> None:
         m = read_metrics(sub)
         if m is None or sub.resolve() in seen:
             continue
-        if m.get("status") != "completed":
-            result.failures.append((sub, str(m.get("error") or m.get("status")), True))
+        status = m.get("status")
+        if status != "completed":
+            message = str(m.get("error") or status)
+            if status == "interrupted":
+                message += f"; continue it with: attnrun resume {sub}"
+            elif status == "running":
+                message = f"still running, or killed without a word (then: attnrun resume {sub})"
+            result.failures.append((sub, message, True))

@@ -75,6 +75,7 @@ def _print_tables(rep) -> None:
             console.print(t)
         if rep.same_as:
             console.print(table.same_as_text(rep), highlight=False)
+        _print_search(rep)
         return
     print(table.markdown_table(table.run_header(rep), table.run_rows(rep)))
     if rep.has_seed_groups:
@@ -82,4 +83,17 @@ def _print_tables(rep) -> None:
         print(table.markdown_table(table.group_header(rep), table.group_rows(rep)))
     if rep.same_as:
         print(table.same_as_text(rep))
+    _print_search(rep)
     print(flush=True)
+
+
+def _print_search(rep) -> None:
+    """A search's headline (best trial, importances) and its trials, as plain text."""
+    if rep.search is None:
+        return
+    from attnrun.report import search, table
+
+    print()
+    for line in search.headline(rep.search):
+        print(line)
+    print(table.markdown_table(search.trial_header(rep.search), search.trial_rows(rep.search)))

@@ -24,9 +24,25 @@ def register(app: typer.Typer) -> None:
         quiet: bool = common.QUIET,
         debug: bool = common.DEBUG,
     ) -> None:
+        """Continue an interrupted, failed or killed run from its last checkpoint to the end,
+        or a search (a sweep folder with search.json) to its n_trials."""
         from attnrun.runs.resume import resume_run
+        from attnrun.search import read_spec
 
         try:
+            spec = read_spec(run_dir) if run_dir.is_dir() else None
+            if spec is not None:
+                common.run_command(
+                    spec.experiment,
+                    {},
+                    [*spec.overrides, f"hydra.sweep.dir={run_dir}"],
+                    multirun=True,
+                    cfg=None,
+                    quiet=quiet,
+                    debug=debug,
+                    root=run_dir,
+                )
+                return
             resume_run(run_dir, quiet=quiet)
         except AttnrunError as e:
             if debug:

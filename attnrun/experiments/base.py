@@ -22,7 +22,7 @@ import pkgutil
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -84,6 +84,9 @@ class Experiment(Generic[C]):
     help: str
     predictor: Callable[..., Any] | None = None  # attnrun predict (attnrun.predictors)
     check: Callable[[C], None] | None = None  # inputs checked before the CLI makes a folder
+    # metric -> "minimize" | "maximize": what a search (hparams_search) may optimise; the first
+    # is the default objective
+    objectives: dict[str, str] = field(default_factory=dict)
 
     def make_config(self, cfg: Any) -> C:
         """Typed, validated config from a dataclass instance, DictConfig or dict."""
@@ -115,6 +118,7 @@ def experiment(
     help: str,
     predictor: Callable[..., Any] | None = None,
     check: Callable[[Any], None] | None = None,
+    objectives: dict[str, str] | None = None,
 ):
     """Register ``body(cfg, out_dir, ctx) -> metrics`` as experiment ``name``.
 
@@ -122,12 +126,19 @@ def experiment(
     so a missing file is one line and leaves no folder; it raises an :class:`AttnrunError`.
 
     ``predictor(run_dir, text, out_dir, metrics, *, strict) -> Prediction`` serves ``attnrun
-    predict`` on its runs (``strict``: ``--strict``, unknown words are an error). Returns the
-    :class:`Experiment`, callable as ``run(cfg, out_dir, quiet=True)``.
+    predict`` on its runs (``strict``: ``--strict``, unknown words are an error). ``objectives``
+    maps each metric a search may optimise to ``"minimize"`` or ``"maximize"``; the first is the
+    default objective of ``-m hparams_search=<name>``. Returns the :class:`Experiment`, callable
+    as ``run(cfg, out_dir, quiet=True)``.
     """
+    for metric, direction in (objectives or {}).items():
+        if direction not in ("minimize", "maximize"):
+            raise ValueError(f"objective {metric!r}: direction {direction!r}")
 
     def deco(body: Callable) -> Experiment:
-        exp = Experiment(name, config_class, body, key_metrics, help, predictor, check)
+        exp = Experiment(
+            name, config_class, body, key_metrics, help, predictor, check, dict(objectives or {})
+        )
         experiments.register(name)(exp)
         return exp
 

@@ -191,6 +191,7 @@ def _check_bandwidth_spec(spec: str) -> None:
     RegressConfig,
     key_metrics=("test_mse", "bandwidth"),
     help="Nadaraya-Watson kernel regression as attention pooling (d2l 10.2).",
+    objectives={"test_mse": "minimize"},
 )
 def run(cfg: RegressConfig, out_dir: Path, ctx: RunContext) -> dict[str, Any]:
     data = _load(cfg, ctx.generator)

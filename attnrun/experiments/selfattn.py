@@ -151,6 +151,7 @@ class SelfAttnConfig(BaseConfig):
     ),
     help="Self-attention resolves 'it' with a pointer supervised on the antecedent's position.",
     predictor=predict_selfattn,
+    objectives={"supervised_accuracy": "maximize", "supervised_it_attention": "maximize"},
 )
 def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
     # 1. data

@@ -30,4 +30,5 @@ run = experiment(
     help="RNN encoder-decoder with attention (Bahdanau 2015 / Luong 2015) on a parallel corpus.",
     predictor=translate_predictor,
     check=check_inputs,
+    objectives={"bleu": "maximize", "chrf": "maximize", "bleu_lowercase": "maximize"},
 )(run_translate)

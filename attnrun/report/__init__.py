@@ -33,11 +33,16 @@ def build_report(paths: list[str | os.PathLike]) -> Report:
 
     Raises :class:`~attnrun.errors.AttnrunError` when a path does not exist or holds no run.
     """
+    from attnrun.search import load_search
+
     paths = list(paths)
     runs = collect(paths)
     # folders are named relative to the deepest folder holding every PATH
     base = Path(os.path.commonpath([Path(p).resolve() for p in paths]))
-    return build(runs, base)
+    rep = build(runs, base)
+    if len(paths) == 1:
+        rep.search = load_search(paths[0])
+    return rep
 
 
 def render_page(rep: Report, page_dir: str | os.PathLike, plots: bool = True) -> str:

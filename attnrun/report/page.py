@@ -45,6 +45,9 @@ WIDE_PX = 900  # a plot wider than this (several panels) spans the whole grid ro
 ATTENTION = "report_attention.png"
 
 
+SEARCH_PLOTS = "report_search_"
+
+
 def _e(s: Any) -> str:
     return html.escape(str(s), quote=True)
 
@@ -230,7 +233,14 @@ def report_page(rep: Report, plots: Sequence[Plot], page_dir: str | os.PathLike)
     parts.append(f"<section><h2>Runs</h2>{runs_table(rep, page_dir)}</section>")
     if rep.has_seed_groups:
         parts.append(f"<section><h2>Seed groups</h2>{groups_table(rep)}</section>")
-    figures = [p for p in plots if p.name not in KEY_FIGURES]
+    if rep.search is not None:
+        from attnrun.report.search import section_html
+
+        searched = [p for p in plots if p.name.startswith(SEARCH_PLOTS)]
+        parts.append(section_html(rep.search, searched))
+    figures = [
+        p for p in plots if p.name not in KEY_FIGURES and not p.name.startswith(SEARCH_PLOTS)
+    ]
     if figures:
         body = "".join(_figure(p) for p in figures)
         parts.append(

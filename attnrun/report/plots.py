@@ -85,11 +85,17 @@ KEY_FIGURES = ("report_bleu_by_length.png", "report_attention.png")  # shown fir
 
 
 def render_all(rep: Report) -> list[Plot]:
-    """Every plot the runs support, in memory, key figures first (see the module docstring)."""
+    """Every plot the runs support, in memory, key figures first (see the module docstring),
+    then a search's figures when the report is of one search folder."""
     plots = [p for p in (length_plot(rep), attention_plot(rep)) if p is not None]
     plots += metric_plots(rep)
     loss = loss_plot(rep)
-    return plots + ([loss] if loss is not None else [])
+    plots += [loss] if loss is not None else []
+    if rep.search is not None:
+        from attnrun.report.search import search_plots
+
+        plots.extend(search_plots(rep.search))
+    return plots
 
 
 def write_plots(plots: Sequence[Plot], out_dir: str | os.PathLike) -> list[Path]:

@@ -89,6 +89,7 @@ class Report:
     # (``bleu_lowercase`` when nothing is cased): dropped -> kept; report.csv still has them
     same_as: dict[str, str] = field(default_factory=dict)
     all_metrics: list[str] = field(default_factory=list)  # metrics and same_as, in their order
+    search: Any = None  # attnrun.search.Search when the report is of one search folder
 
     @property
     def several_experiments(self) -> bool:
@@ -267,6 +268,10 @@ def markdown(rep: Report, plots: Sequence[str | os.PathLike] = (), page: str | N
             "## Grouped over seeds (mean ± std, n)\n\n"
             + markdown_table(group_header(rep), group_rows(rep))
         )
+    if rep.search is not None:
+        from attnrun.report.search import markdown as search_markdown
+
+        parts.append(search_markdown(rep.search))
     if plots:
         parts.append(
             "## Plots\n\n" + "\n".join(f"![{Path(p).stem}]({Path(p).name})" for p in plots)

@@ -40,7 +40,7 @@ def refused(tmp_path: Path, *args: str) -> str:
         (
             ["regress", "train.epoch=3"],
             "train.epoch=3 is not valid: train has no key epoch (did you mean epochs?); "
-            "allowed: epochs, lr, optimizer, threads",
+            "allowed: average, epochs, lr, optimizer, threads",
         ),
         (
             ["translate", "model.num_hidens=3"],
