@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 from attnrun.errors import DataError
 from attnrun.experiments import experiments
@@ -25,9 +26,9 @@ def predicting_experiments() -> list[str]:
     return [name for name, exp in experiments.items() if exp.predictor is not None]
 
 
-def predict(run_dir: str | Path, text: str) -> tuple[Prediction, Path]:
+def predict(run_dir: str | Path, text: str, **options: Any) -> tuple[Prediction, Path]:
     """Dispatch on the run's ``experiment`` and run its predictor; returns the prediction and
-    the new folder holding its files."""
+    the new folder holding its files. ``options`` go to the predictor (translate: ``beam``)."""
     run_dir = Path(run_dir)
     metrics = completed_metrics(run_dir)
     name = metrics.get("experiment")
@@ -39,7 +40,7 @@ def predict(run_dir: str | Path, text: str) -> tuple[Prediction, Path]:
         )
     out_dir = reserve_run_dir(run_dir / "predictions")
     try:
-        return exp.predictor(run_dir, text, out_dir, metrics), out_dir
+        return exp.predictor(run_dir, text, out_dir, metrics, **options), out_dir
     except BaseException:
         with contextlib.suppress(OSError):
             out_dir.rmdir()  # only if the predictor failed before writing anything
