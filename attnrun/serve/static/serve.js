@@ -49,7 +49,7 @@
     var m = Object.keys(r.metrics).slice(0, 1).map(function (k) {
       return k + " " + fmt(r.metrics[k]);
     });
-    return [r.id, r.experiment].concat(s.slice(0, 3), m).join(" \u00b7 ");
+    return [r.id, r.name, r.experiment].concat(s.slice(0, 3), m).join(" \u00b7 ");
   }
 
   // -- one panel: one run's answers ---------------------------------------------------------
@@ -334,6 +334,7 @@
   Panel.prototype.drawRegress = function (a) {
     var svg = this.part(".regress-plot"), s = this.scales(a);
     this.lastRegress = a;
+    this.root.dataset.query = String(a.query);
     clear(svg);
     svg.setAttribute("width", PLOT.w);
     svg.setAttribute("height", PLOT.h);
