@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -71,3 +72,8 @@ def _serve(paths, host: str, port: int, open_browser: bool, device: str, threads
             print(f"attnrun serve: {len(runs)} run(s) at {url} (Ctrl-C stops)", flush=True)
 
         serve(runs, host, port, open_browser=open_browser, announce=announce)
+    # A worker thread may still be decoding a request the shutdown cancelled: exit now, not
+    # when it ends (the promise is exit 0 within 2 s of Ctrl-C / SIGTERM).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -138,6 +139,10 @@ def _guarded(handler):
             return error_response(e.status, str(e))
         except AttnrunError as e:  # e.g. a coref sentence predict refuses on save
             return error_response(422, str(e))
+        except Exception as e:  # a bug: one line here and in the answer, the server stays up
+            message = f"internal error: {type(e).__name__}: {e}".splitlines()[0][:300]
+            print(f"attnrun serve: {message}", file=sys.stderr, flush=True)
+            return error_response(500, message)
 
     endpoint.__name__ = handler.__name__
     return endpoint
