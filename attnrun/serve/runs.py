@@ -281,7 +281,7 @@ class TranslateEngine:
             unknown=unknown, beam=int(translator.decode.beam),
         )  # fmt: skip
         if self.coref is not None:
-            out["it"] = self._explain_it(text, samples, unknown)
+            out["it"] = self._explain_it(text, samples, req.heads)
         return out
 
     def _view(self, sample: files.AttentionSample, heads: Sequence[Head]) -> View:
@@ -295,7 +295,7 @@ class TranslateEngine:
         w = _rollout(view.weights, heads, view.kind)
         return View(kind, view.queries, view.keys, w, ["all layers"], ROLLOUT_LABELS[kind])
 
-    def _explain_it(self, text: str, samples, unknown: list[str]) -> str:
+    def _explain_it(self, text: str, samples, heads: Sequence[Head]) -> str:
         """Which noun "it" attends to (``predict``'s line), or why there is none."""
         from attnrun.translate.coref import explain_it
         from attnrun.translate.tokenize import word_split
@@ -306,7 +306,12 @@ class TranslateEngine:
         lexicon, best = self.coref
         selfs = [s for s in samples if s.kind == "encoder_self"]
         if best is None or not selfs:
-            return '"it": this model has no encoder self-attention to read'
+            return '"it": no encoder self-attention to read in this model'
+        if Head("encoder_self", best[0] - 1, best[1] - 1) in heads:
+            return (
+                f'"it": the head that reads it (encoder layer {best[0]} head {best[1]}, chosen '
+                "on validation) is switched off"
+            )
         return explain_it(selfs[0], self.translator.src_tok, words, best, lexicon)
 
     def save_options(self, req: PredictRequest) -> dict[str, Any]:
@@ -569,7 +574,11 @@ def load_runs(
     for run, record in zip(runs, records):
         names = key_metrics([record])
         run.metrics = {k: record.metrics[k] for k in names if _number(record.metrics.get(k))}
-        shown = [k for k in swept if k in record.config and k.split(".")[0] in _SWEPT_SHOWN]
+        shown = [
+            k
+            for k in swept
+            if k in record.config and k.split(".")[0] in _SWEPT_SHOWN and k not in _SHOWN_BY_ENGINES
+        ]
         run.settings = {**run.engine.settings, **{k: record.config[k] for k in shown[:4]}}
     return runs, skipped
 
@@ -577,6 +586,11 @@ def load_runs(
 #: Config sections whose swept values name a run beside its engine's settings (a sweep over
 #: ``score`` or ``model.num_heads``; not data sizes or training lengths).
 _SWEPT_SHOWN = {"score", "decoder", "kernel", "pooling", "bandwidth", "model", "attention"}
+#: Config keys the engines' own settings already show (as ``model``, ``layers``, ``heads``, ...).
+_SHOWN_BY_ENGINES = {
+    "decoder", "score", "kernel", "pooling", "model.arch", "model.num_layers", "model.num_heads",
+    "model.score", "model.positional",
+}  # fmt: skip
 
 
 def _number(v: Any) -> bool:

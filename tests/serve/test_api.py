@@ -309,3 +309,14 @@ def test_sigint_exits_0_quickly_and_run_folders_are_unchanged(trained, tmp_path)
         assert code == 0, s.proc.stderr.read()
         assert time.monotonic() - start < 2.0
     assert tree_digest(root) == before
+
+
+def test_coref_it_line_says_when_there_is_no_it_or_its_head_is_off(server, run_ids, trained):
+    """Guards the "it" line: predict's explanation, a message without "it", and no claim read
+    off a head that is switched off."""
+    best = json.loads((trained["transformer"] / "metrics.json").read_text())["coref_best_head"]
+    run = run_ids["transformer"]
+    assert _predict(server, run)["it"].startswith("it \u2192 ")
+    assert 'no "it"' in _predict(server, run, "the cat was too tired .")["it"]
+    off = [{"kind": "encoder_self", "layer": best[0] - 1, "head": best[1] - 1}]
+    assert "is switched off" in _predict(server, run, ablate=off)["it"]
