@@ -25,7 +25,6 @@ from contextlib import contextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -38,7 +37,7 @@ from attnrun.serve.runs import ServedRun
 
 __all__ = ["create_app", "is_loopback", "serve"]
 
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def is_loopback(host: str) -> bool:
@@ -49,6 +48,30 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header, without the port (``[::1]:8000`` → ``::1``)."""
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class _LoopbackHosts:
+    """ASGI middleware: on a loopback server, a request naming another host is a 400 (a web page
+    that rebinds its own name to 127.0.0.1 cannot reach the API)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if host_name(header) not in LOOPBACK_HOSTS:
+                response = api.error_response(400, "this server answers loopback host names only")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _JsonPosts:
@@ -93,7 +116,7 @@ def create_app(runs: Sequence[ServedRun], *, host: str = "127.0.0.1") -> Starlet
     ]
     middleware = [Middleware(_JsonPosts)]
     if is_loopback(host):
-        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS))
+        middleware.insert(0, Middleware(_LoopbackHosts))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -108,3 +108,16 @@ def test_page_csp_allows_only_its_own_inline_script():
     assert "connect-src 'self'" in csp and r.headers["x-content-type-options"] == "nosniff"
     assert set(re.findall(r"https?://[^\"'\s]+", r.text)) == {"http://www.w3.org/2000/svg"}
     assert "<script src" not in r.text and "stylesheet" not in r.text  # nothing fetched
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [("127.0.0.1:8000", "127.0.0.1"), ("localhost", "localhost"), ("[::1]:8000", "::1"),
+     ("[::1]", "::1"), ("evil.example:80", "evil.example"),
+     ("127.0.0.1.evil.example", "127.0.0.1.evil.example")],
+)  # fmt: skip
+def test_host_names_are_read_without_the_port(header, name):
+    """Guards the loopback check against IPv6 headers (a naive split at ':' gives '[')."""
+    from attnrun.serve.app import host_name
+
+    assert host_name(header) == name
