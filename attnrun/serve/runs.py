@@ -223,6 +223,7 @@ class TranslateEngine:
         from attnrun.translate.predict import coref_run
         from attnrun.translate.translator import Translator
 
+        self.run_dir = Path(run_dir)
         self.translator = Translator.from_run(run_dir, device)
         cfg = files.read_config(run_dir)
         self.coref = coref_run(run_dir)  # (lexicon, best head) on the coref corpus, else None
@@ -235,6 +236,7 @@ class TranslateEngine:
         elif self.translator.attends:
             self.settings.update(score=cfg.get("score"), attention=cfg.attention.get("kind"))
         self.settings["tokenizer"] = cfg.tokenizer.kind
+        self.example = self._example()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -244,13 +246,19 @@ class TranslateEngine:
             "heads": self.switch.kinds(),
             "heads_removable": sorted({k for k, _ in self.switch.gated}),
             "max_tokens": self.max_tokens,
-            "example": self._example(),
+            "example": self.example,
         }
 
     def _example(self) -> str:
+        """A sentence to start from: the coref template's, else the source of the run's first
+        cross-attention sample (word vocabularies: its tokens are words)."""
         if self.coref is not None:
             return "the cat didn't cross the street because it was too tired ."
-        return ""
+        if self.settings["tokenizer"] != "word":
+            return ""
+        sample = next((s for s in files.read_attention(self.run_dir) if s.kind == "cross"), None)
+        words = [] if sample is None else [k for k in sample.keys if k != "<eos>"]
+        return " ".join(words) if words and "<unk>" not in words else ""
 
     def predict(self, req: PredictRequest) -> dict[str, Any]:
         from attnrun.translate.predict import for_predict, translate_with_attention
