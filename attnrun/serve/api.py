@@ -29,7 +29,8 @@ from starlette.responses import JSONResponse, Response
 
 from attnrun.core.heads import Head
 from attnrun.errors import AttnrunError
-from attnrun.serve.runs import PredictRequest, RequestError, ServedRun
+from attnrun.serve.requests import PredictRequest, RequestError
+from attnrun.serve.runs import ServedRun
 
 __all__ = ["MAX_BODY", "ApiError", "parse_predict", "predict", "runs", "save"]
 

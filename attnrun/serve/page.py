@@ -20,7 +20,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from attnrun.serve.runs import MAX_BEAM, MAX_CHARS
+from attnrun.serve.requests import MAX_BEAM, MAX_CHARS
 from attnrun.viz.viewer import KIND_LABELS, VIEWER_SCRIPT, VIEWER_STYLE
 
 __all__ = ["page_html", "script_hashes"]

@@ -8,13 +8,10 @@ import pytest
 import torch
 
 from attnrun.core.heads import Head
-from attnrun.serve.runs import (
-    HeadSwitch,
-    PredictRequest,
-    RegressEngine,
-    RequestError,
-    load_runs,
-)
+from attnrun.serve.answers import HeadSwitch
+from attnrun.serve.engines import RegressEngine
+from attnrun.serve.requests import PredictRequest, RequestError
+from attnrun.serve.runs import load_runs
 
 
 @pytest.fixture(scope="module")
