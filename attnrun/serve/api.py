@@ -70,7 +70,7 @@ async def _body(request: Request) -> dict[str, Any]:
     return obj
 
 
-def _int(obj: dict, name: str, value: Any) -> int:
+def _int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(400, f'"{name}" must be an integer; got {json.dumps(value)[:40]}')
     return value
@@ -89,7 +89,7 @@ def _head(i: int, item: Any) -> Head:
         raise ApiError(400, f'"ablate"[{i}] must be {{"kind": str, "layer": int, "head": int}}')
     if not isinstance(item["kind"], str):
         raise ApiError(400, f'"ablate"[{i}].kind must be a string')
-    layer, head = _int(item, "layer", item["layer"]), _int(item, "head", item["head"])
+    layer, head = _int("layer", item["layer"]), _int("head", item["head"])
     if layer < 0 or head < 0:
         raise ApiError(422, f'"ablate"[{i}]: layer and head are 0-based, never negative')
     return Head(item["kind"], layer, head)
@@ -106,7 +106,7 @@ def parse_predict(obj: dict[str, Any]) -> PredictRequest:
     if not isinstance(text, str):
         raise ApiError(400, '"text" must be a string')
     beam = obj.get("beam")
-    beam = None if beam is None else _int(obj, "beam", beam)
+    beam = None if beam is None else _int("beam", beam)
     ablate = obj.get("ablate", [])
     if not isinstance(ablate, list):
         raise ApiError(400, '"ablate" must be a list of {"kind", "layer", "head"}')
