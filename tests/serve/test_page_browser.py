@@ -208,3 +208,14 @@ def test_script_sentence_and_markup_run_name_stay_text(page, ids):
     assert page.evaluate("typeof window.pwned") == "undefined"
     assert page.locator("img").count() == 0
     assert page.locator("script").count() == 2  # the config block and the page's script
+
+
+def test_an_error_replaces_the_previous_answer(page, ids):
+    """Guards against a stale answer under an error: a sentence over the run's token limit shows
+    the API's one-line error and no output or maps of the sentence before."""
+    _run_sentence(page, ids["transformer"], SENTENCE)
+    assert page.text_content("#panel-a .output")
+    _run_sentence(page, ids["transformer"], "the " * 60)
+    assert "tokens; this run takes at most" in page.text_content("#panel-a .panel-error")
+    assert page.text_content("#panel-a .output") == ""
+    assert not page.is_visible("#panel-a .attention")

@@ -146,6 +146,12 @@
     }).catch(function (err) {
       if (seq !== self.seq) return;
       self.part(".panel-error").textContent = err.message;
+      if (self.run.input === "text") {  // no stale answer under the error
+        self.request = null;
+        self.part(".output").textContent = "";
+        clear(self.part(".notes"));
+        self.part(".attention").hidden = true;
+      }
       self.done("error");
     });
   };
@@ -182,7 +188,7 @@
         return h.kind + " L" + (h.layer + 1) + " H" + (h.head + 1);
       }).join(", ")));
     }
-    this.drawToggles();
+    this.drawToggles(a);
     var kinds = KIND_ORDER.filter(function (k) { return k in a.attention; });
     var box = this.part(".attention");
     if (!kinds.length) {
@@ -212,7 +218,7 @@
   };
 
   // One checkbox per head (ticked: on); an RNN's one attention: on, or uniform when off.
-  Panel.prototype.drawToggles = function () {
+  Panel.prototype.drawToggles = function (a) {
     var box = this.part(".toggles"), run = this.run, self = this;
     clear(box);
     Object.keys(run.heads).forEach(function (kind) {
@@ -221,7 +227,9 @@
       set.appendChild(el("legend", null, config.kind_labels[kind] || kind));
       run.heads[kind].forEach(function (n, layer) {
         var row = el("div", "toggle-layer");
-        row.appendChild(el("span", "toggle-name", removable ? "layer " + (layer + 1) : ""));
+        var names = a.views[kind] ? a.views[kind].layer_names : [];
+        row.appendChild(el("span", "toggle-name", !removable ? "" :
+          (names[layer] || "layer " + (layer + 1))));
         for (var h = 0; h < n; h++) {
           var key = kind + "/" + layer + "/" + h, label = el("label", "toggle");
           var box2 = el("input");
