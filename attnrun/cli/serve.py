@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
     )
     def serve(
         paths: list[Path] = typer.Argument(
-            ..., help="Run folders, or folders holding runs.", show_default=False
+            ..., help="Run folders, or folders holding runs.", show_default=False, metavar="PATH"
         ),
         host: str = typer.Option(
             "127.0.0.1", "--host", help="Address to listen on (others than loopback: a warning)."
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         open_browser: bool = typer.Option(False, "--open", help="Open the default browser."),
         device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto."),
         threads: int = typer.Option(
-            1, "--threads", help="Torch CPU threads per request (0: every core)."
+            1, "--threads", help="Torch CPU threads (0: every core); requests run in parallel."
         ),
         debug: bool = common.DEBUG,
     ) -> None:
