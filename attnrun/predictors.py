@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 from attnrun.errors import DataError
 from attnrun.experiments import experiments
@@ -25,10 +26,13 @@ def predicting_experiments() -> list[str]:
     return [name for name, exp in experiments.items() if exp.predictor is not None]
 
 
-def predict(run_dir: str | Path, text: str, *, strict: bool = False) -> tuple[Prediction, Path]:
+def predict(
+    run_dir: str | Path, text: str, *, strict: bool = False, **options: Any
+) -> tuple[Prediction, Path]:
     """Dispatch on the run's ``experiment`` and run its predictor; returns the prediction and
     the new folder holding its files. ``strict``: words the model never saw are an error (the
-    predictors that otherwise read them as ``<unk>``); a failed prediction leaves no folder."""
+    predictors that otherwise read them as ``<unk>``); ``options`` go to the predictor
+    (translate: ``beam``); a failed prediction leaves no folder."""
     run_dir = Path(run_dir)
     metrics = completed_metrics(run_dir)
     name = metrics.get("experiment")
@@ -40,7 +44,7 @@ def predict(run_dir: str | Path, text: str, *, strict: bool = False) -> tuple[Pr
         )
     out_dir = reserve_run_dir(run_dir / "predictions")
     try:
-        return exp.predictor(run_dir, text, out_dir, metrics, strict=strict), out_dir
+        return exp.predictor(run_dir, text, out_dir, metrics, strict=strict, **options), out_dir
     except BaseException:
         # only folders the predictor left empty: its own, the day's, predictions/
         for folder in (out_dir, out_dir.parent, out_dir.parent.parent):

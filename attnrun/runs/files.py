@@ -14,6 +14,7 @@ file                        what                                                
 ``attention.json``          attention samples in one format (:class:`AttentionSample`)   experiment
 ``tokenizer.<side>.json``   translate's tokenizers (:func:`tokenizer_file`)              translate
 ``vocab.json``              selfattn's vocabulary (:data:`VOCAB`)                        selfattn
+``train.csv``               regress's training points ``x,y`` (:func:`read_points`)      regress
 ==========================  ==========================================================  ========
 
 "Checkpoint" names one thing: the resumable state in ``checkpoint.pt``. ``model.pt`` holds weights.
@@ -49,6 +50,7 @@ CHECKPOINT = "checkpoint.pt"
 ATTENTION = "attention.json"
 VOCAB = "vocab.json"
 RUN_LOG = "run.log"
+TRAIN_POINTS = "train.csv"
 
 #: Version of ``attention.json``; readers refuse other major versions.
 ATTENTION_FORMAT = "attnrun.attention/1"
@@ -183,6 +185,31 @@ def read_history(run_dir: str | Path) -> dict[str, list] | list[dict] | None:
         return json.loads((Path(run_dir) / HISTORY).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def read_points(run_dir: str | Path, name: str = TRAIN_POINTS) -> tuple[list[float], list[float]]:
+    """The ``x`` and ``y`` columns of a run's ``x,y`` table (regress's ``train.csv``); a missing
+    or malformed file is one DataError line naming it."""
+    import csv
+
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise DataError(f"{path}: missing; the run folder is incomplete")
+    xs, ys = [], []
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = csv.reader(f)
+            if [c.strip() for c in next(rows, [])] != ["x", "y"]:
+                raise ValueError("the header is not x,y")
+            for row in rows:
+                x, y = (float(v) for v in row)
+                xs.append(x)
+                ys.append(y)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{path}: unreadable ({e})") from None
+    if len(xs) < 2 or not all(map(math.isfinite, xs + ys)):
+        raise DataError(f"{path}: needs at least 2 finite points")
+    return xs, ys
 
 
 # --- attention samples ------------------------------------------------------------------------

@@ -23,7 +23,10 @@ from attnrun.translate.plots import write_attention_figures
 from attnrun.translate.tokenize import unknown_words, word_split
 from attnrun.translate.translator import Translator
 
-__all__ = ["evaluate_files", "predict_translate", "translate_predictor"]
+__all__ = [
+    "coref_run", "evaluate_files", "for_predict", "predict_translate", "translate_predictor",
+    "translate_with_attention",
+]  # fmt: skip
 
 
 def predict_translate(
@@ -41,21 +44,16 @@ def predict_translate(
     sentences = [s.strip() for s in sentences if s.strip()]
     if not sentences:
         raise DataError("no sentence to translate (give them as arguments or on stdin)")
-    translator = Translator.from_run(run_dir).with_decode(beam=beam)
-    translator = translator.with_decode(
-        n_best=min(translator.decode.n_best, translator.decode.beam)
-    )
+    translator = for_predict(Translator.from_run(run_dir), beam)
     unknown = [unknown_words(translator.src_tok, s) for s in sentences]
     if strict:
         _refuse_unknown(unknown)
-    coref = _coref_run(run_dir)
+    coref = coref_run(run_dir)
     words = [check_sentence(translator.src_tok, s) for s in sentences] if coref else []
     out_dir = Path(out_dir)
-    hyps, all_hyps = translator.translate(sentences)
+    hyps, samples = translate_with_attention(translator, sentences)
     pngs: list[Path | None] = [None] * len(sentences)
-    samples = []
-    if translator.attends:
-        samples = translator.attention_samples(sentences, [h[0] for h in all_hyps])
+    if samples:
         files.write_attention(out_dir, samples)
         pngs = write_attention_figures(out_dir, samples)
     result = [
@@ -94,12 +92,37 @@ def _refuse_unknown(unknown: list[list[str]]) -> None:
             )
 
 
+def for_predict(translator: Translator, beam: int | None = None) -> Translator:
+    """The decode settings of ``predict`` (and ``serve``): the run's, ``beam`` if given, and no
+    more hypotheses kept than the beam holds."""
+    translator = translator.with_decode(beam=beam)
+    return translator.with_decode(n_best=min(translator.decode.n_best, translator.decode.beam))
+
+
+def translate_with_attention(
+    translator: Translator, sentences: list[str]
+) -> tuple[list[str], list[files.AttentionSample]]:
+    """The translations of ``sentences`` and their attention samples (none for ``decoder=none``),
+    exactly what ``predict`` writes into ``translations.json`` and ``attention.json``."""
+    hyps, all_hyps = translator.translate(sentences)
+    if not translator.attends:
+        return hyps, []
+    return hyps, translator.attention_samples(sentences, [h[0] for h in all_hyps])
+
+
 def translate_predictor(
-    run_dir: Path, text: str, out_dir: Path, metrics: dict, *, strict: bool = False
+    run_dir: Path,
+    text: str,
+    out_dir: Path,
+    metrics: dict,
+    *,
+    strict: bool = False,
+    beam: int | None = None,
 ) -> Prediction:
     """``attnrun predict RUN_DIR TEXT`` for translate runs: one sentence per line of ``TEXT``;
-    one warning per sentence with unknown words (``strict``: an error instead)."""
-    result = predict_translate(run_dir, text.splitlines(), out_dir, strict=strict)
+    one warning per sentence with unknown words (``strict``: an error instead); ``beam``: another
+    beam size than the run's (as ``attnrun serve``'s save passes)."""
+    result = predict_translate(run_dir, text.splitlines(), out_dir, strict=strict, beam=beam)
     lines = []
     for r in result:
         lines += [f"{r['source']}\t{r['translation']}", *([f"  {r['it']}"] if "it" in r else [])]
@@ -107,7 +130,7 @@ def translate_predictor(
     return Prediction(lines, [Path(r["heatmap"]) for r in result if r["heatmap"]], warnings)
 
 
-def _coref_run(run_dir) -> tuple | None:
+def coref_run(run_dir) -> tuple | None:
     """``(lexicon, best head or None)`` of a run trained on the ``coref`` corpus, else None."""
     cfg = files.read_config(run_dir)
     if cfg.get("dataset") != "coref":

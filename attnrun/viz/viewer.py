@@ -38,6 +38,8 @@ from attnrun.io import write_text
 
 __all__ = [
     "KIND_LABELS",
+    "VIEWER_SCRIPT",
+    "VIEWER_STYLE",
     "AttentionSentence",
     "AttentionView",
     "attention_html",
@@ -153,8 +155,8 @@ def _views_data(views: Sequence[AttentionView], initial_kind: str | None) -> dic
 def _page(data: dict, title: str) -> str:
     parts = {
         "TITLE": html.escape(str(title)),
-        "STYLE": _STYLE,
-        "SCRIPT": _SCRIPT,
+        "STYLE": VIEWER_STYLE,
+        "SCRIPT": VIEWER_SCRIPT + _PAGE_SCRIPT,
         "DATA": _json_for_script(data),
     }
     # One pass, so text substituted in (a title, a token) is never scanned for markers again.
@@ -300,20 +302,21 @@ _PAGE = """<!DOCTYPE html>
 </head>
 <body>
 <main>
-<h1 id="title"></h1>
+<h1 id="title" class="viewer-title"></h1>
 <div class="controls">
-  <label id="sentence-picker" hidden>Sentence <select id="sentence"></select></label>
-  <a id="sentence-page" hidden>this sentence alone</a>
+  <label id="sentence-picker" hidden>Sentence
+    <select id="sentence" class="viewer-sentence"></select></label>
+  <a id="sentence-page" class="viewer-sentence-page" hidden>this sentence alone</a>
 </div>
 <div class="controls">
-  <label id="kind-picker" hidden>Kind <select id="kind"></select></label>
-  <label id="layer-picker">Layer <select id="layer"></select></label>
-  <label id="head-picker">Head <select id="head"></select></label>
+  <label id="kind-picker" hidden>Kind <select id="kind" class="viewer-kind"></select></label>
+  <label id="layer-picker">Layer <select id="layer" class="viewer-layer"></select></label>
+  <label id="head-picker">Head <select id="head" class="viewer-head"></select></label>
 </div>
-<div id="readout" aria-live="polite"></div>
+<div id="readout" class="viewer-readout" aria-live="polite"></div>
 <p class="hint">Hover or focus a token on the left to draw lines to the tokens it attends to; on
 the right, to see which tokens attend to it. Line width is proportional to the weight.</p>
-<svg id="view" role="img" aria-label="attention lines between tokens"></svg>
+<svg id="view" class="viewer-svg" role="img" aria-label="attention lines between tokens"></svg>
 <noscript><p>This viewer needs JavaScript.</p></noscript>
 </main>
 <script type="application/json" id="attention-data">@@DATA@@</script>
@@ -322,7 +325,7 @@ the right, to see which tokens attend to it. Line width is proportional to the w
 </html>
 """
 
-_STYLE = """
+VIEWER_STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem;
        color: #1f2328; background: #fff; }
 main { max-width: 60rem; }
@@ -331,8 +334,9 @@ h1 { font-size: 1.25rem; margin: 0 0 .75rem; overflow-wrap: anywhere; }
             margin-bottom: .4rem; }
 .controls select { font: inherit; margin-left: .35rem; max-width: 40rem; }
 .controls [hidden] { display: none; }
-#readout { color: #57606a; font-size: .9rem; margin-top: .5rem; height: 1.4em; line-height: 1.4em;
-           white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.viewer-readout { color: #57606a; font-size: .9rem; margin-top: .5rem; height: 1.4em;
+                  line-height: 1.4em; white-space: nowrap; overflow: hidden;
+                  text-overflow: ellipsis; }
 .hint { color: #57606a; font-size: .85rem; margin: .6rem 0 .4rem; }
 svg { display: block; overflow: visible; }
 .token { font: 14px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; cursor: pointer;
@@ -344,28 +348,24 @@ svg { display: block; overflow: visible; }
 line.attn { stroke-linecap: round; pointer-events: none; }
 """
 
-_SCRIPT = r"""
-(function () {
+#: The viewer's drawing as a reusable component: ``AttnrunViewer.mount(root, data, options)`` draws
+#: ``data`` (``{"title", "initial_view", "views"}``, or an index's ``{"title", "sentences"}``) into
+#: the elements of ``root`` marked with the ``viewer-*`` classes (each picker: the label around
+#: its select; the Sentence picker and the title are optional) and returns
+#: ``{show(data, keep), state}``; ``show`` swaps the data in place and, with ``keep``, keeps the
+#: kind, layer and head chosen when the new data has them. ``options``: ``ids`` (give the line
+#: layer the id ``lines``, as the file pages do), ``documentTitle`` (set the page's title),
+#: ``onRender(info)`` (called after each redraw with the view, layer, head, matrix and hovered
+#: token: attnrun serve's heatmap follows the viewer through it). Shared by ``attention.html`` and
+#: ``attnrun serve``'s page (:mod:`attnrun.serve.page`).
+VIEWER_SCRIPT = r"""
+var AttnrunViewer = (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
   var COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
                  "#e377c2", "#7f7f7f", "#bcbd22"];
   var MAX_WIDTH = 8, ROW = 24, TOP = 40, GAP = 220;
-  var data = JSON.parse(document.getElementById("attention-data").textContent);
-  // an index page holds several sentences; a one-sentence page is an index of one
-  var sentences = data.sentences ||
-    [{ title: data.title, page: null, views: data.views, initial_view: data.initial_view }];
-  var views = [], kinds = [];
-  // the chosen view; side/index: the hovered token ("query" or "key") and its position
-  var view = null, nHeads = 0, queries = [], keys = [];
-  var state = { layer: 0, head: 0, side: null, index: -1 };
-  var svg = document.getElementById("view"), lineLayer = null, colWidth = 0, width = 0;
-  var qNodes = [], kNodes = [], labels = [];
 
-  document.title = data.title;
-  document.getElementById("title").textContent = data.title;
-  var kindSel = document.getElementById("kind"), sentenceSel = document.getElementById("sentence");
-  var layerSel = document.getElementById("layer"), headSel = document.getElementById("head");
   function option(sel, value, text) {
     var o = document.createElement("option");
     o.value = String(value);
@@ -373,183 +373,234 @@ _SCRIPT = r"""
     sel.appendChild(o);
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-  sentences.forEach(function (s, i) {
-    var t = s.title.length > 90 ? s.title.slice(0, 89) + "\u2026" : s.title;
-    option(sentenceSel, i, (i + 1) + ". " + t);
-  });
-  document.getElementById("sentence-picker").hidden = sentences.length < 2;
 
-  function matrix() {
-    var heads = view.weights[state.layer];
-    if (state.head !== "mean") return heads[state.head];
-    return queries.map(function (_, i) {
-      return keys.map(function (_, j) {
-        var s = 0;
-        for (var h = 0; h < nHeads; h++) s += heads[h][i][j];
-        return s / nHeads;
+  function mount(root, data, options) {
+    var opts = options || {};
+    function part(name) { return root.querySelector(".viewer-" + name); }
+    var sentences = [], views = [], kinds = [];
+    // the chosen view; side/index: the hovered token ("query" or "key") and its position
+    var view = null, nHeads = 0, queries = [], keys = [];
+    var state = { layer: 0, head: 0, side: null, index: -1 };
+    var svg = part("svg"), lineLayer = null, colWidth = 0, width = 0;
+    var qNodes = [], kNodes = [], labels = [];
+    var kindSel = part("kind"), sentenceSel = part("sentence");
+    var layerSel = part("layer"), headSel = part("head");
+    var titleNode = part("title"), readoutNode = part("readout"), link = part("sentence-page");
+
+    function matrix() {
+      var heads = view.weights[state.layer];
+      if (state.head !== "mean") return heads[state.head];
+      return queries.map(function (_, i) {
+        return keys.map(function (_, j) {
+          var s = 0;
+          for (var h = 0; h < nHeads; h++) s += heads[h][i][j];
+          return s / nHeads;
+        });
       });
-    });
-  }
-  function colour() {
-    return state.head === "mean" ? "#444c56" : COLOURS[state.head % COLOURS.length];
-  }
+    }
+    function colour() {
+      return state.head === "mean" ? "#444c56" : COLOURS[state.head % COLOURS.length];
+    }
 
-  function text(x, y, anchor, content, cls) {
-    var t = document.createElementNS(NS, "text");
-    t.setAttribute("x", x);
-    t.setAttribute("y", y);
-    t.setAttribute("text-anchor", anchor);
-    t.setAttribute("dominant-baseline", "middle");
-    t.setAttribute("class", cls);
-    t.textContent = content;
-    svg.appendChild(t);
-    return t;
-  }
-  function yOf(i) { return TOP + ROW * i; }
-  function makeTokens(list, side, x, anchor) {
-    return list.map(function (tok, i) {
-      var t = text(x, yOf(i), anchor, tok, "token " + side);
-      t.setAttribute("data-kind", side);
-      t.setAttribute("data-index", String(i));
-      t.setAttribute("tabindex", "0");
-      var enter = function () { state.side = side; state.index = i; render(); };
-      var leave = function () { state.side = null; state.index = -1; render(); };
-      t.addEventListener("mouseenter", enter);
-      t.addEventListener("focus", enter);
-      t.addEventListener("mouseleave", leave);
-      t.addEventListener("blur", leave);
+    function text(x, y, anchor, content, cls) {
+      var t = document.createElementNS(NS, "text");
+      t.setAttribute("x", x);
+      t.setAttribute("y", y);
+      t.setAttribute("text-anchor", anchor);
+      t.setAttribute("dominant-baseline", "middle");
+      t.setAttribute("class", cls);
+      t.textContent = content;
+      svg.appendChild(t);
       return t;
-    });
-  }
+    }
+    function yOf(i) { return TOP + ROW * i; }
+    function makeTokens(list, side, x, anchor) {
+      return list.map(function (tok, i) {
+        var t = text(x, yOf(i), anchor, tok, "token " + side);
+        t.setAttribute("data-kind", side);
+        t.setAttribute("data-index", String(i));
+        t.setAttribute("tabindex", "0");
+        var enter = function () { state.side = side; state.index = i; render(); };
+        var leave = function () { state.side = null; state.index = -1; render(); };
+        t.addEventListener("mouseenter", enter);
+        t.addEventListener("focus", enter);
+        t.addEventListener("mouseleave", leave);
+        t.addEventListener("blur", leave);
+        return t;
+      });
+    }
 
-  // Redraw the two token columns for the chosen view (its own queries and keys).
-  function drawTokens() {
-    clear(svg);
-    var longest = Math.max.apply(null, queries.concat(keys).map(function (t) { return t.length; }));
-    colWidth = Math.max(80, 9 * Math.min(longest, 40) + 50);
-    width = 2 * colWidth + GAP;
-    var height = TOP + ROW * Math.max(queries.length, keys.length) + 10;
-    svg.setAttribute("width", width);
-    svg.setAttribute("height", height);
-    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
-    lineLayer = document.createElementNS(NS, "g");
-    lineLayer.setAttribute("id", "lines");
-    svg.appendChild(lineLayer);
-    text(colWidth - 6, TOP - 24, "end", view.query_label, "column-label");
-    text(colWidth + GAP + 6, TOP - 24, "start", view.key_label, "column-label");
-    qNodes = makeTokens(queries, "query", colWidth - 6, "end");
-    kNodes = makeTokens(keys, "key", colWidth + GAP + 6, "start");
-    labels = keys.map(function (_, j) {
-      return text(width - 4, yOf(j), "end", "", "weight-label");
-    });
-  }
+    // Redraw the two token columns for the chosen view (its own queries and keys).
+    function drawTokens() {
+      clear(svg);
+      var longest = Math.max.apply(null, queries.concat(keys).map(function (t) {
+        return t.length;
+      }));
+      colWidth = Math.max(80, 9 * Math.min(longest, 40) + 50);
+      width = 2 * colWidth + GAP;
+      var height = TOP + ROW * Math.max(queries.length, keys.length) + 10;
+      svg.setAttribute("width", width);
+      svg.setAttribute("height", height);
+      svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+      lineLayer = document.createElementNS(NS, "g");
+      lineLayer.setAttribute("class", "lines");
+      if (opts.ids) lineLayer.setAttribute("id", "lines");
+      svg.appendChild(lineLayer);
+      text(colWidth - 6, TOP - 24, "end", view.query_label, "column-label");
+      text(colWidth + GAP + 6, TOP - 24, "start", view.key_label, "column-label");
+      qNodes = makeTokens(queries, "query", colWidth - 6, "end");
+      kNodes = makeTokens(keys, "key", colWidth + GAP + 6, "start");
+      labels = keys.map(function (_, j) {
+        return text(width - 4, yOf(j), "end", "", "weight-label");
+      });
+    }
 
-  // Show sentence s: its kinds in the Kind picker (hidden for one), its own page's link; the
-  // kind, layer and head chosen so far stay where this sentence has them.
-  function pickSentence(s, keep) {
-    var sentence = sentences[s], kind = view ? view.kind : null;
-    views = sentence.views;
-    kinds = views.map(function (v) { return v.kind; });
-    clear(kindSel);
-    views.forEach(function (v) { option(kindSel, v.kind, v.label); });
-    document.getElementById("kind-picker").hidden = views.length < 2;
-    sentenceSel.value = String(s);
-    var link = document.getElementById("sentence-page");
-    // no link where the page has no folder around it (a notebook's srcdoc frame)
-    link.hidden = !(sentence.page && sentences.length > 1) || location.protocol === "about:";
-    if (sentence.page) link.setAttribute("href", sentence.page);
-    var k = keep ? kinds.indexOf(kind) : -1;
-    choose(k >= 0 ? k : sentence.initial_view, keep && k >= 0);
-  }
+    // Show sentence s: its kinds in the Kind picker (hidden for one), its own page's link; the
+    // kind, layer and head chosen so far stay where this sentence has them.
+    function pickSentence(s, keep) {
+      var sentence = sentences[s], kind = view ? view.kind : null;
+      views = sentence.views;
+      kinds = views.map(function (v) { return v.kind; });
+      clear(kindSel);
+      views.forEach(function (v) { option(kindSel, v.kind, v.label); });
+      kindSel.closest("label").hidden = views.length < 2;
+      if (sentenceSel) sentenceSel.value = String(s);
+      if (link) {
+        // no link where the page has no folder around it (a notebook's srcdoc frame)
+        link.hidden = !(sentence.page && sentences.length > 1) || location.protocol === "about:";
+        if (sentence.page) link.setAttribute("href", sentence.page);
+      }
+      var k = keep ? kinds.indexOf(kind) : -1;
+      choose(k >= 0 ? k : sentence.initial_view, keep && k >= 0);
+    }
 
-  // Show views[i]: rebuild the Layer and Head pickers and the tokens. With keep, the
-  // layer and head chosen so far stay when this view has them; otherwise its initial ones.
-  function choose(i, keep) {
-    view = views[i];
-    queries = view.queries;
-    keys = view.keys;
-    nHeads = view.weights[0].length;
-    var hasHead = state.head === "mean" ? nHeads > 1 : state.head < nHeads;
-    state.layer = keep && state.layer < view.weights.length ? state.layer : view.initial_layer;
-    state.head = keep && hasHead ? state.head : view.initial_head;
-    state.side = null;
-    state.index = -1;
-    kindSel.value = view.kind;
-    clear(layerSel);
-    clear(headSel);
-    view.layer_names.forEach(function (name, l) { option(layerSel, l, name); });
-    for (var h = 0; h < nHeads; h++) option(headSel, h, "head " + (h + 1));
-    if (nHeads > 1) option(headSel, "mean", "mean of heads");
-    layerSel.value = String(state.layer);
-    headSel.value = String(state.head);
-    // a picker with one choice says nothing: hidden (the readout leaves it out too)
-    document.getElementById("layer-picker").hidden = view.layer_names.length < 2;
-    document.getElementById("head-picker").hidden = nHeads < 2;
-    drawTokens();
-    render();
-  }
+    // Show views[i]: rebuild the Layer and Head pickers and the tokens. With keep, the
+    // layer and head chosen so far stay when this view has them; otherwise its initial ones.
+    function choose(i, keep) {
+      view = views[i];
+      queries = view.queries;
+      keys = view.keys;
+      nHeads = view.weights[0].length;
+      var hasHead = state.head === "mean" ? nHeads > 1 : state.head < nHeads;
+      state.layer = keep && state.layer < view.weights.length ? state.layer : view.initial_layer;
+      state.head = keep && hasHead ? state.head : view.initial_head;
+      state.side = null;
+      state.index = -1;
+      kindSel.value = view.kind;
+      clear(layerSel);
+      clear(headSel);
+      view.layer_names.forEach(function (name, l) { option(layerSel, l, name); });
+      for (var h = 0; h < nHeads; h++) option(headSel, h, "head " + (h + 1));
+      if (nHeads > 1) option(headSel, "mean", "mean of heads");
+      layerSel.value = String(state.layer);
+      headSel.value = String(state.head);
+      // a picker with one choice says nothing: hidden (the readout leaves it out too)
+      layerSel.closest("label").hidden = view.layer_names.length < 2;
+      headSel.closest("label").hidden = nHeads < 2;
+      drawTokens();
+      render();
+    }
 
-  function render() {
-    clear(lineLayer);
-    var m = matrix(), c = colour(), hovering = state.side !== null;
-    qNodes.forEach(function (n, i) {
-      n.classList.toggle("active", state.side === "query" && state.index === i);
-      n.classList.toggle("dim", state.side === "query" && state.index !== i);
-    });
-    kNodes.forEach(function (n, j) {
-      n.classList.toggle("active", state.side === "key" && state.index === j);
-    });
-    labels.forEach(function (l) { l.textContent = ""; });
-    for (var i = 0; i < queries.length; i++) {
-      if (state.side === "query" && state.index !== i) continue;
-      for (var j = 0; j < keys.length; j++) {
-        if (state.side === "key" && state.index !== j) continue;
-        var w = m[i][j];
-        if (state.side === "query") labels[j].textContent = w.toFixed(2);
-        if (w * MAX_WIDTH < 0.15) continue;
-        var line = document.createElementNS(NS, "line");
-        line.setAttribute("class", "attn");
-        line.setAttribute("x1", colWidth);
-        line.setAttribute("y1", yOf(i));
-        line.setAttribute("x2", colWidth + GAP);
-        line.setAttribute("y2", yOf(j));
-        line.setAttribute("stroke", c);
-        line.setAttribute("stroke-width", (w * MAX_WIDTH).toFixed(3));
-        line.setAttribute("stroke-opacity", hovering ? "0.85" : String(0.15 + 0.35 * w));
-        line.setAttribute("data-from", String(i));
-        line.setAttribute("data-to", String(j));
-        line.setAttribute("data-weight", String(w));
-        lineLayer.appendChild(line);
+    function render() {
+      clear(lineLayer);
+      var m = matrix(), c = colour(), hovering = state.side !== null;
+      qNodes.forEach(function (n, i) {
+        n.classList.toggle("active", state.side === "query" && state.index === i);
+        n.classList.toggle("dim", state.side === "query" && state.index !== i);
+      });
+      kNodes.forEach(function (n, j) {
+        n.classList.toggle("active", state.side === "key" && state.index === j);
+      });
+      labels.forEach(function (l) { l.textContent = ""; });
+      for (var i = 0; i < queries.length; i++) {
+        if (state.side === "query" && state.index !== i) continue;
+        for (var j = 0; j < keys.length; j++) {
+          if (state.side === "key" && state.index !== j) continue;
+          var w = m[i][j];
+          if (state.side === "query") labels[j].textContent = w.toFixed(2);
+          if (w * MAX_WIDTH < 0.15) continue;
+          var line = document.createElementNS(NS, "line");
+          line.setAttribute("class", "attn");
+          line.setAttribute("x1", colWidth);
+          line.setAttribute("y1", yOf(i));
+          line.setAttribute("x2", colWidth + GAP);
+          line.setAttribute("y2", yOf(j));
+          line.setAttribute("stroke", c);
+          line.setAttribute("stroke-width", (w * MAX_WIDTH).toFixed(3));
+          line.setAttribute("stroke-opacity", hovering ? "0.85" : String(0.15 + 0.35 * w));
+          line.setAttribute("data-from", String(i));
+          line.setAttribute("data-to", String(j));
+          line.setAttribute("data-weight", String(w));
+          lineLayer.appendChild(line);
+        }
+      }
+      var head = state.head === "mean" ? "mean of heads" : "head " + (state.head + 1);
+      var parts = [];
+      if (views.length > 1) parts.push(view.label);
+      if (view.layer_names.length > 1) parts.push(view.layer_names[state.layer]);
+      if (nHeads > 1) parts.push(head);
+      var readout = parts.join(", ");
+      if (state.side === "query") {
+        var row = m[state.index], best = 0;
+        for (var k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
+        readout += (readout ? ": " : "") + "\u201c" + queries[state.index] +
+          "\u201d attends most to \u201c" + keys[best] + "\u201d (" + row[best].toFixed(2) + ")";
+      }
+      readoutNode.textContent = readout;
+      if (opts.onRender) {
+        opts.onRender({ view: view, layer: state.layer, head: state.head, matrix: m,
+                        side: state.side, index: state.index });
       }
     }
-    var head = state.head === "mean" ? "mean of heads" : "head " + (state.head + 1);
-    var parts = [];
-    if (views.length > 1) parts.push(view.label);
-    if (view.layer_names.length > 1) parts.push(view.layer_names[state.layer]);
-    if (nHeads > 1) parts.push(head);
-    var readout = parts.join(", ");
-    if (state.side === "query") {
-      var row = m[state.index], best = 0;
-      for (var k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
-      readout += (readout ? ": " : "") + "\u201c" + queries[state.index] +
-        "\u201d attends most to \u201c" + keys[best] + "\u201d (" + row[best].toFixed(2) + ")";
+
+    // Take new data (the same input recomputed, or another one), keeping the choices made.
+    function show(newData, keep) {
+      data = newData;
+      // an index page holds several sentences; a one-sentence page is an index of one
+      sentences = data.sentences ||
+        [{ title: data.title, page: null, views: data.views, initial_view: data.initial_view }];
+      if (opts.documentTitle) document.title = data.title;
+      if (titleNode) titleNode.textContent = data.title;
+      if (sentenceSel) {
+        clear(sentenceSel);
+        sentences.forEach(function (s, i) {
+          var t = s.title.length > 90 ? s.title.slice(0, 89) + "\u2026" : s.title;
+          option(sentenceSel, i, (i + 1) + ". " + t);
+        });
+        sentenceSel.closest("label").hidden = sentences.length < 2;
+      }
+      pickSentence(keep ? 0 : data.initial_sentence || 0, keep);
     }
-    document.getElementById("readout").textContent = readout;
+
+    kindSel.addEventListener("change", function () {
+      choose(kinds.indexOf(kindSel.value), true);
+    });
+    if (sentenceSel) {
+      sentenceSel.addEventListener("change", function () {
+        pickSentence(Number(sentenceSel.value), true);
+      });
+    }
+    layerSel.addEventListener("change", function () {
+      state.layer = Number(layerSel.value);
+      render();
+    });
+    headSel.addEventListener("change", function () {
+      state.head = headSel.value === "mean" ? "mean" : Number(headSel.value);
+      render();
+    });
+    show(data, false);
+    return { show: show, state: state };
   }
 
-  kindSel.addEventListener("change", function () { choose(kinds.indexOf(kindSel.value), true); });
-  sentenceSel.addEventListener("change", function () {
-    pickSentence(Number(sentenceSel.value), true);
-  });
-  layerSel.addEventListener("change", function () {
-    state.layer = Number(layerSel.value);
-    render();
-  });
-  headSel.addEventListener("change", function () {
-    state.head = headSel.value === "mean" ? "mean" : Number(headSel.value);
-    render();
-  });
-  pickSentence(data.initial_sentence || 0, false);
-  document.body.setAttribute("data-ready", "true");
+  return { mount: mount };
 })();
+"""
+
+_PAGE_SCRIPT = r"""
+AttnrunViewer.mount(
+  document.querySelector("main"),
+  JSON.parse(document.getElementById("attention-data").textContent),
+  { ids: true, documentTitle: true }
+);
+document.body.setAttribute("data-ready", "true");
 """
