@@ -15,7 +15,14 @@ from matplotlib.figure import Figure
 
 from attnrun.viz.heatmaps import save_figure
 
-__all__ = ["head_grids", "importance_figure", "plot_head_importance", "plot_pruning"]
+__all__ = [
+    "head_grids",
+    "importance_figure",
+    "plot_head_importance",
+    "plot_pruning",
+    "png_bytes",
+    "pruning_figure",
+]
 
 
 def head_grids(record: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
@@ -72,6 +79,11 @@ def plot_head_importance(record: Mapping[str, Any], path: Path) -> Path:
 
 
 def plot_pruning(records: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
+    save_figure(pruning_figure(records), path)
+    return path
+
+
+def pruning_figure(records: Mapping[str, Mapping[str, Any]]) -> Figure:
     """The metric against the share of heads removed: by rising importance (solid) and random
     orders (dashed mean, shaded range), one colour per run (a sweep overlays them)."""
     fig = Figure(figsize=(6.4, 4.2), constrained_layout=True)
@@ -94,5 +106,13 @@ def plot_pruning(records: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
     ax.set_ylabel(metric or "metric")
     ax.set_title("Pruning heads (Michel et al. 2019): least important first vs random")
     ax.legend(fontsize=7)
-    save_figure(fig, path)
-    return path
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes (the report inlines them)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()

@@ -161,6 +161,7 @@ def show_run(run_dir: str | os.PathLike, rich: bool) -> None:
     if not run.metrics:
         metrics = {"status": f"{UNREADABLE} (metrics.json is missing, partial or not JSON)"}
     files = artefacts(run_dir)
+    ablations = ablation_rows(run_dir)
     if rich:
         from rich.console import Console
         from rich.syntax import Syntax
@@ -186,6 +187,13 @@ def show_run(run_dir: str | os.PathLike, rich: bool) -> None:
         for name, size in files:
             ft.add_row(Text(name), human_size(size))
         console.print(ft)
+        if ablations:
+            at = Table(title="ablations (attnrun ablate)", title_justify="left")
+            for col in ABLATION_COLUMNS:
+                at.add_column(col)
+            for row in ablations:
+                at.add_row(*(Text(c) for c in row))
+            console.print(at)
         return
     print(f"run: {display_path(run_dir)}\n\nconfig.yaml:")
     print(config_text.rstrip("\n"))
@@ -197,3 +205,37 @@ def show_run(run_dir: str | os.PathLike, rich: bool) -> None:
     )
     print("\nartefacts:")
     print(markdown_table(["file", "size"], [[n, human_size(s)] for n, s in files]))
+    if ablations:
+        print("\nablations (attnrun ablate):")
+        print(markdown_table(list(ABLATION_COLUMNS), ablations))
+
+
+ABLATION_COLUMNS = ("folder", "split", "mode", "metric", "intact", "most harmful removal", "ρ")
+
+
+def ablation_rows(run_dir: Path) -> list[list[str]]:
+    """One row per ``ablation.json`` under ``run_dir/ablations``: its folder, split (examples),
+    mode, metric, intact value, the head whose removal hurt most and the Spearman ρ of gradient
+    importance and removal effect."""
+    from attnrun.runs.files import read_ablations
+
+    rows = []
+    for folder, rec in read_ablations(run_dir):
+        metric = str(rec.get("metric"))
+        worse = 1.0 if metric in (rec.get("lower_is_better") or []) else -1.0
+        heads = [h for h in rec.get("heads") or [] if metric in (h.get("deltas") or {})]
+        top = max(heads, key=lambda h: worse * h["deltas"][metric], default=None)
+        harmful = f"{top['label']} ({top['deltas'][metric]:+.4g})" if top else "no heads"
+        intact = (rec.get("intact") or {}).get(metric)
+        swaps = {k: v.get(metric) for k, v in (rec.get("replaced_weights") or {}).items()}
+        swaps = {k: v for k, v in swaps.items() if isinstance(v, (int, float))}
+        if top is None and swaps and isinstance(intact, (int, float)):
+            name = max(swaps, key=lambda k: worse * (swaps[k] - intact))
+            harmful = f"{name} weights ({swaps[name] - intact:+.4g})"
+        rho = rec.get("spearman_importance_effect")
+        rows.append([
+            str(folder.relative_to(run_dir)), f"{rec.get('split')} ({rec.get('examples')})",
+            str(rec.get("mode")), metric, fmt((rec.get("intact") or {}).get(metric)), harmful,
+            "n/a" if rho is None else f"{rho:.2f}",
+        ])  # fmt: skip
+    return rows

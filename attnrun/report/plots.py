@@ -78,6 +78,40 @@ def render_all(rep: Report) -> list[Plot]:
     for p in (loss_plot(rep), length_plot(rep), attention_plot(rep)):
         if p is not None:
             plots.append(p)
+    return plots + ablation_plots(rep)
+
+
+#: Importance grids drawn at most (one per run with an ``attnrun ablate`` folder).
+MAX_IMPORTANCE = 6
+
+
+def ablation_plots(rep: Report) -> list[Plot]:
+    """``report_importance_<i>.png``: each ablated run's latest head-importance grid (removal
+    effect and gradient importance, layer × head per kind), and ``report_pruning.png``: the
+    pruning curves of every ablated run overlaid (:mod:`attnrun.ablate.plots`)."""
+    from attnrun.runs.files import read_ablations
+
+    latest = {}
+    for r in rep.runs:
+        found = read_ablations(r.path)
+        if found:
+            latest[rep.folder(r)] = found[-1][1]
+    if not latest:
+        return []
+    from attnrun.ablate.plots import importance_figure, png_bytes, pruning_figure
+
+    plots = []
+    with_heads = [(name, rec) for name, rec in latest.items() if rec.get("heads")]
+    for i, (name, rec) in enumerate(with_heads[:MAX_IMPORTANCE]):
+        caption = f"head importance of {name}: {rec['metric']} lost when each head is removed, "
+        caption += "and gradient importance (Michel et al. 2019)"
+        plots.append(Plot(f"report_importance_{i}.png", png_bytes(importance_figure(rec, name)),
+                          caption))  # fmt: skip
+    pruned = {name: rec for name, rec in latest.items() if rec.get("pruning")}
+    if pruned:
+        caption = "pruning curves: heads removed least important first (solid) and in random "
+        caption += "orders (dashed mean, shaded range), one colour per run"
+        plots.append(Plot("report_pruning.png", png_bytes(pruning_figure(pruned)), caption))
     return plots
 
 
