@@ -5,6 +5,7 @@ The command only maps options to :func:`attnrun.ablate.ablate` and prints its ra
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from attnrun.ablate import ablate as run_ablate
         from attnrun.device import cpu_threads
+
+        # sacreBLEU warns on every corpus score of tokenised text (hundreds of lines here);
+        # training sends it to run.log, ablate has no log: keep its errors only
+        logging.getLogger("sacrebleu").setLevel(logging.ERROR)
 
         def say(line: str) -> None:
             if not quiet:
