@@ -121,7 +121,6 @@ def test_removed_head_metrics_equal_a_model_with_the_slice_zeroed(runs, kind):
     target.model = target.decoder.model = plain
     want = target.evaluate(None)
     assert got == want
-    assert got != target.recorded() or True  # (the tiny model may not change every figure)
 
 
 def test_mean_ablation_uses_the_mean_over_the_split(runs):
