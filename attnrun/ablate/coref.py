@@ -77,8 +77,13 @@ def smallest_set(
             if trial and run(trial)[METRIC] <= CHANCE:
                 chosen = trial
     final = ctx.by_head[chosen[0]] if len(chosen) == 1 else run(chosen) if chosen else ctx.intact
+    singles_fail = all(ctx.by_head[h][METRIC] > CHANCE for h in candidates)
     return {
         "heads": [h.label() for h in chosen],
+        # irreducible by the check; of the smallest possible size when it has one head, or two
+        # while no single head reaches the threshold (larger sets: not searched exhaustively)
+        "smallest_size_proven": reached
+        and (len(chosen) <= 1 or (len(chosen) == 2 and singles_fail)),
         "records": [{"kind": h.kind, "layer": h.layer, "head": h.head} for h in chosen],
         "reached": reached,
         "metrics": final,
