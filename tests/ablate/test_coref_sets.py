@@ -60,3 +60,28 @@ def test_a_set_that_cannot_reach_chance_says_so():
 
 def test_mass_rank_without_a_table_is_none():
     assert mass_rank(Head("decoder_self", 0, 0), {}) is None
+
+
+def test_the_smaller_cross_set_answers_for_every_head():
+    """Guards reporting a larger set for "any head" than the cross-attention search found."""
+    from attnrun.ablate.coref import coref_sections
+
+    class CrossOnly(Fake):
+        """Accuracy 0.5 once {A, B, C} are gone, or {C, D} while A stays (heads interact);
+        every single removal keeps 1.0 and importance puts A, B first, so the greedy order ends
+        at the irreducible {A, B, C} while the cross search finds {C, D}."""
+
+        def evaluate(self, interventions):
+            out = super().evaluate(interventions)
+            removed = set()
+            for (kind, layer), gate in (interventions.gates if interventions else {}).items():
+                removed |= {Head(kind, layer, h) for h in range(len(gate)) if gate[h] == 0}
+            low = {A, B, C} <= removed or ({C, D} <= removed and A not in removed)
+            out["pronoun_accuracy"] = 0.5 if low else 1.0
+            return out
+
+    target = CrossOnly()
+    ctx = _ctx(target)
+    ctx.importance = {A: 0.9, B: 0.8, C: 0.2, D: 0.1}
+    out = coref_sections(target, ctx)
+    assert sorted(out["any_head"]["heads"]) == sorted([C.label(), D.label()])
