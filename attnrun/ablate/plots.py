@@ -58,7 +58,8 @@ def importance_figure(record: Mapping[str, Any], title: str = "") -> Figure:
             im = ax.imshow(m, cmap="viridis" if key == "importance" else "magma", aspect="auto")
             for (i, j), v in np.ndenumerate(m):
                 if np.isfinite(v):
-                    ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="w")
+                    v = v + 0.0  # -0.0 → 0.0: no "-0" label
+                    ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="grey")
             ax.set_xticks(range(m.shape[1]), [f"H{h + 1}" for h in range(m.shape[1])])
             ax.set_yticks(range(m.shape[0]), [f"L{i + 1}" for i in range(m.shape[0])])
             ax.set_title(f"{kind}: {label}", fontsize=9)
