@@ -80,6 +80,36 @@ def coref_row(run: Path, orders: int, steps: int) -> dict:
     return row
 
 
+def summary(runs: list[Path]) -> str:
+    """The coref table (markdown) from each run's latest ``ablation.json`` on the test split."""
+    from attnrun.runs.files import read_ablations
+
+    head = ["run", "pronoun", "smallest set (any head)", "pronoun / BLEU other words",
+            "mass ranks", "cross-only set", "pronoun / BLEU other", "ρ"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for run in runs:
+        recs = [r for _, r in read_ablations(run) if r.get("coref") and r["split"] == "test"]
+        if not recs:
+            continue
+        r = recs[-1]
+        cells = [run.name, r["intact"]["pronoun_accuracy"]]
+        for key in ("any_head", "cross_heads"):
+            s = r["coref"].get(key) or {}
+            m = s.get("metrics") or {}
+            cells.append(
+                ", ".join(s.get("heads") or []) + ("" if s.get("reached") else " (not reached)")
+            )
+            cells.append(f"{m.get('pronoun_accuracy')} / {m.get('bleu_other_words')}")
+            if key == "any_head":
+                cells.append(
+                    " ".join(f"{x['rank']}/{x['of']}" for x in s.get("mass_rank", []) if x)
+                )
+        rho = r.get("spearman_importance_effect")
+        cells.append("n/a (no single head matters)" if rho is None else f"{rho:.2f}")
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", type=Path, nargs="+")
@@ -87,9 +117,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--table", action="store_true", help="also the coref table (test split)")
     p.add_argument("--no-speed", action="store_true", help="only the coref table")
+    p.add_argument("--summary", action="store_true", help="print the table of earlier --table runs")
     p.add_argument("--orders", type=int, default=1, help="random pruning orders (--table)")
     p.add_argument("--steps", type=int, default=6, help="pruning curve points (--table)")
     args = p.parse_args(argv)
+    if args.summary:
+        print(summary(args.runs))
+        return
     torch.set_num_threads(args.threads)
     logging.getLogger("sacrebleu").setLevel(logging.ERROR)
     print(f"# threads {args.threads}, load average {os.getloadavg()}")
