@@ -11,7 +11,6 @@ pointer's weights, not its output, are the prediction.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,8 +49,7 @@ class SelfAttnTarget(AblationTarget):
 
     def _batches(self):
         for start in range(0, len(self.data), BATCH):
-            b = encode_batch(self.data[start : start + BATCH], self.vocab)
-            yield b
+            yield encode_batch(self.data[start : start + BATCH], self.vocab)
 
     def evaluate(self, interventions: Interventions | None) -> dict[str, float]:
         with torch.no_grad(), intervene(interventions):
@@ -75,15 +73,20 @@ class SelfAttnTarget(AblationTarget):
     def importance(self) -> dict[Site, Tensor]:
         """Per-example gates ``(B, H)``; ``L(x)`` the NLL of sentence ``x``'s antecedent."""
         totals = {s: torch.zeros(n, dtype=torch.float64) for s, n in self.sites.items()}
+        grads = [p.requires_grad for p in self.model.parameters()]
         for p in self.model.parameters():
-            p.requires_grad_(False)
-        for b in self._batches():
-            n = len(b.target)
-            gates = {s: torch.ones(n, h, requires_grad=True) for s, h in self.sites.items()}
-            with torch.enable_grad(), intervene(Interventions(gates=gates)):
-                F.nll_loss(self._forward(b).log_probs, b.target, reduction="sum").backward()
-            for s, g in gates.items():
-                totals[s] += g.grad.abs().sum(0).double()
+            p.requires_grad_(False)  # only the gates need gradients
+        try:
+            for b in self._batches():
+                n = len(b.target)
+                gates = {s: torch.ones(n, h, requires_grad=True) for s, h in self.sites.items()}
+                with torch.enable_grad(), intervene(Interventions(gates=gates)):
+                    F.nll_loss(self._forward(b).log_probs, b.target, reduction="sum").backward()
+                for s, g in gates.items():
+                    totals[s] += g.grad.abs().sum(0).double()  # (H,)
+        finally:
+            for p, g in zip(self.model.parameters(), grads):
+                p.requires_grad_(g)
         return {s: (t / max(1, self.examples)).float() for s, t in totals.items()}
 
     @torch.no_grad()
@@ -94,9 +97,6 @@ class SelfAttnTarget(AblationTarget):
             with intervene(Interventions(recorder=rec)):
                 self._forward(b)
         return rec.means()
-
-    def extras(self, ctx) -> dict[str, Any]:
-        return {}
 
 
 @ablators.register("selfattn")
