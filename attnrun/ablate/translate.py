@@ -73,7 +73,15 @@ class TranslateTarget(AblationTarget):
         self.rnn = not hasattr(self.model, "attention_maps")
         self.sites = {} if self.rnn else head_sites(self.model)
         self.metrics = (
-            ("pronoun_accuracy", "bleu", "bleu_lowercase", "chrf", "perplexity")
+            (
+                "pronoun_accuracy",
+                "bleu",
+                "bleu_lowercase",
+                "chrf",
+                "perplexity",
+                "agreement_accuracy",
+                "bleu_other_words",
+            )  # fmt: skip
             if self.notes is not None
             else ("bleu", "bleu_lowercase", "chrf", "perplexity")
         )
