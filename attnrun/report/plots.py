@@ -50,6 +50,7 @@ TRAIN_LOSS_NAMES = ("loss", "train_loss")  # the training curve in history.json,
 AXES = {  # kind -> (row axis, column axis) of AttentionSample.panel()
     "cross": ("target", "source"),
     "kernel": ("query x", "training x"),
+    "encoder_rollout": ("top-layer token", "input token"),
 }
 
 
@@ -75,7 +76,7 @@ class AttentionPanel:
 def render_all(rep: Report) -> list[Plot]:
     """Every plot the runs support, in memory."""
     plots = metric_plots(rep)
-    for p in (loss_plot(rep), length_plot(rep), attention_plot(rep)):
+    for p in (loss_plot(rep), length_plot(rep), attention_plot(rep), rollout_plot(rep)):
         if p is not None:
             plots.append(p)
     return plots + ablation_plots(rep)
@@ -503,3 +504,19 @@ def attention_plot(rep: Report) -> Plot | None:
     png = plot_attention_grid(grid, names, suptitle=suptitle)
     caption = f"the {first.kind} attention of sample {first.name!r}, one panel per setting"
     return Plot("report_attention.png", png, caption, panels)
+
+
+def rollout_plot(rep: Report) -> Plot | None:
+    """``report_rollout.png``: each run's first ``encoder_rollout`` sample (attention rollout,
+    Abnar & Zuidema 2020), one panel per run that saved one; None when none did."""
+    grid = []
+    for r in rep.runs:
+        sample = next((s for s in read_attention(r.path) if s.kind == "encoder_rollout"), None)
+        if sample is not None:
+            grid.append((rep.folder(r), *sample.panel()))
+    if not grid:
+        return None
+    grid = grid[:MAX_PANELS]
+    png = plot_attention_grid(grid, AXES["encoder_rollout"], suptitle="encoder attention rollout")
+    caption = "attention rollout of the encoder (Abnar & Zuidema 2020), one panel per run"
+    return Plot("report_rollout.png", png, caption)

@@ -329,5 +329,7 @@ def test_report_draws_the_importance_grid_and_overlays_pruning_curves(runs, tmp_
     ablate(runs["selfattn"], orders=1, steps=2)
     out = make_report([runs["selfattn"].parent, runs["regress"].parent], tmp_path / "rep")
     names = {p.name for p in out.plots}
-    assert {"report_importance_0.png", "report_pruning.png"} <= names
+    assert {"report_importance_0.png", "report_pruning.png", "report_rollout.png"} <= names
     assert "report_importance_1.png" not in names  # regress has no heads: no grid
+    plain = make_report([runs["regress"].parent], tmp_path / "plain")
+    assert not {p.name for p in plain.plots} & {"report_rollout.png", "report_pruning.png"}
