@@ -35,6 +35,7 @@ import torch
 
 from attnrun.averaging import check_average, make_averager
 from attnrun.core import make_score, score_functions
+from attnrun.core.heads import attention_rollout
 from attnrun.experiments.base import BaseConfig, RunContext, experiment
 from attnrun.runs import files
 from attnrun.selfattn.data import Vocab, make_splits, templates, tokenize
@@ -234,9 +235,9 @@ def run(cfg: SelfAttnConfig, out_dir: Path, ctx: RunContext) -> dict:
         (name, stem, read_sentence(model, vocab, tokenize(sentence), torch.device("cpu")))
         for name, stem, sentence in MOTIVATING
     ]
-    files.write_attention(
-        out_dir, [attention_sample(name, r, names, best[0]) for name, _, r in readings]
-    )
+    samples = [attention_sample(name, r, names, best[0]) for name, _, r in readings]
+    samples += [rollout_sample(name, r) for name, _, r in readings]
+    files.write_attention(out_dir, samples)
     if cfg.plot.enabled:
         for _, stem, reading in readings:
             sentence_figures(out_dir, stem, reading, names, best)
@@ -265,4 +266,16 @@ def attention_sample(
         name=name, kind="self", queries=reading.tokens, keys=reading.tokens,
         weights=reading.attention, layer_names=list(layer_names), focus=reading.it_index,
         layer=layer, title=reading.title,
+    )  # fmt: skip
+
+
+def rollout_sample(name: str, reading: SentenceAttention) -> files.AttentionSample:
+    """The encoder blocks' attention rollout (Abnar & Zuidema 2020; the pointer left out: it is
+    the supervised prediction, not a layer the tokens flow through), ``(1, 1, T, T)``, kind
+    ``encoder_rollout``, focused on the row of "it"."""
+    blocks = reading.attention[:-1].double()  # (layers, heads, T, T)
+    return files.AttentionSample(
+        name=f"{name} encoder_rollout", kind="encoder_rollout", queries=reading.tokens,
+        keys=reading.tokens, weights=attention_rollout(blocks), layer_names=["rollout"],
+        focus=reading.it_index, title=reading.title,
     )  # fmt: skip

@@ -185,8 +185,10 @@ def show_run(run_dir: str | os.PathLike, rich: bool, config: bool = False) -> No
     reason = failure_reason(run)
     n_lines = len(config_text.rstrip("\n").splitlines())
     config_note = f"{CONFIG}: {n_lines} lines (attnrun show {display_path(run_dir)} --config)"
+    ablations = ablation_rows(run_dir)
     if rich:
-        _show_rich(run_dir, run.status, reason, metric_rows, files, config_text if config else "")
+        shown_config = config_text if config else ""
+        _show_rich(run_dir, run.status, reason, metric_rows, files, shown_config, ablations)
         if not config:
             from rich.console import Console
 
@@ -199,6 +201,9 @@ def show_run(run_dir: str | os.PathLike, rich: bool, config: bool = False) -> No
     print(plain_table(metric_rows))
     print("\nartefacts:")
     print(plain_table(files, right=(1,)))
+    if ablations:
+        print("\nablations (attnrun ablate):")
+        print(plain_table([list(ABLATION_COLUMNS), *ablations]))
     if config:
         print(f"\n{CONFIG}:")
         print(config_text.rstrip("\n"))
@@ -220,7 +225,7 @@ def plain_table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str
     return "\n".join(lines)
 
 
-def _show_rich(run_dir, status, reason, metric_rows, files, config_text) -> None:
+def _show_rich(run_dir, status, reason, metric_rows, files, config_text, ablations) -> None:
     from rich.console import Console
     from rich.syntax import Syntax
     from rich.table import Table
@@ -243,8 +248,46 @@ def _show_rich(run_dir, status, reason, metric_rows, files, config_text) -> None
     for name, size in files:
         ft.add_row(Text(name), size)
     console.print(ft)
+    if ablations:
+        at = Table(title="ablations (attnrun ablate)", title_justify="left")
+        for col in ABLATION_COLUMNS:
+            at.add_column(col)
+        for row in ablations:
+            at.add_row(*(Text(c) for c in row))
+        console.print(at)
     if config_text:
         console.print(Text(CONFIG, style="bold"))
         console.print(
             Syntax(config_text.rstrip("\n"), "yaml", theme="ansi_dark", background_color="default")
         )
+
+
+ABLATION_COLUMNS = ("folder", "split", "mode", "metric", "intact", "most harmful removal", "ρ")
+
+
+def ablation_rows(run_dir: Path) -> list[list[str]]:
+    """One row per ``ablation.json`` under ``run_dir/ablations``: its folder, split (examples),
+    mode, metric, intact value, the head whose removal hurt most and the Spearman ρ of gradient
+    importance and removal effect."""
+    from attnrun.runs.files import read_ablations
+
+    rows = []
+    for folder, rec in read_ablations(run_dir):
+        metric = str(rec.get("metric"))
+        worse = 1.0 if metric in (rec.get("lower_is_better") or []) else -1.0
+        heads = [h for h in rec.get("heads") or [] if metric in (h.get("deltas") or {})]
+        top = max(heads, key=lambda h: worse * h["deltas"][metric], default=None)
+        harmful = f"{top['label']} ({top['deltas'][metric]:+.4g})" if top else "no heads"
+        intact = (rec.get("intact") or {}).get(metric)
+        swaps = {k: v.get(metric) for k, v in (rec.get("replaced_weights") or {}).items()}
+        swaps = {k: v for k, v in swaps.items() if isinstance(v, (int, float))}
+        if top is None and swaps and isinstance(intact, (int, float)):
+            name = max(swaps, key=lambda k: worse * (swaps[k] - intact))
+            harmful = f"{name} weights ({swaps[name] - intact:+.4g})"
+        rho = rec.get("spearman_importance_effect")
+        rows.append([
+            str(folder.relative_to(run_dir)), f"{rec.get('split')} ({rec.get('examples')})",
+            str(rec.get("mode")), metric, fmt((rec.get("intact") or {}).get(metric)), harmful,
+            "n/a" if rho is None else f"{rho:.2f}",
+        ])  # fmt: skip
+    return rows

@@ -58,6 +58,7 @@ TRAIN_LOSS_NAMES = ("loss", "train_loss")  # the training curve in history.json,
 AXES = {  # kind -> (row axis, column axis) of AttentionSample.panel()
     "cross": ("target", "source"),
     "kernel": ("query x", "training x"),
+    "encoder_rollout": ("top-layer token", "input token"),
 }
 
 
@@ -86,15 +87,48 @@ KEY_FIGURES = ("report_bleu_by_length.png", "report_attention.png")  # shown fir
 
 def render_all(rep: Report) -> list[Plot]:
     """Every plot the runs support, in memory, key figures first (see the module docstring),
-    then a search's figures when the report is of one search folder."""
+    then a search's figures when the report is of one search folder, then ablations'."""
     plots = [p for p in (length_plot(rep), attention_plot(rep)) if p is not None]
     plots += metric_plots(rep)
-    loss = loss_plot(rep)
-    plots += [loss] if loss is not None else []
+    plots += [p for p in (loss_plot(rep), rollout_plot(rep)) if p is not None]
     if rep.search is not None:
         from attnrun.report.search import search_plots
 
         plots.extend(search_plots(rep.search))
+    return plots + ablation_plots(rep)
+
+
+#: Importance grids drawn at most (one per run with an ``attnrun ablate`` folder).
+MAX_IMPORTANCE = 6
+
+
+def ablation_plots(rep: Report) -> list[Plot]:
+    """``report_importance_<i>.png``: each ablated run's latest head-importance grid (removal
+    effect and gradient importance, layer × head per kind), and ``report_pruning.png``: the
+    pruning curves of every ablated run overlaid (:mod:`attnrun.ablate.plots`)."""
+    from attnrun.runs.files import read_ablations
+
+    latest = {}
+    for r in rep.runs:
+        found = read_ablations(r.path)
+        if found:
+            latest[rep.folder(r)] = found[-1][1]
+    if not latest:
+        return []
+    from attnrun.ablate.plots import importance_figure, png_bytes, pruning_figure
+
+    plots = []
+    with_heads = [(name, rec) for name, rec in latest.items() if rec.get("heads")]
+    for i, (name, rec) in enumerate(with_heads[:MAX_IMPORTANCE]):
+        caption = f"head importance of {name}: {rec['metric']} lost when each head is removed, "
+        caption += "and gradient importance (Michel et al. 2019)"
+        plots.append(Plot(f"report_importance_{i}.png", png_bytes(importance_figure(rec, name)),
+                          caption))  # fmt: skip
+    pruned = {name: rec for name, rec in latest.items() if rec.get("pruning")}
+    if pruned:
+        caption = "pruning curves: heads removed least important first (solid) and in random "
+        caption += "orders (dashed mean, shaded range), one colour per run"
+        plots.append(Plot("report_pruning.png", png_bytes(pruning_figure(pruned)), caption))
     return plots
 
 
@@ -526,3 +560,19 @@ def attention_plot(rep: Report) -> Plot | None:
     if gaps:
         caption += " that has it (the others are listed below)"
     return Plot("report_attention.png", png, caption, panels, gaps)
+
+
+def rollout_plot(rep: Report) -> Plot | None:
+    """``report_rollout.png``: each run's first ``encoder_rollout`` sample (attention rollout,
+    Abnar & Zuidema 2020), one panel per run that saved one; None when none did."""
+    grid = []
+    for r in rep.runs:
+        sample = next((s for s in read_attention(r.path) if s.kind == "encoder_rollout"), None)
+        if sample is not None:
+            grid.append((rep.folder(r), *sample.panel()))
+    if not grid:
+        return None
+    grid = grid[:MAX_PANELS]
+    png = plot_attention_grid(grid, AXES["encoder_rollout"], suptitle="encoder attention rollout")
+    caption = "attention rollout of the encoder (Abnar & Zuidema 2020), one panel per run"
+    return Plot("report_rollout.png", png, caption)

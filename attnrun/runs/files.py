@@ -15,6 +15,7 @@ file                        what                                                
 ``tokenizer.<side>.json``   translate's tokenizers (:func:`tokenizer_file`)              translate
 ``vocab.json``              selfattn's vocabulary (:data:`VOCAB`)                        selfattn
 ``train.csv``               regress's training points ``x,y`` (:func:`read_points`)      regress
+``ablations/D/T/``          ``attnrun ablate``'s folders: ``ablation.json`` and figures  ablate
 ==========================  ==========================================================  ========
 
 "Checkpoint" names one thing: the resumable state in ``checkpoint.pt``. ``model.pt`` holds weights.
@@ -51,6 +52,11 @@ ATTENTION = "attention.json"
 VOCAB = "vocab.json"
 RUN_LOG = "run.log"
 TRAIN_POINTS = "train.csv"
+ABLATIONS = "ablations"
+ABLATION = "ablation.json"
+
+#: Version of ``ablation.json``; readers skip other versions.
+ABLATION_FORMAT = "attnrun.ablation/1"
 
 #: Version of ``attention.json``; readers refuse other major versions.
 ATTENTION_FORMAT = "attnrun.attention/1"
@@ -335,3 +341,34 @@ def read_attention(run_dir: str | Path) -> list[AttentionSample]:
 def number_labels(values: Sequence[float], digits: int = 3) -> list[str]:
     """Axis labels for numeric queries / keys (regression inputs)."""
     return [f"{v:.{digits}g}" if math.isfinite(v) else "nan" for v in values]
+
+
+# --- ablations (attnrun ablate) ----------------------------------------------------------------
+
+
+def reserve_ablation_dir(run_dir: str | Path) -> Path:
+    """A new ``run_dir/ablations/YYYY-MM-DD/HH-MM-SS`` folder (never one that exists)."""
+    from attnrun.runs.folders import reserve_run_dir
+
+    return reserve_run_dir(Path(run_dir) / ABLATIONS)
+
+
+def write_ablation(out_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``ablation.json`` (``{"format": ..., ...}``) atomically into an ablation folder."""
+    path = Path(out_dir) / ABLATION
+    write_json(path, {"format": ABLATION_FORMAT, **record})
+    return path
+
+
+def read_ablations(run_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every readable ``ablation.json`` under ``run_dir/ablations``, oldest first, as
+    ``(folder, record)``; damaged or foreign files are skipped (they lose only their own row)."""
+    out = []
+    for path in sorted((Path(run_dir) / ABLATIONS).glob(f"*/*/{ABLATION}")):
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(obj, dict) and obj.get("format") == ABLATION_FORMAT:
+            out.append((path.parent, obj))
+    return out

@@ -12,6 +12,8 @@ No loss term looks at attention: the model is trained to translate, and "it" bec
   from "it" is the antecedent are reported (Clark et al. 2019 score BERT's coreference heads so);
   the same from the predicate adjective (``coref_adjective_*``): the other word a model can
   gather the antecedent's gender into;
+- **rollout mass** (``coref_rollout_mass``): the same from "it" through every encoder layer by
+  attention rollout (Abnar & Zuidema 2020), heads averaged and the residual stream counted;
 - **cross-attention mass** on the antecedent at the decoder step that emits il / elle (forced
   decoding of the reference), per decoder layer, for the RNN and Transformer decoders;
 - **baselines**: the nearest-noun rule, the adjective-only rule (the majority pronoun of each
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
+from attnrun.core.heads import attention_rollout
 from attnrun.errors import DataError
 from attnrun.translate.data.coref import AGENT, Note
 from attnrun.translate.evaluation import KINDS, forced_attention, forced_maps
@@ -154,6 +157,19 @@ def decoder_at_pronoun(maps, tgt_tok, pairs, notes) -> dict:
     return head_masses(maps, q, t, o)
 
 
+def rollout_masses(maps, tok, pairs, notes) -> dict[str, float]:
+    """Attention rollout (Abnar & Zuidema 2020) of each example's encoder self-attention maps
+    ``(L, H, S, S)``: the mass flowing into "it"'s top-layer position from the antecedent
+    (``coref_rollout_mass``) and from the other noun (``coref_rollout_other_mass``) — attention
+    followed through every layer, where one head's map shows one step."""
+    rolled = [attention_rollout(w.double())[None, None] for w in maps]  # (1, 1, S, S)
+    r = head_masses(rolled, *_source_spans(tok, pairs, notes))
+    return {
+        "coref_rollout_mass": round(float(r["mass"][0, 0]), 4),
+        "coref_rollout_other_mass": round(float(r["other"][0, 0]), 4),
+    }
+
+
 def _argmax_head(table: torch.Tensor) -> tuple[int, int]:
     """``(layer, head)`` of the largest entry of an ``(L, H)`` table (0-based)."""
     return divmod(int(table.flatten().argmax()), table.shape[1])
@@ -218,6 +234,8 @@ def coref_metrics(translator, corpus, hyps, val_ex, test_ex, untrained=None) -> 
             coref_role_heads=role_heads(enc["val"]["agent"], enc["test"]["agent"]),
         )
         out.update(_best(enc["val"]["adjective"], enc["test"]["adjective"], "coref_adjective"))
+        test_maps = maps["test"]["encoder_self"]
+        out.update(rollout_masses(test_maps, src_tok, corpus.test, notes["test"]))
         if untrained is not None:
             raw = {
                 k: forced_attention(untrained, examples[k], 128, translator.device, "encoder_self")

@@ -50,6 +50,7 @@ VIEW_COLUMNS = {
     "cross": ("target", "source"),
     "encoder_self": ("source", "source"),
     "decoder_self": ("target input", "target input"),
+    "encoder_rollout": ("source", "source"),
 }
 
 

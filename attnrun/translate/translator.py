@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from attnrun.core.heads import attention_rollout
 from attnrun.runs import files
 from attnrun.translate.batching import encode_sources
 from attnrun.translate.config import DecodeConfig, TranslateConfig
@@ -83,8 +84,9 @@ class Translator:
         """Cross-attention samples (emitted target pieces × source pieces, EOS on both sides
         where decoding reached it) in the run-file format report and the viewer read. A model
         with every layer's maps (the Transformer) gives ``(layers, heads, T, S)`` cross-attention
-        under forced decoding of its own output, and ``encoder_self`` / ``decoder_self`` samples
-        too; an RNN decoder gives its one map."""
+        under forced decoding of its own output, ``encoder_self`` / ``decoder_self`` samples
+        too, and ``encoder_rollout``: the encoder's attention rollout (Abnar & Zuidema 2020),
+        ``(1, 1, S, S)``; an RNN decoder gives its one map."""
         samples = []
         for i, (text, h) in enumerate(zip(texts, hyps)):
             n_src = h.weights.shape[1]
@@ -109,6 +111,11 @@ class Translator:
                 samples.append(
                     files.AttentionSample(f"{name} {i}{suffix}", kind, q, k, w, layers, title=title)
                 )
+            rollout = attention_rollout(maps["encoder_self"][:, :, : len(src), : len(src)].double())
+            samples.append(files.AttentionSample(
+                f"{name} {i} encoder_rollout", "encoder_rollout", src, src, rollout,
+                ["rollout"], title=title,
+            ))  # fmt: skip
         return samples
 
     @torch.no_grad()

@@ -56,6 +56,7 @@ KIND_LABELS = {
     "self": "self-attention",
     "encoder_self": "encoder self-attention",
     "decoder_self": "decoder self-attention",
+    "encoder_rollout": "encoder attention rollout",
     "kernel": "kernel weights",
 }
 

@@ -78,7 +78,7 @@ def test_attention_samples_of_the_motivating_sentences(tiny_run):
     Guards against samples that are not written, drop the pointer layer, focus on another row
     than "it", open another layer than the best, or hold other weights than the saved model's."""
     out, metrics = tiny_run
-    samples = read_attention(out)
+    samples = [s for s in read_attention(out) if s.kind == "self"]
     assert [s.name for s in samples] == [name for name, _, _ in MOTIVATING] == ["tired", "wide"]
     model, vocab = load_trained(out, metrics["model_sha256"])
     for sample, (_, _, sentence) in zip(samples, MOTIVATING):
@@ -95,6 +95,24 @@ def test_attention_samples_of_the_motivating_sentences(tiny_run):
     # the model learned the motivating pair (animal / street for seeds 0-4 × train.threads 1, 2,
     # measured 2026-12-01), so the two samples point at different nouns
     assert [s.title.rsplit(" ", 1)[-1] for s in samples] == ["animal", "street"]
+
+
+def test_attention_json_holds_the_blocks_rollout_focused_on_it(tiny_run):
+    """Guards the rollout sample (Abnar & Zuidema 2020): over the encoder blocks only (the
+    supervised pointer left out), bottom layer first, focused on "it"."""
+    out, _ = tiny_run
+    samples = read_attention(out)
+    selfs = {s.name: s for s in samples if s.kind == "self"}
+    rolls = [s for s in samples if s.kind == "encoder_rollout"]
+    assert [s.name for s in rolls] == ["tired encoder_rollout", "wide encoder_rollout"]
+    for roll in rolls:
+        w = selfs[roll.name.split()[0]].weights[:-1]  # (blocks, heads, T, T)
+        want = np.eye(w.shape[-1])
+        for layer in w:
+            a = 0.5 * np.eye(w.shape[-1]) + 0.5 * layer.mean(0)
+            want = (a / a.sum(1, keepdims=True)) @ want
+        np.testing.assert_allclose(roll.weights[0, 0], want, atol=2e-5)
+        assert roll.focus == roll.queries.index("it")
 
 
 def test_same_seed_same_metrics_and_samples_without_plots(tiny_run, tmp_path):
