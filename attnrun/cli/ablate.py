@@ -15,7 +15,6 @@ import typer
 from attnrun.cli import common
 from attnrun.errors import AttnrunError
 
-
 COMMANDS = {
     "ablate": (
         "Does attention matter? Remove each attention head of a trained run (zero or mean "
