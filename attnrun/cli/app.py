@@ -60,7 +60,11 @@ def _built(module_name: str) -> dict[str, TyperCommand]:
     own = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     importlib.import_module(module_name).register(own)
     own.callback()(lambda: None)  # a group even for a module with one command
-    return dict(typer.main.get_group(own).commands)
+    built: dict[str, TyperCommand] = {}
+    for name, cmd in typer.main.get_group(own).commands.items():
+        assert isinstance(cmd, TyperCommand), name  # register() adds commands, not groups
+        built[name] = cmd
+    return built
 
 
 def build_command(name: str) -> TyperCommand:

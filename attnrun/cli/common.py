@@ -9,7 +9,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -79,8 +79,12 @@ def defaults(config_class: type) -> Callable[[str], str]:
         node: Any = config_class
         for part in key.split("."):
             field = {f.name: f for f in dataclasses.fields(node)}[part]
-            has_default = field.default is not dataclasses.MISSING
-            node = field.default if has_default else field.default_factory()  # type: ignore[misc]
+            if field.default is not dataclasses.MISSING:
+                node = field.default
+            else:
+                factory = field.default_factory
+                assert callable(factory)  # the schema gives every field a default
+                node = factory()
         if isinstance(node, bool):
             return str(node).lower()
         return "null" if node is None else str(node)
@@ -234,7 +238,7 @@ def _search_outcome(result: Any) -> None:
         raise typer.Exit(2 if all(user for _, _, user in result.failures) else 1)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``attnrun: error: message`` on one line to stderr and exit with ``code``."""
     print(f"attnrun: error: {message}", file=sys.stderr)
     raise typer.Exit(code)

@@ -18,16 +18,18 @@ def apply() -> None:
     """Patch :class:`TyperOption` and :class:`TyperArgument` (idempotent)."""
     if getattr(TyperOption, "_attnrun_help", False):
         return
-    TyperOption._attnrun_help = True
+    # setattr (noqa B010): deliberate patches of Typer's classes, which mypy rejects as plain
+    # assignments (an attribute the class does not declare; assigning to a method)
+    setattr(TyperOption, "_attnrun_help", True)  # noqa: B010
     if hasattr(TyperOption, "display_type_rich"):
         type_hint = TyperOption.display_type_rich
 
         def display_type_rich(self, ctx):
             return None if self.is_flag else type_hint(self, ctx)
 
-        TyperOption.display_type_rich = display_type_rich
+        setattr(TyperOption, "display_type_rich", display_type_rich)  # noqa: B010
     if hasattr(TyperArgument, "_usage_display_name"):
-        TyperArgument._usage_display_name = usage_name
+        setattr(TyperArgument, "_usage_display_name", usage_name)  # noqa: B010
     if hasattr(typer.core, "_get_default_string"):
         default_string = typer.core._get_default_string
 

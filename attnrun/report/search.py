@@ -37,14 +37,15 @@ def _optuna_matplotlib() -> Iterator[Any]:
 
     missing = not hasattr(matplotlib.cm, "get_cmap")
     if missing:
-        matplotlib.cm.get_cmap = matplotlib.colormaps.get_cmap
+        # setattr (noqa B010): matplotlib's stubs no longer declare cm.get_cmap
+        setattr(matplotlib.cm, "get_cmap", matplotlib.colormaps.get_cmap)  # noqa: B010
     try:  # rc_context: optuna's plt.style.use("ggplot") must not restyle later figures
         with warnings.catch_warnings(), plt.rc_context():
             warnings.simplefilter("ignore")  # optuna's ExperimentalWarning on every plot
             yield vm
     finally:
         if missing:
-            del matplotlib.cm.get_cmap
+            delattr(matplotlib.cm, "get_cmap")
 
 
 def _figure(ax: Any) -> Any:

@@ -149,7 +149,11 @@ def plan_search(
     choices = full.hydra.runtime.get("choices") or {}
     for key, expr in sorted(space.items()):
         _check_dimension(name, key, expr, base, choices, own, compose_fn, exp)
-    sampler = OmegaConf.to_container(sweeper.sampler, resolve=True) if sweeper.sampler else {}
+    sampler: dict[str, Any] = {}
+    if sweeper.sampler:
+        container = OmegaConf.to_container(sweeper.sampler, resolve=True)
+        assert isinstance(container, dict)  # a mapping node gives a dict
+        sampler = {str(k): v for k, v in container.items()}
     spec = SearchSpec(
         experiment=name,
         objective=metric,

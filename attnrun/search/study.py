@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,12 @@ class Search:
         if not done:
             return None
         sign = 1 if self.spec.direction == "minimize" else -1
-        return min(done, key=lambda t: (sign * t.value, t.number))
+
+        def rank(t: TrialRow) -> tuple[float, int]:
+            assert t.value is not None  # a completed trial told its (finite) value
+            return sign * t.value, t.number
+
+        return min(done, key=rank)
 
 
 def _state(t: Any) -> str:
@@ -68,7 +74,7 @@ def _state(t: Any) -> str:
     return name
 
 
-def load_search(folder: str | Path) -> Search | None:
+def load_search(folder: str | os.PathLike[str]) -> Search | None:
     """The search in ``folder`` (``search.json`` and ``optuna.db``), or None if it holds none."""
     import optuna
 

@@ -56,6 +56,7 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
         self._process_searchspace_config()
         params = [*self._parse_sweeper_params_config(), *arguments]
         space, fixed = create_params_from_overrides(params)
+        assert self.config is not None and self.launcher is not None  # set by setup()
         for name in fixed:
             space.pop(name, None)
         sweep_dir = Path(self.sweep_dir)
@@ -101,6 +102,7 @@ class ResumableOptunaSweeper(OptunaSweeperImpl):
         """COMPLETE with the objective, or FAIL with the run's status and error."""
         from attnrun.runs.record import read_metrics
 
+        error: str | None
         try:
             value = ret.return_value
             out = ret.hydra_cfg.hydra.runtime.output_dir if ret.hydra_cfg else None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnrun.core.heads import Head, Interventions, attention_rollout, head_sites
+from attnrun.core.heads import Head, Interventions, Site, attention_rollout, head_sites
 from attnrun.errors import ConfigError
 from attnrun.serve.requests import RequestError
 
@@ -43,9 +43,11 @@ class HeadSwitch:
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.sites = head_sites(model)  # (kind, layer) -> heads, in module order
-        self.gated = {
-            m.site for m in model.modules() if getattr(m, "site", None) and hasattr(m, "num_heads")
-        }
+        self.gated: set[Site] = set()  # the sites whose heads can be gated off
+        for m in model.modules():
+            site = getattr(m, "site", None)
+            if site and hasattr(m, "num_heads"):
+                self.gated.add(site)
 
     def kinds(self) -> dict[str, list[int]]:
         """kind → heads per layer (0-based layers in order)."""
@@ -118,7 +120,11 @@ class View:
     label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = {"queries": self.queries, "keys": self.keys, "layer_names": self.layer_names}
+        out: dict[str, list[str] | str] = {
+            "queries": self.queries,
+            "keys": self.keys,
+            "layer_names": self.layer_names,
+        }
         if self.label:
             out["label"] = self.label
         return out

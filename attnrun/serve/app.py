@@ -202,8 +202,11 @@ def serve(
     sock = bind(host, port)
     url = url_of(sock)
     app = create_app(runs, host=host)
+    # uvicorn annotates timeout_graceful_shutdown as int | None, but passes it to
+    # asyncio.timeout / wait_for, which take seconds as a float: the stub is wrong.
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=0.5,
+        app, log_level="warning", access_log=False, lifespan="off",
+        timeout_graceful_shutdown=0.5,  # type: ignore[arg-type]
         timeout_keep_alive=1,
     )  # fmt: skip
     server = _server_class()(config)

@@ -150,6 +150,7 @@ class TranslateEngine:
         words = word_split(text)
         if "it" not in words:
             return 'no "it" in the sentence: nothing to resolve'
+        assert self.coref is not None  # predict() asks only a coref run
         lexicon, best = self.coref
         selfs = [s for s in samples if s.kind == "encoder_self"]
         if best is None or not selfs:
@@ -174,13 +175,16 @@ class SelfAttnEngine:
     experiment = "selfattn"
 
     def __init__(self, run_dir: Path, device: torch.device, metrics: dict[str, Any]) -> None:
+        from attnrun.core.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
         from attnrun.selfattn.predict import load_trained
 
         self.model, self.vocab = load_trained(run_dir, metrics.get("model_sha256"))
         self.model.to(device)
         self.device = device
         self.switch = HeadSwitch(self.model)
-        self.max_tokens = min(MAX_TOKENS, int(self.model.positional.max_len))
+        positional = self.model.positional
+        assert isinstance(positional, (SinusoidalPositionalEncoding, LearnedPositionalEmbedding))
+        self.max_tokens = min(MAX_TOKENS, int(positional.max_len))
         cfg = files.read_config(run_dir).model
         self.settings = {
             "score": cfg.score, "layers": cfg.num_layers, "heads": cfg.num_heads,
@@ -327,7 +331,9 @@ class RegressEngine:
             fit = self.y.mean().expand(queries.numel())
             weights = torch.full((self.x.numel(),), 1.0 / self.x.numel(), dtype=torch.float64)
         else:
-            fit = nadaraya_watson(queries, self.x, self.y, self.kernel, h)
+            out = nadaraya_watson(queries, self.x, self.y, self.kernel, h)
+            assert isinstance(out, torch.Tensor)  # return_weights=False: the predictions alone
+            fit = out
             weights = attention_weights(queries[-1:], self.x, self.kernel, h)[0]
         values = [None if not math.isfinite(v) else round(v, 6) for v in fit.tolist()]
         return values, [round(float(v), 6) for v in weights.nan_to_num(0.0).tolist()]

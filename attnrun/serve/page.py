@@ -27,7 +27,7 @@ __all__ = ["page_html", "script_hashes"]
 
 
 def _asset(name: str) -> str:
-    return resources.files("attnrun.serve").joinpath("static", name).read_text(encoding="utf-8")
+    return (resources.files("attnrun.serve") / "static" / name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)

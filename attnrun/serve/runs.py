@@ -95,7 +95,9 @@ def load_runs(
     from attnrun.report.collect import find_run_dirs, key_metrics, load_run, swept_keys
     from attnrun.runs.prediction import completed_metrics
 
-    runs, skipped, records = [], [], []
+    runs: list[ServedRun] = []
+    skipped: list[str] = []
+    records = []
     for run_dir in sorted(find_run_dirs(paths)):
         try:
             metrics = completed_metrics(run_dir)

@@ -28,6 +28,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -218,6 +219,7 @@ class Trainer:
         if better:
             st.best_val_bleu, st.best_val_loss, st.best_epoch = val_bleu, val_loss, st.epoch
             st.bad_epochs = 0
+            assert self.best is not None  # kept above whenever ``better``
             files.save_weights(self.ctx.out_dir, self.best)
         else:
             st.bad_epochs += 1
@@ -237,7 +239,7 @@ class Trainer:
         st = self.state
         row = st.history[st.best_epoch - 1] if st.best_epoch else {}
         span = {k: row[k] for k in ("averaged_epochs", "ema_steps") if k in row}
-        out = {"weights": self.average.describe(st.best_epoch, span)}
+        out: dict[str, Any] = {"weights": self.average.describe(st.best_epoch, span)}
         if self.average.active:
             out.update(average=self.tc.average, **span, raw_val_bleu=row.get("raw_val_bleu"))
         return out

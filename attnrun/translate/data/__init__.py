@@ -59,6 +59,21 @@ def split_pairs(pairs: list[Pair], n_val: int, n_test: int, seed: int) -> tuple[
     return pairs[n_val + n_test :], pairs[:n_val], pairs[n_val : n_val + n_test]
 
 
+def describe(
+    load: Callable[..., Corpus],
+    *,
+    check: Callable[[Any], None] | None = None,
+    test_splits: tuple[str, ...] | None = None,
+) -> None:
+    """Give the loader ``load`` its ``check(cfg)`` (run by :func:`check_data` before a run folder
+    exists) and the ``test_splits`` it offers (default first; read by :func:`test_splits`)."""
+    # setattr (noqa B010): a Callable type declares no attributes, so mypy rejects assignments
+    if check is not None:
+        setattr(load, "check", check)  # noqa: B010
+    if test_splits is not None:
+        setattr(load, "test_splits", test_splits)  # noqa: B010
+
+
 def test_splits(dataset: str) -> tuple[str, ...]:
     """The test splits ``dataset`` offers, its default first: a loader's ``test_splits``
     attribute (multi30k), else the one split ``test`` it cuts from its pairs."""
@@ -87,4 +102,4 @@ def check_data(dataset: str, cfg: Any) -> None:
 for _info in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_info.name}")
 
-__all__ = ["Corpus", "Pair", "check_data", "datasets", "split_pairs", "test_splits"]
+__all__ = ["Corpus", "Pair", "check_data", "datasets", "describe", "split_pairs", "test_splits"]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from attnrun.errors import DataError
 from attnrun.registry import Registry
-from attnrun.translate.data import Corpus, datasets
+from attnrun.translate.data import Corpus, datasets, describe
 
 AGENT, PLACE, OBJECT = "agent", "place", "object"
 GENDERS = ("m", "f")
@@ -511,4 +511,4 @@ def load_coref(cfg, seed: int) -> Corpus:
     )  # fmt: skip
 
 
-load_coref.check = check_coref
+describe(load_coref, check=check_coref)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attnrun.errors import DataError
-from attnrun.translate.data import Corpus, datasets
+from attnrun.translate.data import Corpus, datasets, describe
 from attnrun.translate.data.download import DownloadError, cache_root, cached, fetch
 from attnrun.translate.data.readers import ReadReport, read_parallel
 
@@ -79,7 +79,7 @@ def check_multi30k(cfg, opener=None) -> None:
     names = [file_name(s, lang) for s in splits for lang in (cfg.src, cfg.tgt)]
     if cfg.root is not None:
         root = Path(cfg.root).expanduser()
-        missing = [n for n in names if not (root / n).is_file()]
+        missing: list[str] = [n for n in names if not (root / n).is_file()]
         if missing:
             raise DataError(
                 f"data.root={cfg.root}: {len(missing)} Multi30k file(s) missing: "
@@ -88,7 +88,7 @@ def check_multi30k(cfg, opener=None) -> None:
             )
         return
     folder = cache_root() / "multi30k"
-    missing: list[str] = []
+    missing = []
     failure: DownloadError | None = None
     for name in names:
         if failure is not None:
@@ -125,5 +125,4 @@ def load_multi30k(cfg, seed: int, opener=None) -> Corpus:
     return Corpus("multi30k", train, val, test, _test_split(cfg), skipped=report.skipped)
 
 
-load_multi30k.check = check_multi30k
-load_multi30k.test_splits = SPLITS[2:]
+describe(load_multi30k, check=check_multi30k, test_splits=SPLITS[2:])

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from attnrun.errors import DataError
-from attnrun.translate.data import Corpus, datasets, split_pairs
+from attnrun.translate.data import Corpus, datasets, describe, split_pairs
 from attnrun.translate.data.download import cache_root, fetch
 from attnrun.translate.data.readers import ReadReport, read_tsv
 
@@ -71,4 +71,4 @@ def check_tatoeba(cfg) -> None:
     fra_txt(cfg.path)
 
 
-load_tatoeba.check = check_tatoeba
+describe(load_tatoeba, check=check_tatoeba)

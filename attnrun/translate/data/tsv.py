@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attnrun.errors import DataError
-from attnrun.translate.data import Corpus, datasets, split_pairs
+from attnrun.translate.data import Corpus, datasets, describe, split_pairs
 from attnrun.translate.data.readers import ReadReport, read_tsv
 
 
@@ -28,4 +28,4 @@ def load_tsv(cfg, seed: int) -> Corpus:
     return Corpus("tsv", train, val, test, "test", skipped=report.skipped)
 
 
-load_tsv.check = check_tsv
+describe(load_tsv, check=check_tsv)
