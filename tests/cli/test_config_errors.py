@@ -35,7 +35,8 @@ def refused(tmp_path: Path, *args: str) -> str:
         (
             ["regress", "kernal=boxcar"],
             "kernal=boxcar is not valid: there is no key kernal (did you mean kernel?); "
-            "allowed: bandwidth, data.*, device, kernel, logger, plot.*, pooling, seed, train.*",
+            "allowed: bandwidth, data.*, device, hparams_search, kernel, logger, plot.*, pooling, "
+            "seed, train.*",
         ),
         (
             ["regress", "train.epoch=3"],

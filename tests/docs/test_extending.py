@@ -23,6 +23,7 @@ import yaml
 from typer.testing import CliRunner
 
 from attnrun.cli import app
+from attnrun.cli.app import command_modules
 
 from .blocks import ROOT, Block, blocks, commands, split
 from .test_commands import tiny
@@ -75,30 +76,12 @@ def recipe(monkeypatch, tmp_path):
         registries = _registries()
         before = {id(r): set(r.names()) for r in registries}
         cmds: list[str] = []
-        for block in SECTIONS[title]:
-            if block.lang == "python":
-                path = _target(block)
-                name = "docs_recipe_" + path.removesuffix(".py").replace("/", "_")
-                module = types.ModuleType(name)
-                if (ROOT / path).is_file():  # code added to an existing module: its namespace
-                    existing = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-                    module.__dict__.update(
-                        {k: v for k, v in vars(existing).items() if not k.startswith("__")}
-                    )
-                sys.modules[name] = module
-                modules.append(name)
-                exec(compile(block.text, block.where, "exec"), module.__dict__)
-                if hasattr(module, "register") and path.startswith("attnrun/cli/"):
-                    module.register(app)
-            elif block.lang == "yaml":
-                path = _target(block)
-                assert path.startswith("configs/")
-                (configs / path.removeprefix("configs/")).write_text(block.text)
-                assert yaml.safe_load(block.text)
-            cmds += commands(block)
-        for r in registries:
-            assert isinstance(r, Registry)
-            added.extend((r, n) for n in set(r.names()) - before[id(r)])
+        try:
+            _run_blocks(title, configs, modules, cmds)
+        finally:  # a failing block still has its registrations undone
+            for r in registries:
+                assert isinstance(r, Registry)
+                added.extend((r, n) for n in set(r.names()) - before[id(r)])
         return cmds
 
     yield run
@@ -106,7 +89,42 @@ def recipe(monkeypatch, tmp_path):
         registry._items.pop(name, None)  # type: ignore[attr-defined]
     del app.registered_commands[n_commands:]
     for name in modules:
+        if name.startswith("command:"):
+            command_modules().pop(name.removeprefix("command:"), None)
         sys.modules.pop(name, None)
+
+
+def _run_blocks(title: str, configs: Path, modules: list[str], cmds: list[str]) -> None:
+    """Each block of section ``title`` in the module its first line names (a new module is also
+    importable by that name, as it would be once the file exists), YAML into ``configs``."""
+    for block in SECTIONS[title]:
+        if block.lang == "python":
+            path = _target(block)
+            name = "docs_recipe_" + path.removesuffix(".py").replace("/", "_")
+            module = types.ModuleType(name)
+            if (ROOT / path).is_file():  # code added to an existing module: its namespace
+                existing = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+                module.__dict__.update(
+                    {k: v for k, v in vars(existing).items() if not k.startswith("__")}
+                )
+            sys.modules[name] = module
+            modules.append(name)
+            dotted = path.removesuffix(".py").replace("/", ".")
+            if not (ROOT / path).is_file():  # a new module: importable by its own name too
+                sys.modules[dotted] = module
+                modules.append(dotted)
+            exec(compile(block.text, block.where, "exec"), module.__dict__)
+            if hasattr(module, "register") and path.startswith("attnrun/cli/"):
+                # what the CLI does for a new file of attnrun/cli: its COMMANDS are looked up
+                for command, text in getattr(module, "COMMANDS", {}).items():
+                    command_modules()[command] = (dotted, text)
+                    modules.append(f"command:{command}")
+        elif block.lang == "yaml":
+            path = _target(block)
+            assert path.startswith("configs/")
+            (configs / path.removeprefix("configs/")).write_text(block.text)
+            assert yaml.safe_load(block.text)
+        cmds += commands(block)
 
 
 def _registries():

@@ -58,7 +58,7 @@ def test_configuration_reference_has_every_key_with_its_default(gen):
             assert f"| `{key}` |" in section, (name, key)
     assert "| `train.epochs` | int | `8` |" in text.split("## `translate`")[1]
     # a comment written beside the field in the dataclass
-    assert "multi30k's test set" in text
+    assert "the dataset's test split" in text
 
 
 def test_registry_reference_has_every_name(gen):
