@@ -47,7 +47,7 @@ def open_target(
         raise DataError(f"{run_dir}: cannot ablate a {name!r} run; ablate supports {supported}")
     if limit is not None:
         require(limit >= 1, "--limit", limit, "an integer >= 1")
-    return ablators.get(name)(run_dir, metrics, split, limit), metrics
+    return ablators.get(str(name))(run_dir, metrics, split, limit), metrics
 
 
 def ablate(

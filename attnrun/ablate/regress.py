@@ -64,7 +64,9 @@ class RegressTarget(AblationTarget):
             value = self.mse(factor)
             out[name] = {
                 "test_mse": value,
-                "bandwidth": None if factor is None else factor * self.bandwidth,
+                "bandwidth": None
+                if factor is None or self.bandwidth is None
+                else factor * self.bandwidth,
                 "delta": None if math.isnan(value) else value - ctx.intact["test_mse"],
             }
         return {"replaced_weights": out}

@@ -82,8 +82,9 @@ class SelfAttnTarget(AblationTarget):
                 gates = {s: torch.ones(n, h, requires_grad=True) for s, h in self.sites.items()}
                 with torch.enable_grad(), intervene(Interventions(gates=gates)):
                     F.nll_loss(self._forward(b).log_probs, b.target, reduction="sum").backward()
-                for s, g in gates.items():
-                    totals[s] += g.grad.abs().sum(0).double()  # (H,)
+                for s, gate in gates.items():
+                    assert gate.grad is not None  # every gate is on the loss's graph
+                    totals[s] += gate.grad.abs().sum(0).double()  # (H,)
         finally:
             for p, g in zip(self.model.parameters(), grads):
                 p.requires_grad_(g)

@@ -134,8 +134,9 @@ class TranslateTarget(AblationTarget):
                     )  # (B, T)
                     per_example = ce.sum(1) / (b.tgt_out != PAD).sum(1).clamp_min(1)
                     per_example.sum().backward()
-                for s, g in gates.items():
-                    totals[s] += g.grad.abs().sum(0).double().cpu()  # (H,)
+                for s, gate in gates.items():
+                    assert gate.grad is not None  # every gate is on the loss's graph
+                    totals[s] += gate.grad.abs().sum(0).double().cpu()  # (H,)
         finally:
             for p, g in zip(model.parameters(), grads):
                 p.requires_grad_(g)
