@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from attnrun.viz import ATTENTION_CMAP
 from attnrun.viz.heatmaps import save_figure
 
 __all__ = [
@@ -45,25 +46,45 @@ def head_grids(record: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
     return grids
 
 
+#: Colour maps of the importance grid: the removal effect is signed (a removal can help), so a
+#: diverging map centred on 0; gradient importance is >= 0, so the attention heatmaps' map.
+EFFECT_CMAP = "RdBu_r"
+
+
+def _limits(grids: Mapping[str, Mapping[str, np.ndarray]], key: str) -> tuple[float, float]:
+    """One colour scale for every kind's grid of ``key``, so the kinds compare at a glance."""
+    values = np.concatenate([np.ravel(g[key]) for g in grids.values()])
+    values = values[np.isfinite(values)]
+    top = float(np.abs(values).max()) if values.size else 0.0
+    top = top or 1.0  # all zero: still a scale, every cell at its middle (effect) or bottom
+    return (-top, top) if key == "effect" else (0.0, top)
+
+
 def importance_figure(record: Mapping[str, Any], title: str = "") -> Figure:
-    """Per kind (rows): removal effect and gradient importance (columns), layer × head."""
+    """Per kind (rows): removal effect and gradient importance (columns), layer × head, each
+    column on one colour scale across kinds."""
     grids = head_grids(record)
-    fig = Figure(figsize=(7.5, 2.4 * len(grids) + 0.6), constrained_layout=True)
+    fig = Figure(figsize=(8.5, 2.4 * len(grids) + 0.6), constrained_layout=True)
     axes = fig.subplots(len(grids), 2, squeeze=False)
     metric = record["metric"]
+    panels = (("effect", f"{metric} lost when removed"), ("importance", "gradient importance"))
+    limits = {key: _limits(grids, key) for key, _ in panels}
     for row, (kind, g) in enumerate(grids.items()):
-        panels = (("effect", f"{metric} lost when removed"), ("importance", "gradient importance"))
         for col, (key, label) in enumerate(panels):
             ax, m = axes[row][col], g[key]
-            im = ax.imshow(m, cmap="viridis" if key == "importance" else "magma", aspect="auto")
+            lo, hi = limits[key]
+            cmap = EFFECT_CMAP if key == "effect" else ATTENTION_CMAP
+            im = ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
             for (i, j), v in np.ndenumerate(m):
                 if np.isfinite(v):
                     v = v + 0.0  # -0.0 → 0.0: no "-0" label
-                    ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="grey")
+                    dark = abs(v) > 0.6 * hi  # white text on the darkest cells
+                    colour = "white" if dark else "black"
+                    ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color=colour)
             ax.set_xticks(range(m.shape[1]), [f"H{h + 1}" for h in range(m.shape[1])])
             ax.set_yticks(range(m.shape[0]), [f"L{i + 1}" for i in range(m.shape[0])])
             ax.set_title(f"{kind}: {label}", fontsize=9)
-            fig.colorbar(im, ax=ax, shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8, label="lost" if key == "effect" else "$I_h$")
     rho = record.get("spearman_importance_effect")
     rho_text = "n/a" if rho is None else f"{rho:.2f}"
     fig.suptitle(
