@@ -141,7 +141,7 @@ def test_switching_a_head_off_zeroes_its_map_and_matches_the_api(page, ids, serv
         if (h["kind"], h["layer"], h["head"]) == ("encoder_self", 1, 0)
     )
     effect = page.locator(f"#panel-a label.toggle:has({toggle}) .head-delta")
-    assert effect.text_content() == f" \u2212{abs(want_delta):.2f} bleu"
+    assert effect.text_content(timeout=5_000) == f" \u2212{abs(want_delta):.2f} bleu"
     assert "ablations/2026-01-02/00-00-00" in effect.get_attribute("title")
     assert "test split" in effect.get_attribute("title")
     before = _answered(page)
