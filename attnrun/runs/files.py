@@ -372,3 +372,9 @@ def read_ablations(run_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
         if isinstance(obj, dict) and obj.get("format") == ABLATION_FORMAT:
             out.append((path.parent, obj))
     return out
+
+
+def latest_ablation(run_dir: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable ``ablation.json`` of the run (:func:`read_ablations`' last), or None."""
+    found = read_ablations(run_dir)
+    return found[-1] if found else None

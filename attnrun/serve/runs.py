@@ -35,6 +35,7 @@ class ServedRun:
     engine: Any
     metrics: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    ablation: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /api/runs`` says about the run."""
@@ -46,6 +47,7 @@ class ServedRun:
             "experiment": self.experiment,
             "settings": self.settings,
             "metrics": self.metrics,
+            "ablation": self.ablation,
             **kinds,
         }
 
@@ -72,6 +74,44 @@ class ServedRun:
                  "attention_off": "uniform" if iv and iv.weights else "removed"},
             )  # fmt: skip
         return out_dir
+
+
+def ablation_summary(run_dir: Path) -> dict[str, Any] | None:
+    """What the head toggles show of the run's newest ``attnrun ablate`` (None without one):
+    ``{"folder", "split", "mode", "metric", "intact", "lower_is_better", "heads"}``, each head
+    ``{"kind", "layer", "head", "delta", "importance"}`` (0-based as ``attention.json`` and the
+    toggles; ``delta`` = the metric with the head removed − intact)."""
+    from attnrun.runs import files
+
+    latest = files.latest_ablation(run_dir)
+    if latest is None:
+        return None
+    folder, record = latest
+    metric = record.get("metric")
+    heads = []
+    for h in record.get("heads") or []:
+        deltas = h.get("deltas") if isinstance(h, dict) else None
+        delta = deltas.get(metric) if isinstance(deltas, dict) else None
+        if not (_number(delta) and isinstance(h.get("kind"), str)):
+            continue
+        if not all(isinstance(h.get(k), int) for k in ("layer", "head")):
+            continue
+        importance = h.get("importance")
+        heads.append({
+            "kind": h["kind"], "layer": h["layer"], "head": h["head"], "delta": delta,
+            "importance": importance if _number(importance) else None,
+        })  # fmt: skip
+    intact = record.get("intact")
+    intact = intact.get(metric) if isinstance(intact, dict) else None
+    return {
+        "folder": str(folder.relative_to(run_dir)),
+        "split": record.get("split"),
+        "mode": record.get("mode"),
+        "metric": metric,
+        "intact": intact if _number(intact) else None,
+        "lower_is_better": metric in (record.get("lower_is_better") or []),
+        "heads": heads,
+    }
 
 
 def _engine(run_dir: Path, metrics: dict[str, Any], device: torch.device) -> Any:
@@ -106,7 +146,9 @@ def load_runs(
             skipped.append(str(e) if str(run_dir) in str(e) else f"{run_dir}: {e}")
             continue
         record = load_run(run_dir)
-        runs.append(ServedRun(f"r{len(runs) + 1}", run_dir, record.experiment, engine))
+        run = ServedRun(f"r{len(runs) + 1}", run_dir, record.experiment, engine)
+        run.ablation = ablation_summary(run_dir)
+        runs.append(run)
         records.append(record)
     swept = swept_keys(records)
     for run, record in zip(runs, records):

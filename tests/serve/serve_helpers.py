@@ -56,6 +56,42 @@ def train_runs(root: Path) -> dict[str, Path]:
     return out
 
 
+#: The tiny Transformer's heads per kind (layers × heads), as ``GET /api/runs`` lists them.
+TRANSFORMER_HEADS = {"encoder_self": [2, 2], "cross": [2, 2], "decoder_self": [2, 2]}
+
+
+def write_test_ablation(
+    run_dir: Path, folder: str = "2026-01-02/00-00-00", metric: str = "bleu", base: float = 0.0
+) -> dict:
+    """An ``ablation.json`` (through the files helper) in ``run_dir/ablations/<folder>`` with a
+    different ``metric`` delta for every head of :data:`TRANSFORMER_HEADS` (so a head read at
+    the wrong index shows a wrong number); returns the record."""
+    from attnrun.runs import files
+
+    heads = []
+    for k, (kind, layers) in enumerate(TRANSFORMER_HEADS.items()):
+        for layer, n in enumerate(layers):
+            for head in range(n):
+                delta = round(base - (10 * k + 3 * layer + head + 1) / 100, 4)
+                heads.append({
+                    "kind": kind, "layer": layer, "head": head,
+                    "label": f"{kind} L{layer + 1} H{head + 1}",
+                    "metrics": {metric: 2.0 + delta, "perplexity": 71.0},
+                    "deltas": {metric: delta, "perplexity": 1.0},
+                    "importance": round(0.5 - delta, 6),
+                })  # fmt: skip
+    record = {
+        "run": str(run_dir), "experiment": "translate", "limit": None, "split": "test",
+        "examples": 30, "mode": "zero", "metric": metric, "metric_names": [metric, "perplexity"],
+        "lower_is_better": ["perplexity"], "intact": {metric: 2.0, "perplexity": 70.0},
+        "heads": heads,
+    }  # fmt: skip
+    out_dir = run_dir / files.ABLATIONS / folder
+    out_dir.mkdir(parents=True)
+    files.write_ablation(out_dir, record)
+    return record
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     """path → SHA-256 of every file under ``root`` (what "unchanged" compares)."""
     return {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_helpers import SENTENCE, Server
+from serve_helpers import SENTENCE, Server, write_test_ablation
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,12 +37,15 @@ def browser():
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     """The transformer, RNN and regress runs, and a copy of the regress run whose folder name is
-    markup (ids: r1 = the markup one, r2 regress, r3 rnn, r4 transformer)."""
+    markup (ids: r1 = the markup one, r2 regress, r3 rnn, r4 transformer); the transformer has
+    an ablation.json (``s.ablation``), the others none."""
     root = tmp_path_factory.mktemp("page_runs")
     for name in ("transformer", "rnn", "regress"):
         shutil.copytree(trained[name], root / name)
     shutil.copytree(trained["regress"], root / EVIL)
+    ablation = write_test_ablation(root / "transformer")
     s = Server(str(root), "--port", "0")
+    s.ablation = ablation
     yield s
     s.stop()
 
@@ -126,13 +129,23 @@ def test_hovering_a_token_draws_lines_and_outlines_its_heatmap_row(page, ids, se
 
 
 def test_switching_a_head_off_zeroes_its_map_and_matches_the_api(page, ids, server):
-    """Guards the head toggles: unticking encoder layer 2 head 1 recomputes; its heatmap is all
-    zero, another head's map and the output are the API's answer with that head off."""
+    """Guards the head toggles: each shows its measured removal effect (the run's ablation.json
+    delta, tooltip naming its folder and split); unticking encoder layer 2 head 1 recomputes;
+    its heatmap is all zero, another head's map and the output are the API's answer with that
+    head off."""
     _run_sentence(page, ids["transformer"], SENTENCE)
-    before = _answered(page)
-    page.uncheck(
-        '#panel-a input.head-toggle[data-kind="encoder_self"][data-layer="1"][data-head="0"]'
+    toggle = 'input.head-toggle[data-kind="encoder_self"][data-layer="1"][data-head="0"]'
+    want_delta = next(
+        h["deltas"]["bleu"]
+        for h in server.ablation["heads"]
+        if (h["kind"], h["layer"], h["head"]) == ("encoder_self", 1, 0)
     )
+    effect = page.locator(f"#panel-a label.toggle:has({toggle}) .head-delta")
+    assert effect.text_content(timeout=5_000) == f" \u2212{abs(want_delta):.2f} bleu"
+    assert "ablations/2026-01-02/00-00-00" in effect.get_attribute("title")
+    assert "test split" in effect.get_attribute("title")
+    before = _answered(page)
+    page.uncheck(f"#panel-a {toggle}")
     _wait(page, before)
     ablate = [{"kind": "encoder_self", "layer": 1, "head": 0}]
     _, want = server.post(
@@ -164,6 +177,7 @@ def test_two_runs_side_by_side_answer_the_same_sentence(page, ids, server):
     assert page.text_content("#panel-b .output") == want["output"]
     assert page.is_visible("#panel-a") and page.is_visible("#panel-b")
     assert page.locator("#panel-b input.head-toggle").count() == 1  # the RNN's one attention
+    assert page.locator("#panel-b .head-delta").count() == 0  # no ablation.json: no effect
 
 
 def test_regress_slider_and_click_refit(page, ids, server):

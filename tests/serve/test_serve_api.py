@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from serve_helpers import SENTENCE, Server, tree_digest
+from serve_helpers import SENTENCE, Server, tree_digest, write_test_ablation
 
 
 def _predict(server, run, text=SENTENCE, **extra):
@@ -38,6 +38,44 @@ def test_runs_lists_every_loaded_run_with_its_heads(server, run_ids, trained):
     assert by_name["selfattn"]["heads"] == {"self": [4, 4, 4]}  # 2 blocks + the pointer
     assert by_name["regress"]["input"] == "query" and by_name["regress"]["bandwidth"] == 1.0
     assert "bleu" in tf["metrics"] and tf["settings"]["model"] == "transformer"
+
+
+def test_runs_carry_the_newest_ablation_keyed_as_the_toggles(trained, tmp_path):
+    """Guards the head toggles' measured effects: ``GET /api/runs`` gives a run the metric
+    delta of every head of its newest ablation.json (not an older one, not a damaged newer
+    file), keyed by the 0-based kind/layer/head the toggles and ``attention.json`` use; a run
+    without an ablation has ``"ablation": null``."""
+    for name in ("transformer", "rnn"):
+        shutil.copytree(trained[name], tmp_path / name)
+    tf = tmp_path / "transformer"
+    write_test_ablation(tf, "2026-01-01/00-00-00", base=-5.0)  # older: must not show
+    record = write_test_ablation(tf, "2026-01-02/00-00-00")
+    damaged = tf / "ablations" / "2026-01-03" / "00-00-00"
+    damaged.mkdir(parents=True)
+    (damaged / "ablation.json").write_text("{not json")
+    server = Server(str(tmp_path), "--port", "0")
+    try:
+        status, body = server.get("/api/runs")
+    finally:
+        server.stop()
+    assert status == 200
+    by_name = {r["name"]: r for r in body["runs"]}
+    assert by_name["rnn"]["ablation"] is None
+    ab = by_name["transformer"]["ablation"]
+    assert ab["folder"] == "ablations/2026-01-02/00-00-00"
+    assert (ab["split"], ab["mode"], ab["metric"], ab["intact"]) == ("test", "zero", "bleu", 2.0)
+    assert ab["lower_is_better"] is False
+    want = {
+        (h["kind"], h["layer"], h["head"]): (h["deltas"]["bleu"], h["importance"])
+        for h in record["heads"]
+    }
+    got = {(h["kind"], h["layer"], h["head"]): (h["delta"], h["importance"]) for h in ab["heads"]}
+    assert got == want
+    heads = by_name["transformer"]["heads"]  # every toggle (kind, layer < L, head < H) has one
+    toggles = {(k, layer, h) for k, ns in heads.items() for layer, n in enumerate(ns)
+               for h in range(n)}  # fmt: skip
+    assert set(got) == toggles
+    assert got[("encoder_self", 1, 0)] == (-0.04, 0.54)  # 0-based: encoder layer 2, head 1
 
 
 @pytest.mark.parametrize("name", ["transformer", "rnn"])

@@ -217,9 +217,30 @@
     }
   };
 
+  // "kind/layer/head" -> a span with the head's measured removal effect from the run's newest
+  // `attnrun ablate` (GET /api/runs' "ablation"; none without one), e.g. "−0.12 bleu".
+  function headEffects(ab) {
+    var out = {};
+    if (!ab) return out;
+    var title = "removed: " + ab.metric + " changes by this much (attnrun ablate, " + ab.folder +
+      ", " + ab.split + " split, mode " + ab.mode + (ab.intact === null ? "" : ", intact " +
+      fmt(ab.intact)) + ")";
+    ab.heads.forEach(function (h) {
+      var d = Number(h.delta.toFixed(2));
+      var text = (d < 0 ? "\u2212" : d > 0 ? "+" : "\u00b1") + Math.abs(d).toFixed(2);
+      var span = el("span", "head-delta", " " + text + " " + ab.metric);
+      var hurts = ab.lower_is_better ? d > 0 : d < 0;
+      if (hurts) span.classList.add("hurts");
+      span.title = title;
+      out[h.kind + "/" + h.layer + "/" + h.head] = span;
+    });
+    return out;
+  }
+
   // One checkbox per head (ticked: on); an RNN's one attention: on, or uniform when off.
   Panel.prototype.drawToggles = function (a) {
     var box = this.part(".toggles"), run = this.run, self = this;
+    var effects = headEffects(run.ablation);
     clear(box);
     Object.keys(run.heads).forEach(function (kind) {
       var removable = run.heads_removable.indexOf(kind) >= 0;
@@ -248,6 +269,7 @@
           label.appendChild(box2);
           label.appendChild(document.createTextNode(
             removable ? " H" + (h + 1) : " attention on (off: uniform weights over the source)"));
+          if (effects[key]) label.appendChild(effects[key]);
           row.appendChild(label);
         }
         set.appendChild(row);
