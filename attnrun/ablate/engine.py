@@ -34,24 +34,13 @@ def harm(target: AblationTarget, metric: str, intact: float, removed: float) -> 
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman's rank correlation (Pearson's r of the ranks, ties given their mean rank);
+    """Spearman's rank correlation (``scipy.stats.spearmanr``: ties given their mean rank);
     ``None`` for fewer than 3 points or a constant side (no ranking to compare)."""
-    if len(x) < 3 or len(x) != len(y):
+    if len(x) < 3 or len(x) != len(y) or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    rx, ry = _ranks(np.asarray(x, float)), _ranks(np.asarray(y, float))
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
+    from scipy.stats import spearmanr
 
-
-def _ranks(v: np.ndarray) -> np.ndarray:
-    order = np.argsort(v, kind="stable")
-    ranks = np.empty(len(v))
-    ranks[order] = np.arange(len(v), dtype=float)
-    for value in np.unique(v):  # ties: the mean of their ranks
-        tied = v == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
+    return float(spearmanr(x, y).statistic)
 
 
 def pruning_counts(n: int, steps: int) -> list[int]:
