@@ -15,9 +15,13 @@ of the same seed (mean, and range over seeds); and per averaging arm the gain wi
 ``val_bleu - raw_val_bleu`` at its best epoch, which the machine's load cannot bias.
 ``summary.json`` in ``--out`` holds every figure.
 
+With ``--parallel`` the arms of a seed train *at the same time*, one process each with
+``--threads`` threads (two 1-thread arms fill a 2-core machine): both arms then see the same load,
+which makes the pair comparable even on a shared machine.
+
 usage: python benchmarks/average_seeds.py [--seeds 0 1 2] [--average last:5 [ema:0.999 ...]]
-           [--minutes 20] [--threads 1] [--src en --tgt fr] [--shared DIR] [--out DIR]
-           [--splits val test_2016_flickr ...] [--beam N] [override ...]
+           [--minutes 20] [--threads 1] [--parallel] [--src en --tgt fr] [--shared DIR]
+           [--out DIR] [--splits val test_2016_flickr ...] [--beam N] [override ...]
 
 Issue 21: "weight averaging alone (the README recipe ± averaging, 3 seeds each): its gain with
 the range over seeds". A 20-minute budget is only comparable between runs on a quiet machine:
@@ -30,9 +34,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,9 +91,12 @@ def recipe(args, seed: int, average: str) -> dict:
 
 def run_arm(args, seed: int, average: str) -> dict:
     """Train one arm of one seed, then score its model.pt on every split."""
+    import torch
+
     from attnrun.experiments import experiments
     from attnrun.translate.predict import evaluate_files
 
+    torch.set_num_threads(args.threads)  # evaluation too: parallel arms must not oversubscribe
     run_dir = args.out / f"{average.replace(':', '_')}-seed{seed}"
     t0 = time.perf_counter()
     metrics = experiments.get("translate")(recipe(args, seed, average), run_dir, quiet=True)
@@ -173,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--average", nargs="+", default=["last:5"], help="arms beside none")
     ap.add_argument("--minutes", type=float, default=20.0, help="training budget of each run")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--parallel", action="store_true", help="train a seed's arms at once, one process each"
+    )
     ap.add_argument("--src", default="en")
     ap.add_argument("--tgt", default="fr")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -189,7 +201,15 @@ def main(argv: list[str] | None = None) -> int:
 
     for arm in arms:
         make_averager(arm)  # a bad arm fails before any training
-    rows = [run_arm(args, seed, arm) for seed in args.seeds for arm in rotated(arms, seed)]
+    rows = []
+    for seed in args.seeds:
+        order = rotated(arms, seed)
+        if args.parallel:  # the arms of a seed side by side, one process each
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(len(order), mp_context=ctx) as pool:
+                rows += pool.map(run_arm, [args] * len(order), [seed] * len(order), order)
+        else:
+            rows += [run_arm(args, seed, arm) for arm in order]
     summary = summarise(rows, arms, args.splits)
     summary["within_run"] = within_run(rows, arms)
     given = sys.argv[1:] if argv is None else argv

@@ -169,7 +169,8 @@ def additive_rows(d2l, device, dtype, repeats, min_s):
     }
     if d2l is not None:
         peer = d2l.AdditiveAttention(h, 0.0).to(device)
-        peer(qs[0], keys, keys, lens)  # materialise the lazy layers
+        with torch.no_grad():  # materialise the lazy layers in fp32, then cast
+            peer(qs[0].float(), keys.float(), keys.float(), lens)
         peer.to(dtype)
         pparams = [keys, qs, *peer.parameters()]
 
@@ -205,7 +206,8 @@ def multihead_rows(d2l, device, dtype, repeats, min_s):
     fns = {"ours": fwd_bwd(lambda: ours(x, x, x, lens, need_weights=False)[0], [x])}
     if d2l is not None:
         peer = d2l.MultiHeadAttention(h, heads, 0.0).to(device)
-        peer(x, x, x, lens)
+        with torch.no_grad():  # materialise the lazy layers in fp32, then cast
+            peer(x.float(), x.float(), x.float(), lens)
         peer.to(dtype)
         fns["peer"] = fwd_bwd(lambda: peer(x, x, x, lens), [x])
     res = compare(fns, device, repeats, min_s)

@@ -38,9 +38,15 @@ The machine may be shared, so rows are *interleaved*: training alternates one ba
 round. Figures are over all rounds, with the per-round ratios [median, min-max]; the load average
 is printed at the start, per round and at the end. Threads: torch's default unless ``--threads``.
 
+On CUDA (``--device cuda``) every timing is bracketed by ``torch.cuda.synchronize``; ``--dtype
+bfloat16`` runs both training rows under the same bf16 autocast (attnrun's ``train.precision=bf16``:
+its loss through ``training_loss(..., dtype=torch.bfloat16)``, the peer's forward in
+``torch.autocast``), fp32 master weights either way.
+
 usage: python benchmarks/bench_transformer.py [--rounds 3] [--batches 4] [--decode-rounds 3]
            [--decode-warmup 1] [--decode-batch 32] [--steps 50] [--threads N] [--shared DIR]
-           [--profile] [--skip-train] [--skip-decode]
+           [--device cpu|cuda] [--dtype float32|bfloat16] [--profile] [--skip-train]
+           [--skip-decode]
 """
 
 from __future__ import annotations
@@ -68,6 +74,11 @@ from attnrun.translate.tokenize import EOS, PAD  # noqa: E402
 
 D, HEADS, FFN, LAYERS, DROPOUT, BATCH = 256, 4, 1024, 3, 0.1, 128
 OURS, PEER = "attnrun TransformerSeq2Seq", "torch.nn.Transformer (peer)"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _loadavg() -> str:
@@ -146,9 +157,10 @@ class TorchTransformer(nn.Module):
         scale = math.sqrt(D)
         x = self.dropout(self.src_emb(src) * scale + self.P[:S])
         y = self.dropout(self.tgt_emb(tgt_in) * scale + self.P[:T])
-        src_pad = torch.arange(S) >= batch.src_lens[:, None]  # True: ignored
+        dev = src.device
+        src_pad = torch.arange(S, device=dev) >= batch.src_lens[:, None]  # True: ignored
         tgt_pad = tgt_in == PAD
-        causal = torch.ones(T, T, dtype=torch.bool).triu(1)  # True: not allowed
+        causal = torch.ones(T, T, dtype=torch.bool, device=dev).triu(1)  # True: not allowed
         h = self.transformer(
             x,
             y,
@@ -159,7 +171,7 @@ class TorchTransformer(nn.Module):
             tgt_is_causal=True,
         )  # (B, T, d)
         keep = tgt_out != PAD
-        return F.cross_entropy(self.out(h[keep]), tgt_out[keep])
+        return F.cross_entropy(self.out(h[keep]).float(), tgt_out[keep])
 
 
 # 1. training ----------------------------------------------------------------------------------
@@ -170,32 +182,43 @@ def bench_training(args, examples, max_len: int, kind: str) -> list[str]:
     from attnrun.translate.train import training_loss
 
     torch.manual_seed(0)
+    dev, dtype = args.device, args.amp
     ours = ours_model(*args.vocab).train()
-    peer = TorchTransformer(ours, ours.encoder.max_len).train()
+    peer = TorchTransformer(ours, ours.encoder.max_len).train().to(dev)
+    ours.to(dev)
     n_ours = sum(p.numel() for p in ours.parameters())
     n_peer = sum(p.numel() for p in peer.parameters())
     opts = {
         OURS: torch.optim.Adam(ours.parameters(), lr=1e-4, fused=True),
         PEER: torch.optim.Adam(peer.parameters(), lr=1e-4, fused=True),
     }
+
+    def peer_loss(b) -> Tensor:
+        with torch.autocast(dev.type, dtype or torch.bfloat16, enabled=dtype is not None):
+            return peer.loss(b)
+
     losses = {
-        OURS: lambda b: training_loss(ours, b, 0.0, dtype=None),  # attnrun's own, fp32
-        PEER: peer.loss,
+        OURS: lambda b: training_loss(ours, b, 0.0, dtype=dtype),  # attnrun's own
+        PEER: peer_loss,
     }
     gen = torch.Generator().manual_seed(0)
     order = bucket_batches(examples, BATCH, gen)
     need = args.rounds * args.batches + 2
-    batches = [make_batch(examples, order[i % len(order)]) for i in range(need)]
+    batches = [make_batch(examples, order[i % len(order)]).to(dev) for i in range(need)]
 
     def step(name: str, b) -> float:
+        _sync(dev)
         t0 = time.perf_counter()
         loss = losses[name](b)
         opts[name].zero_grad(set_to_none=True)
         loss.backward()
         opts[name].step()
+        _sync(dev)
         return time.perf_counter() - t0
 
-    for b in batches[:2]:  # warm-up
+    # warm-up: on CUDA every batch once, so each padded shape's kernels are chosen before timing
+    # (bf16 autocast chose them on the first sight of a shape: 3-10× slower rounds otherwise)
+    for b in batches if dev.type == "cuda" else batches[:2]:
         for name in losses:
             step(name, b)
     if args.profile:
@@ -229,7 +252,8 @@ def bench_training(args, examples, max_len: int, kind: str) -> list[str]:
     print(
         f"\nTraining: Multi30k en->fr, {kind} tokenizers (vocab {args.vocab[0]}/{args.vocab[1]}), "
         f"max_len {max_len}, batch {BATCH} sentences, d_model {D}, {HEADS} heads, FFN {FFN}, "
-        f"{LAYERS}+{LAYERS} layers, dropout {DROPOUT}, fp32, fused Adam; {args.rounds} rounds x "
+        f"{LAYERS}+{LAYERS} layers, dropout {DROPOUT}, {args.dtype} on {dev}, fused Adam; "
+        f"{args.rounds} rounds x "
         f"{args.batches} identical batches per row ({tokens[OURS]:,} target tokens per row)"
     )
     for name in losses:
@@ -299,13 +323,14 @@ def bench_decoding(args, src_tok, val) -> list[str]:
     from attnrun.translate.search import beam_search, greedy
 
     torch.manual_seed(0)
-    model = ours_model(*args.vocab).eval()
+    dev = args.device
+    model = ours_model(*args.vocab).eval().to(dev)
     with torch.no_grad():
         model.decoder.out.bias[EOS] = -1e9  # EOS never wins: every search runs --steps steps
     recompute = RecomputeModel(model)
     ids = [src_tok.encode(s)[:49] + [EOS] for s, _ in val[: args.decode_batch]]
-    src = pad(ids)
-    lens = torch.tensor([len(x) for x in ids])
+    src = pad(ids).to(dev)
+    lens = torch.tensor([len(x) for x in ids], device=dev)
     n = args.steps
 
     def run(m, beam: int):
@@ -327,8 +352,10 @@ def bench_decoding(args, src_tok, val) -> list[str]:
     times: dict[tuple[str, int], list[float]] = {row: [] for row in rows}
     for r in range(-args.decode_warmup, args.decode_rounds):  # r < 0: warm-up, not counted
         for mode, beam in rows:
+            _sync(dev)
             t0 = time.perf_counter()
             run(models[mode], beam)
+            _sync(dev)
             times[mode, beam].append(time.perf_counter() - t0)
         line = ", ".join(f"{m} b{k} {times[m, k][-1]:.2f}s" for m, k in rows)
         what = f"round {r + 1}/{args.decode_rounds}" if r >= 0 else "warm-up (not counted)"
@@ -372,10 +399,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=50, help="target tokens decoded (forced)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--profile", action="store_true", help="profile 2 training steps of each")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-decode", action="store_true")
     args = ap.parse_args(argv)
+    args.device = torch.device(args.device)
+    args.amp = None if args.dtype == "float32" else torch.bfloat16
+    if args.device.type == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: no CUDA device here", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     data = args.shared / "data" / "multi30k"
@@ -406,7 +440,12 @@ def main(argv: list[str] | None = None) -> int:
         "\nREADME rows (vs the peer measured in this run: median of the per-round ratios "
         "[min-max], and the ratio of the totals over all rounds):"
     )
-    print(f"| row | ratio ({torch.get_num_threads()} threads) |\n|---|---|")
+    where = (
+        torch.cuda.get_device_name(args.device)
+        if args.device.type == "cuda"
+        else f"{torch.get_num_threads()} threads"
+    )
+    print(f"| row | ratio ({where}, {args.dtype}) |\n|---|---|")
     print("\n".join(rows))
     return 0
 

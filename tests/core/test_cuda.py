@@ -166,3 +166,39 @@ def test_cuda_transformer_takes_the_fused_kernel_when_weights_are_not_needed(mon
     with torch.no_grad():
         logits_w, _ = gpu(batch.src, batch.src_lens, batch.tgt_in, need_weights=True)
     assert_close(logits_w, logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["encoder_self", "decoder_self", "cross"])
+def test_cuda_head_removal_and_mean_match_cpu(kind):
+    """``core.heads`` on CUDA (what ``attnrun ablate`` and ``serve --device cuda`` run): removing
+    a head, or writing a mean into its slice, gives the CPU's logits, in teacher forcing and in
+    cached greedy steps. Guards a gate or mean left on the CPU (a device error) or broadcast on
+    the wrong axis on one device only."""
+    from attnrun.core.heads import Head, Interventions, intervene
+
+    cpu, gpu = _transformer_pair()
+    batch = make_batch(_pairs(), [0, 1, 2, 3])
+    src, lens, tgt_in = batch.src, batch.src_lens, batch.tgt_in
+    heads = {(k, i): 4 for k in ("encoder_self", "decoder_self", "cross") for i in range(2)}
+    means = {(kind, 1): torch.randn(4, 8)}
+    for iv in (
+        Interventions.remove([Head(kind, 1, 2)], heads),
+        Interventions.remove([Head(kind, 1, 2)], heads, means=means),
+    ):
+        got = {}
+        for name, model in (("cpu", cpu), ("gpu", gpu)):
+            dev = next(model.parameters()).device
+            args = [x.to(dev) for x in (src, lens, tgt_in)]
+            with torch.no_grad(), intervene(iv):
+                forced, _ = model(*args)
+                memory, state = model.encode(*args[:2])
+                steps = []
+                for t in range(tgt_in.shape[1]):
+                    logits, state, _ = model.decoder.step(args[2][:, t], memory, state)
+                    steps.append(logits)
+            got[name] = (forced.cpu(), torch.stack(steps, 1).cpu())
+        assert_close(got["gpu"][0], got["cpu"][0], atol=1e-4, rtol=1e-4)
+        assert_close(got["gpu"][1], got["gpu"][0], atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        intact, _ = cpu(src, lens, tgt_in)
+    assert not torch.allclose(intact, got["cpu"][0])  # the head mattered: the check has teeth
