@@ -104,8 +104,8 @@ def tree_digest(root: Path) -> dict[str, str]:
 class Server:
     """A running ``attnrun serve`` subprocess and its URL."""
 
-    def __init__(self, *args: str, timeout: float = 60.0) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, timeout: float = 60.0, env: dict | None = None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "attnrun", "serve", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from serve_helpers import Server
@@ -121,3 +122,27 @@ def test_host_names_are_read_without_the_port(header, name):
     from attnrun.serve.app import host_name
 
     assert host_name(header) == name
+
+
+def test_open_starts_the_browser_once_on_the_served_url(trained, tmp_path):
+    """Guards ``--open``: the user's browser (``$BROWSER``, which Python's ``webbrowser`` reads) is
+    started once, on the URL the server printed (the real port, not ``--port 0``); without
+    ``--open`` it is never started."""
+    seen = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" >> "{seen}"\n')
+    browser.chmod(0o755)
+    env = {"BROWSER": f"{browser} %s"}
+    run = str(trained["regress"])
+    plain = Server(run, "--port", "0", env=env)
+    opened = Server(run, "--port", "0", "--open", env=env)
+    try:
+        deadline = time.monotonic() + 15
+        while not seen.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # a second browser, or plain's, would show up by now
+        assert [u.rstrip("/") for u in seen.read_text().split()] == [opened.url.rstrip("/")]
+        assert plain.url != opened.url
+    finally:
+        plain.stop()
+        opened.stop()
