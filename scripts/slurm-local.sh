@@ -77,7 +77,7 @@ start_mariadb() {
     mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
     [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql >"$LOG/mariadb-install.log" 2>&1
     (cd / && setsid mariadbd --user=mysql --bind-address=127.0.0.1 \
-      --pid-file="$(pidfile mariadbd)" </dev/null >"$LOG/mariadb.log" 2>&1 &)
+      --pid-file="$(pidfile mariadbd)" </dev/null >"$LOG/mariadb.log" 2>&1 &) </dev/null >/dev/null 2>&1
     wait_for 30 mariadb mariadb -e "select 1"
     say "mariadb: started"
   fi
@@ -94,7 +94,9 @@ write_config() {
   cat >"$ETC/slurm.conf" <<EOF
 # written by attnrun's scripts/slurm-local.sh: one node, this host
 ClusterName=$CLUSTER
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
+# bind the daemons to the loopback address, not every interface
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -117,12 +119,14 @@ MpiDefault=none
 KillWait=5
 InactiveLimit=0
 MinJobAge=30
-NodeName=$HOST CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
   cat >"$ETC/slurmdbd.conf" <<EOF
 AuthType=auth/munge
 DbdHost=localhost
+DbdAddr=127.0.0.1
+CommunicationParameters=NoInAddrAny
 SlurmUser=root
 PidFile=$STATE/slurmdbd.pid
 LogFile=$LOG/slurmdbd.log

@@ -188,6 +188,32 @@ def _wait_for(probe, seconds: float, proc: subprocess.Popen | None = None):
     pytest.fail(f"nothing after {seconds}s")
 
 
+def _listening(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp writes them) listening on TCP ``port``."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    out = []
+    for row in rows:
+        local, state = row.split()[1], row.split()[3]
+        addr, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            out.append(addr)
+    return out
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_local_slurm_listens_on_the_loopback_address_only() -> None:
+    """Guards scripts/slurm-local.sh's binding: slurmctld, slurmd and slurmdbd listen on
+    127.0.0.1 only (without ``CommunicationParameters=NoInAddrAny`` and the 127.0.0.1 addresses
+    they listen on 0.0.0.0, every interface)."""
+    conf = Path("/etc/slurm/slurm.conf")
+    if not conf.is_file() or "scripts/slurm-local.sh" not in conf.read_text():
+        pytest.skip("this Slurm was not configured by scripts/slurm-local.sh")
+    for port in (6817, 6818, 6819):  # slurmctld, slurmd, slurmdbd
+        addrs = _listening(port)
+        assert addrs and set(addrs) == {"0100007F"}, (port, addrs)  # 127.0.0.1, little-endian
+
+
 def test_no_sbatch_on_path_is_one_line(tmp_path: Path, monkeypatch) -> None:
     """hydra/launcher=attnrun_slurm where Slurm is not installed: one line, exit 2, no folder."""
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
