@@ -48,7 +48,7 @@ def typed_config(config_class: type[C], cfg: Any) -> C:
         cfg = OmegaConf.to_container(cfg, resolve=False)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(config_class), cfg or {})
-        return OmegaConf.to_object(merged)  # runs __post_init__ validation
+        return typing.cast(C, OmegaConf.to_object(merged))  # runs __post_init__ validation
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or ""
         value = OmegaConf.select(OmegaConf.create(cfg or {}), key) if key else None

@@ -100,6 +100,7 @@ def fused_attention(
     lens = None  # the row-by-row choice is made before dot_form, which may cost a product
     cpu_lens = valid_lens is not None and valid_lens.ndim == 1 and queries.device.type == "cpu"
     if fn_ok and backend == "auto" and cpu_lens:
+        assert valid_lens is not None  # cpu_lens says so
         lens = valid_lens.tolist()
         tq, tk = queries.shape[-2], keys.shape[-2]
         if not prefer_ragged(lens, tq, tk, need_weights=need_weights):

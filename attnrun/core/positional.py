@@ -52,6 +52,8 @@ def _check_len(name: str, x: Tensor, offset: int, max_len: int, num_hiddens: int
 
 @positional_encodings.register("sinusoidal")
 class SinusoidalPositionalEncoding(nn.Module):
+    P: Tensor  # (max_len, d), a non-persistent buffer
+
     """``dropout(X + P[offset : offset + T])``, fixed sinusoidal ``P`` (Vaswani et al. 2017).
 
     Args:

@@ -42,7 +42,7 @@ def config_digest(config_yaml: str) -> str:
 
 def _rng_states(generator: torch.Generator | None) -> dict[str, Any]:
     py_version, py_state, py_gauss = random.getstate()
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": [py_version, list(py_state), py_gauss],

@@ -85,7 +85,7 @@ LENGTH_BUCKETS: tuple[tuple[int, int | None], ...] = ((1, 10), (11, 20), (21, 30
 
 def bleu_by_length(
     sources: Sequence[str], hyps: Sequence[str], refs: Sequence[str]
-) -> list[dict[str, float | int | str]]:
+) -> list[dict[str, float | int | str | None]]:
     """sacreBLEU corpus BLEU (case-sensitive and lowercased) of the sentences in each source
     length bucket (whitespace words of the source): ``[{"range": "1-10", "sentences": n,
     "bleu": b, "bleu_lowercase": bl}, ...]``; a bucket without sentences has ``None`` scores."""

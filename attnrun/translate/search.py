@@ -129,7 +129,9 @@ class _BeamSearch:
     def _next_beam(self, b: int, ranked: list[float], origin: list[int], token: list[int], w):
         """Row ``b``'s new beam (decoder rows, tokens, scores), finishing the EOS extensions."""
         k = self.k
-        rows, toks, scs = [], [], []
+        rows: list[int] = []
+        toks: list[int] = []
+        scs: list[float] = []
         for rank, sc in enumerate(ranked):
             if sc == float("-inf"):
                 break

@@ -88,6 +88,7 @@ def heatmap_grid(
                 ax.set_title(col_titles[c], fontsize=9)
     if title:
         fig.suptitle(title)
+    assert image is not None  # at least one panel was drawn
     fig.colorbar(image, ax=axes, shrink=min(0.8, 0.3 + 0.15 * rows), label=colorbar_label)
     return fig
 
