@@ -85,6 +85,9 @@ def test_sigint_marks_the_run_interrupted(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # as from a terminal: a runner started in the background (`cmd &` without job control)
+        # passes SIGINT on as ignored, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 60
     while time.time() < deadline:
