@@ -52,8 +52,6 @@ def _check_len(name: str, x: Tensor, offset: int, max_len: int, num_hiddens: int
 
 @positional_encodings.register("sinusoidal")
 class SinusoidalPositionalEncoding(nn.Module):
-    P: Tensor  # (max_len, d), a non-persistent buffer
-
     """``dropout(X + P[offset : offset + T])``, fixed sinusoidal ``P`` (Vaswani et al. 2017).
 
     Args:
@@ -64,6 +62,8 @@ class SinusoidalPositionalEncoding(nn.Module):
     ``forward(X (B, T, d), offset=0) -> (B, T, d)``; ``offset`` is the first position (a decoder
     running one step at a time passes its step).
     """
+
+    P: Tensor  # (max_len, d), a non-persistent buffer
 
     def __init__(self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000) -> None:
         super().__init__()
