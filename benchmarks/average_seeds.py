@@ -94,21 +94,13 @@ def run_arm(args, seed: int, average: str) -> dict:
     import torch
 
     from attnrun.experiments import experiments
-    from attnrun.translate.predict import evaluate_files
 
     torch.set_num_threads(args.threads)  # evaluation too: parallel arms must not oversubscribe
     run_dir = args.out / f"{average.replace(':', '_')}-seed{seed}"
     t0 = time.perf_counter()
     metrics = experiments.get("translate")(recipe(args, seed, average), run_dir, quiet=True)
     wall = time.perf_counter() - t0
-    data = args.shared / "data" / "multi30k"
-    scores = {}
-    for split in args.splits:
-        res = evaluate_files(
-            run_dir, data / f"{split}.{args.src}.gz", data / f"{split}.{args.tgt}.gz",
-            beam=args.beam,
-        )  # fmt: skip
-        scores[split] = res["bleu_lowercase"]
+    scores = score_splits(args, run_dir)
     row = {
         "seed": seed,
         "average": average,
@@ -125,6 +117,22 @@ def run_arm(args, seed: int, average: str) -> dict:
         flush=True,
     )
     return row
+
+
+def score_splits(args, run_dir: Path) -> dict[str, float]:
+    """Lowercased sacreBLEU of the run's ``model.pt`` on every split of ``args.splits`` (the full
+    splits, ``args.beam`` or the run's own decoding)."""
+    from attnrun.translate.predict import evaluate_files
+
+    data = args.shared / "data" / "multi30k"
+    scores = {}
+    for split in args.splits:
+        res = evaluate_files(
+            run_dir, data / f"{split}.{args.src}.gz", data / f"{split}.{args.tgt}.gz",
+            beam=args.beam,
+        )  # fmt: skip
+        scores[split] = res["bleu_lowercase"]
+    return scores
 
 
 def rotated(arms: list[str], seed: int) -> list[str]:

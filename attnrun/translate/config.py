@@ -147,7 +147,7 @@ class TrainConfig:
     patience: int = 3  # epochs without a better validation BLEU before stopping (0: off)
     lr_decay: float = 0.5  # multiply the learning rate by this after an epoch without progress
     lr_schedule: str = "plateau"  # attnrun.translate.schedules.lr_schedules
-    warmup_steps: int = 4000  # inverse_sqrt: steps of linear warm-up (Vaswani et al. 2017: 4000)
+    warmup_steps: int = 4000  # inverse_sqrt, warmup_cosine: linear warm-up steps (Vaswani: 4000)
     threads: int = 0  # CPU threads for torch (0: every core this process may use)
     precision: str = "fp32"  # attnrun.translate.schedules.precisions
     checkpoint_minutes: float = 5.0  # also checkpoint inside an epoch this often (0: every batch)

@@ -3,7 +3,8 @@
 A schedule maps the share of the budget used, ``progress`` ∈ [0, 1], the optimizer step
 (1-based) and ``train.warmup_steps`` to a multiplier of ``train.lr``. ``linear`` and ``cosine``
 anneal it to 0 over the run's budget — whichever of ``train.epochs`` and ``train.max_minutes``
-runs out first (budget-aware annealing, Li et al. 2020, "Budgeted training"); ``inverse_sqrt`` is
+runs out first (budget-aware annealing, Li et al. 2020, "Budgeted training"); ``warmup_cosine``
+warms up linearly first, as a post-norm Transformer needs; ``inverse_sqrt`` is
 the Transformer's warm-up and decay; ``plateau`` keeps it and lets the trainer multiply the rate
 by ``train.lr_decay`` after an epoch without progress (its ``decays_on_plateau`` flag).
 """
@@ -47,6 +48,14 @@ def linear(progress: float, step: int = 1, warmup: int = 0) -> float:
 def cosine(progress: float, step: int = 1, warmup: int = 0) -> float:
     """``(1 + cos(π p)) / 2`` (Loshchilov & Hutter 2017, without restarts)."""
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@lr_schedules.register("warmup_cosine")
+def warmup_cosine(progress: float, step: int = 1, warmup: int = 0) -> float:
+    """``min(1, step / warmup) · (1 + cos(π p)) / 2``: a linear warm-up over ``warmup`` steps
+    (Vaswani et al. 2017, §5.3) times the budget-aware cosine, so the rate reaches 0 exactly
+    when the budget runs out, whatever the number of steps it held."""
+    return min(1.0, max(step, 1) / max(warmup, 1)) * cosine(progress)
 
 
 @lr_schedules.register("inverse_sqrt")

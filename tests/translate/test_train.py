@@ -20,6 +20,19 @@ def test_lr_factor_formulas():
     assert lr_factor("linear", 1.7) == 0.0 and lr_factor("linear", -1) == 1.0  # clamped
 
 
+def test_warmup_cosine_warms_up_then_follows_the_cosine():
+    """Guards the warm-up's boundary (full rate from step ``warmup`` on, not one step late or
+    early) and that the cosine part still reads the budget's progress, not the step."""
+    w = 600
+    assert math.isclose(lr_factor("warmup_cosine", 0.0, 1, w), 1 / w)
+    assert math.isclose(lr_factor("warmup_cosine", 0.0, 300, w), 0.5)
+    assert lr_factor("warmup_cosine", 0.0, w - 1, w) < 1.0 == lr_factor("warmup_cosine", 0.0, w, w)
+    for p in (0.2, 0.5, 0.9):  # after the warm-up: exactly the cosine of the progress
+        assert lr_factor("warmup_cosine", p, 5 * w, w) == lr_factor("cosine", p)
+    assert lr_factor("warmup_cosine", 1.0, 5 * w, w) == 0.0  # 0 at the budget's end
+    assert math.isclose(lr_factor("warmup_cosine", 0.5, 300, w), 0.25)  # both factors at once
+
+
 TINY = {
     "data": {"n_train": 200, "n_val": 8, "n_test": 8},
     "model": {"embed_size": 16, "num_hiddens": 16},
@@ -29,12 +42,12 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "warmup_cosine"])
 def test_annealed_schedule_lowers_the_rate_each_epoch(tmp_path, schedule):
     import json
 
     cfg = json.loads(json.dumps(TINY))
-    cfg["train"]["lr_schedule"] = schedule
+    cfg["train"].update(lr_schedule=schedule, warmup_steps=1)  # warmup_cosine: the cosine alone
     experiments.get("translate")(cfg, tmp_path)
     history = json.loads((tmp_path / "history.json").read_text())
     lrs = [row["lr"] for row in history]  # the rate of each epoch's last batch

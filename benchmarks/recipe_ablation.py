@@ -1,0 +1,144 @@
+"""What each ingredient of the Transformer Multi30k recipe buys: the recipe with weight averaging
+(``train.average=last:5``), then the recipe with one change undone or made, every arm with the
+same seed and the same ``--minutes`` of training.
+
+Arms (:data:`ARMS`, name → config overrides over the recipe):
+
+- ``recipe``: the README's Transformer recipe with ``train.average=last:5``;
+- ``-averaging``, ``-label_smoothing``, ``-warmup`` (the tool's default schedule, a constant
+  rate halved on a plateau), ``-bf16``, ``-tied``: one ingredient undone;
+- ``batch64``, ``bpe`` (a shared 8,000-piece BPE vocabulary instead of words), ``tiny`` (the
+  published tiny Transformer's size: 4 + 4 layers, d = 128, FFN 256, Wu et al. 2021),
+  ``warmup_cosine`` (warm-up, then a cosine to 0 when the budget ends), ``ema`` (``ema:0.999``
+  instead of ``last:5``): one alternative tried.
+
+Each arm's ``model.pt`` then translates the full validation split and the three test sets with
+the recipe's beam 5 and length penalty 0.6 (:func:`average_seeds.score_splits`); choices are
+read off the validation column, the test columns are reported beside it. ``--jobs`` arms train
+at once, one process each with ``--threads`` threads (two 1-thread arms fill a 2-core machine,
+so every arm sees the same load as its neighbour). One seed: the spread of the recipe over seeds
+(``average_seeds.py``, about ±0.35 validation BLEU) is the yardstick for a single arm's
+difference.
+
+usage: python benchmarks/recipe_ablation.py [--arms recipe -label_smoothing ...] [--jobs 2]
+           [--threads 1] [--minutes 20] [--seed 0] [--src en --tgt fr] [--shared DIR]
+           [--out DIR] [--splits ...] [override ...]
+
+Issue 21: "report the ablation of each ingredient (a table: recipe, minus averaging, minus each
+other change) measured on validation and test_2016_flickr".
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from average_seeds import SPLITS, recipe, score_splits  # noqa: E402
+
+#: arm → config overrides over the Transformer recipe with ``train.average=last:5``
+ARMS: dict[str, dict] = {
+    "recipe": {},
+    "-averaging": {"train.average": "none"},
+    "-label_smoothing": {"train.label_smoothing": 0.0},
+    "-warmup": {"train.lr_schedule": "plateau"},
+    "-bf16": {"train.precision": "fp32"},
+    "-tied": {"model.tie_embeddings": False},
+    "batch64": {"train.batch_size": 64},
+    "bpe": {"tokenizer.kind": "bpe", "tokenizer.shared": True, "tokenizer.vocab_size": 8000},
+    "tiny": {"model.num_hiddens": 128, "model.ffn_hiddens": 256, "model.num_layers": 4},
+    "warmup_cosine": {"train.lr_schedule": "warmup_cosine"},
+    "ema": {"train.average": "ema:0.999"},
+}
+
+
+def config(args, name: str) -> dict:
+    """Arm ``name``'s config: the recipe with ``last:5``, the seed, then the arm's overrides."""
+    from average_seeds import _set
+
+    cfg = recipe(args, args.seed, "last:5")
+    for key, value in ARMS[name].items():
+        _set(cfg, key, value)
+    return cfg
+
+
+def run_arm(args, name: str) -> dict:
+    """Train arm ``name``, then score its ``model.pt`` on every split."""
+    import torch
+
+    from attnrun.experiments import experiments
+
+    torch.set_num_threads(args.threads)  # evaluation too: parallel arms must not oversubscribe
+    run_dir = args.out / name
+    t0 = time.perf_counter()
+    metrics = experiments.get("translate")(config(args, name), run_dir, quiet=True)
+    wall = time.perf_counter() - t0
+    scores = score_splits(args, run_dir)
+    keys = ("epochs_run", "best_epoch", "val_bleu", "raw_val_bleu", "weights",
+            "train_tokens_per_s", "train_seconds", "num_parameters")  # fmt: skip
+    row = {"arm": name, "run_dir": str(run_dir), "wall_s": round(wall, 1),
+           "bleu_lowercase": scores, **{k: metrics.get(k) for k in keys}}  # fmt: skip
+    print(
+        f"{name}: {metrics['epochs_run']} epochs, {metrics['train_tokens_per_s']:.0f} tok/s; "
+        + ", ".join(f"{s} {b:.2f}" for s, b in scores.items()),
+        flush=True,
+    )
+    return row
+
+
+def table(rows: list[dict], splits: list[str]) -> str:
+    """Markdown: one row per arm, its BLEU per split and its difference from ``recipe``."""
+    base = next((r["bleu_lowercase"] for r in rows if r["arm"] == "recipe"), None)
+    lines = ["| arm | " + " | ".join(splits) + " | epochs |", "|---|" + "---|" * (len(splits) + 1)]
+    for r in rows:
+        cells = []
+        for split in splits:
+            b = r["bleu_lowercase"][split]
+            diff = f" ({b - base[split]:+.2f})" if base and r["arm"] != "recipe" else ""
+            cells.append(f"{b:.2f}{diff}")
+        lines.append(f"| {r['arm']} | " + " | ".join(cells) + f" | {r['epochs_run']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS), metavar="ARM")
+    ap.add_argument("--jobs", type=int, default=2, help="arms trained at once, one process each")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of each arm")
+    ap.add_argument("--minutes", type=float, default=20.0, help="training budget of each arm")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--src", default="en")
+    ap.add_argument("--tgt", default="fr")
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--out", type=Path, default=None, help="folder of the runs and summary.json")
+    ap.add_argument("--splits", nargs="+", default=list(SPLITS))
+    ap.add_argument("--beam", type=int, default=None, help="evaluation beam (default: recipe's)")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides of every arm")
+    args = ap.parse_args(argv)
+    args.out = args.out or ROOT / "outputs" / f"recipe-ablation-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    from attnrun.experiments import experiments
+    from attnrun.io import write_json
+
+    for name in args.arms:  # a bad arm or override fails before any training
+        experiments.get("translate").make_config(config(args, name))
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+        rows = list(pool.map(run_arm, [args] * len(args.arms), args.arms))
+    given = sys.argv[1:] if argv is None else argv
+    write_json(args.out / "summary.json", {"args": given, "runs": rows})
+    print(f"\nlowercased BLEU, seed {args.seed}, {args.minutes:g} minutes each:")
+    print(table(rows, args.splits))
+    print(f"runs and summary.json: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
