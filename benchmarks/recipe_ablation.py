@@ -5,8 +5,8 @@ same seed and the same ``--minutes`` of training.
 Arms (:data:`ARMS`, name → config overrides over the recipe):
 
 - ``recipe``: the README's Transformer recipe with ``train.average=last:5``;
-- ``-averaging``, ``-label_smoothing``, ``-warmup`` (the tool's default schedule, a constant
-  rate halved on a plateau), ``-bf16``, ``-tied``: one ingredient undone;
+- ``no_averaging``, ``no_label_smoothing``, ``no_warmup`` (the tool's default schedule, a
+  constant rate halved on a plateau), ``no_bf16``, ``no_tied``: one ingredient undone;
 - ``batch64``, ``bpe`` (a shared 8,000-piece BPE vocabulary instead of words), ``tiny`` (the
   published tiny Transformer's size: 4 + 4 layers, d = 128, FFN 256, Wu et al. 2021),
   ``warmup_cosine`` (warm-up, then a cosine to 0 when the budget ends), ``ema`` (``ema:0.999``
@@ -20,7 +20,7 @@ so every arm sees the same load as its neighbour). One seed: the spread of the r
 (``average_seeds.py``, about ±0.35 validation BLEU) is the yardstick for a single arm's
 difference.
 
-usage: python benchmarks/recipe_ablation.py [--arms recipe -label_smoothing ...] [--jobs 2]
+usage: python benchmarks/recipe_ablation.py [--arms recipe no_label_smoothing ...] [--jobs 2]
            [--threads 1] [--minutes 20] [--seed 0] [--src en --tgt fr] [--shared DIR]
            [--out DIR] [--splits ...] [override ...]
 
@@ -46,11 +46,11 @@ from average_seeds import SPLITS, recipe, score_splits  # noqa: E402
 #: arm → config overrides over the Transformer recipe with ``train.average=last:5``
 ARMS: dict[str, dict] = {
     "recipe": {},
-    "-averaging": {"train.average": "none"},
-    "-label_smoothing": {"train.label_smoothing": 0.0},
-    "-warmup": {"train.lr_schedule": "plateau"},
-    "-bf16": {"train.precision": "fp32"},
-    "-tied": {"model.tie_embeddings": False},
+    "no_averaging": {"train.average": "none"},
+    "no_label_smoothing": {"train.label_smoothing": 0.0},
+    "no_warmup": {"train.lr_schedule": "plateau"},
+    "no_bf16": {"train.precision": "fp32"},
+    "no_tied": {"model.tie_embeddings": False},
     "batch64": {"train.batch_size": 64},
     "bpe": {"tokenizer.kind": "bpe", "tokenizer.shared": True, "tokenizer.vocab_size": 8000},
     "tiny": {"model.num_hiddens": 128, "model.ffn_hiddens": 256, "model.num_layers": 4},
