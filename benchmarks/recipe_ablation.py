@@ -10,7 +10,9 @@ Arms (:data:`ARMS`, name → config overrides over the recipe):
 - ``batch64``, ``bpe`` (a shared 8,000-piece BPE vocabulary instead of words), ``tiny`` (the
   published tiny Transformer's size: 4 + 4 layers, d = 128, FFN 256, Wu et al. 2021),
   ``warmup_cosine`` (warm-up, then a cosine to 0 when the budget ends), ``ema`` (``ema:0.999``
-  instead of ``last:5``): one alternative tried.
+  instead of ``last:5``): one alternative tried;
+- ``rnn``, ``rnn_no_averaging``: the README's RNN recipe (Luong ``general``, bidirectional GRU)
+  with and without ``last:5``.
 
 Each arm's ``model.pt`` then translates the full validation split and the three test sets with
 the recipe's beam 5 and length penalty 0.6 (:func:`average_seeds.score_splits`); choices are
@@ -57,6 +59,13 @@ ARMS: dict[str, dict] = {
     "warmup_cosine": {"train.lr_schedule": "warmup_cosine"},
     "ema": {"train.average": "ema:0.999"},
 }
+#: the README's RNN recipe (``quality_translate.RECIPE``): its value of every key the
+#: Transformer's overrides set (the heads, FFN and warm-up are the Transformer's own)
+RNN = {"model.arch": "rnn", "model.num_hiddens": 384, "model.num_layers": 1,
+       "model.dropout": 0.25, "train.batch_size": 64, "train.lr": 0.003,
+       "train.lr_schedule": "plateau", "train.patience": 3}  # fmt: skip
+ARMS["rnn"] = RNN
+ARMS["rnn_no_averaging"] = {**RNN, "train.average": "none"}
 
 
 def config(args, name: str) -> dict:
