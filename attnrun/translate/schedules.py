@@ -55,7 +55,7 @@ def warmup_cosine(progress: float, step: int = 1, warmup: int = 0) -> float:
     """``min(1, step / warmup) · (1 + cos(π p)) / 2``: a linear warm-up over ``warmup`` steps
     (Vaswani et al. 2017, §5.3) times the budget-aware cosine, so the rate reaches 0 exactly
     when the budget runs out, whatever the number of steps it held."""
-    return min(1.0, max(step, 1) / max(warmup, 1)) * cosine(progress)
+    return min(1.0, max(step, 1) / max(warmup, 1)) * cosine(progress, step, warmup)
 
 
 @lr_schedules.register("inverse_sqrt")
