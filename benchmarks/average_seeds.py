@@ -91,32 +91,37 @@ def recipe(args, seed: int, average: str) -> dict:
 
 def run_arm(args, seed: int, average: str) -> dict:
     """Train one arm of one seed, then score its model.pt on every split."""
+    run_dir = args.out / f"{average.replace(':', '_')}-seed{seed}"
+    row = {"seed": seed, "average": average,
+           **train_and_score(args, recipe(args, seed, average), run_dir)}  # fmt: skip
+    print(
+        f"seed {seed} {average}: {row['epochs_run']} epochs, "
+        f"{row['train_tokens_per_s']:.0f} tok/s, {row['weights']}; "
+        + ", ".join(f"{s} {b:.2f}" for s, b in row["bleu_lowercase"].items()),
+        flush=True,
+    )
+    return row
+
+
+#: the keys of a run's metrics.json each benchmark row keeps
+ROW_KEYS = ("epochs_run", "best_epoch", "val_bleu", "raw_val_bleu", "weights",
+            "train_tokens_per_s", "train_seconds", "parameters")  # fmt: skip
+
+
+def train_and_score(args, cfg: dict, run_dir: Path) -> dict:
+    """Train one run of ``cfg`` into ``run_dir`` on ``args.threads`` threads, then score its
+    ``model.pt`` on every split: the row a benchmark reports (wall time, BLEU, :data:`ROW_KEYS`)."""
     import torch
 
     from attnrun.experiments import experiments
 
     torch.set_num_threads(args.threads)  # evaluation too: parallel arms must not oversubscribe
-    run_dir = args.out / f"{average.replace(':', '_')}-seed{seed}"
     t0 = time.perf_counter()
-    metrics = experiments.get("translate")(recipe(args, seed, average), run_dir, quiet=True)
+    metrics = experiments.get("translate")(cfg, run_dir, quiet=True)
     wall = time.perf_counter() - t0
-    scores = score_splits(args, run_dir)
-    row = {
-        "seed": seed,
-        "average": average,
-        "run_dir": str(run_dir),
-        "wall_s": round(wall, 1),
-        "bleu_lowercase": scores,
-        **{k: metrics.get(k) for k in ("epochs_run", "best_epoch", "val_bleu", "raw_val_bleu",
-                                       "weights", "train_tokens_per_s", "train_seconds")},
-    }  # fmt: skip
-    print(
-        f"seed {seed} {average}: {metrics['epochs_run']} epochs, "
-        f"{metrics['train_tokens_per_s']:.0f} tok/s, {row['weights']}; "
-        + ", ".join(f"{s} {b:.2f}" for s, b in scores.items()),
-        flush=True,
-    )
-    return row
+    return {"run_dir": str(run_dir), "wall_s": round(wall, 1),
+            "bleu_lowercase": score_splits(args, run_dir),
+            **{k: metrics.get(k) for k in ROW_KEYS}}  # fmt: skip
 
 
 def score_splits(args, run_dir: Path) -> dict[str, float]:
@@ -184,22 +189,28 @@ def table(summary: dict, arms: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--average", nargs="+", default=["last:5"], help="arms beside none")
+def add_run_args(ap: argparse.ArgumentParser) -> None:
+    """The options every run of a Multi30k quality benchmark reads: budget, threads, language
+    pair, data, output folder, scored splits, beam and config overrides."""
     ap.add_argument("--minutes", type=float, default=20.0, help="training budget of each run")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument(
-        "--parallel", action="store_true", help="train a seed's arms at once, one process each"
-    )
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of each run")
     ap.add_argument("--src", default="en")
     ap.add_argument("--tgt", default="fr")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--out", type=Path, default=None, help="folder of the runs and summary.json")
     ap.add_argument("--splits", nargs="+", default=list(SPLITS))
     ap.add_argument("--beam", type=int, default=None, help="evaluation beam (default: recipe's)")
-    ap.add_argument("overrides", nargs="*", help="key=value config overrides")
+    ap.add_argument("overrides", nargs="*", help="key=value config overrides of every run")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--average", nargs="+", default=["last:5"], help="arms beside none")
+    ap.add_argument(
+        "--parallel", action="store_true", help="train a seed's arms at once, one process each"
+    )
+    add_run_args(ap)
     args = ap.parse_args(argv)
     args.out = args.out or ROOT / "outputs" / f"average-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
     arms = ["none", *[a for a in args.average if a != "none"]]

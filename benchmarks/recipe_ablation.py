@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from average_seeds import SPLITS, recipe, score_splits  # noqa: E402
+from average_seeds import add_run_args, recipe, train_and_score  # noqa: E402
 
 #: arm → config overrides over the Transformer recipe with ``train.average=last:5``
 ARMS: dict[str, dict] = {
@@ -80,23 +80,10 @@ def config(args, name: str) -> dict:
 
 def run_arm(args, name: str) -> dict:
     """Train arm ``name``, then score its ``model.pt`` on every split."""
-    import torch
-
-    from attnrun.experiments import experiments
-
-    torch.set_num_threads(args.threads)  # evaluation too: parallel arms must not oversubscribe
-    run_dir = args.out / name
-    t0 = time.perf_counter()
-    metrics = experiments.get("translate")(config(args, name), run_dir, quiet=True)
-    wall = time.perf_counter() - t0
-    scores = score_splits(args, run_dir)
-    keys = ("epochs_run", "best_epoch", "val_bleu", "raw_val_bleu", "weights",
-            "train_tokens_per_s", "train_seconds", "num_parameters")  # fmt: skip
-    row = {"arm": name, "run_dir": str(run_dir), "wall_s": round(wall, 1),
-           "bleu_lowercase": scores, **{k: metrics.get(k) for k in keys}}  # fmt: skip
+    row = {"arm": name, **train_and_score(args, config(args, name), args.out / name)}
     print(
-        f"{name}: {metrics['epochs_run']} epochs, {metrics['train_tokens_per_s']:.0f} tok/s; "
-        + ", ".join(f"{s} {b:.2f}" for s, b in scores.items()),
+        f"{name}: {row['epochs_run']} epochs, {row['train_tokens_per_s']:.0f} tok/s; "
+        + ", ".join(f"{s} {b:.2f}" for s, b in row["bleu_lowercase"].items()),
         flush=True,
     )
     return row
@@ -120,16 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS), metavar="ARM")
     ap.add_argument("--jobs", type=int, default=2, help="arms trained at once, one process each")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads of each arm")
-    ap.add_argument("--minutes", type=float, default=20.0, help="training budget of each arm")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--src", default="en")
-    ap.add_argument("--tgt", default="fr")
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    ap.add_argument("--out", type=Path, default=None, help="folder of the runs and summary.json")
-    ap.add_argument("--splits", nargs="+", default=list(SPLITS))
-    ap.add_argument("--beam", type=int, default=None, help="evaluation beam (default: recipe's)")
-    ap.add_argument("overrides", nargs="*", help="key=value overrides of every arm")
+    add_run_args(ap)
     args = ap.parse_args(argv)
     args.out = args.out or ROOT / "outputs" / f"recipe-ablation-{time.strftime('%Y%m%d-%H%M%S')}"
 
