@@ -18,7 +18,9 @@ with the model, the optimizer, the best weights and every RNG at the end of each
 Averaging (``train.average``, :mod:`attnrun.averaging`): the averaged weights are what validation
 scores, early stopping and best-epoch selection read and what ``model.pt`` holds; the raw weights
 are validated too (``raw_val_bleu`` / ``raw_val_loss`` in ``history.json``) and stay the model
-that trains, in the checkpoint beside the averager's state, so a resume averages exactly on.
+that trains, in the checkpoint beside the averager's state, so a resume averages exactly on. The
+``plateau`` schedule reads the raw weights' validation: the rate is the raw model's, and it halves
+after an epoch in which the raw weights did not improve on their best.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class TrainState:
     elapsed: float = 0.0  # training wall time over every resume (for the time budget)
     best_val_bleu: float = -1.0
     best_val_loss: float = math.inf
+    best_raw_val_bleu: float = -1.0  # with train.average: the raw weights' best (plateau reads it)
+    best_raw_val_loss: float = math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
     stopped: str = ""  # "" while training; then epochs | early_stopping | time_budget
@@ -198,9 +202,13 @@ class Trainer:
         st, tc = self.state, self.tc
         self.average.after_epoch(self.model, st.epoch + 1)
         row = {"epoch": st.epoch + 1, "train_loss": st.loss_sum / max(1, st.loss_tokens)}
+        raw_better = None
         if self.average.active:
             raw_bleu, raw_loss = self._validate()
             row.update(raw_val_loss=raw_loss, raw_val_bleu=raw_bleu)
+            raw_better = (raw_bleu, -raw_loss) > (st.best_raw_val_bleu, -st.best_raw_val_loss)
+            if raw_better:
+                st.best_raw_val_bleu, st.best_raw_val_loss = raw_bleu, raw_loss
         with self.average.applied(self.model):
             val_bleu, val_loss = self._validate()
             # better BLEU, or equal BLEU (e.g. 100 on toy) with a lower validation loss
@@ -223,9 +231,12 @@ class Trainer:
             files.save_weights(self.ctx.out_dir, self.best)
         else:
             st.bad_epochs += 1
-            if not self.annealed:
-                for group in self.opt.param_groups:  # reduce on plateau
-                    group["lr"] *= tc.lr_decay
+        # reduce on plateau of the weights that train: with averaging the raw ones, since the
+        # average lags and smooths them and hides the plateaus the rule reacts to (issue 21: an
+        # RNN recipe whose averaged validation never stalled never had its rate halved)
+        if not self.annealed and not (better if raw_better is None else raw_better):
+            for group in self.opt.param_groups:
+                group["lr"] *= tc.lr_decay
         self.ctx.record.update(epoch=st.epoch, val_bleu=val_bleu, best_epoch=st.best_epoch)
         if not st.stopped and tc.patience and st.bad_epochs >= tc.patience:
             st.stopped = "early_stopping"

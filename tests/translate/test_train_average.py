@@ -235,3 +235,48 @@ def test_loss_plot_draws_the_raw_curves_beside_the_averaged(runs, monkeypatch, t
     assert seen["left"]["val loss (raw)"] == [r["raw_val_loss"] for r in history]
     assert seen["right"]["val BLEU (averaged)"] == [r["val_bleu"] for r in history]
     assert (tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_plateau_halves_on_the_raw_weights_and_a_resume_keeps_their_best(tmp_path, monkeypatch):
+    """With averaging, ``plateau`` halves the rate after an epoch whose *raw* weights did not beat
+    their best, whatever the averaged weights did (they lag and smooth the raw ones, so a stall of
+    the raw model shows late or never: issue 21's RNN recipe never had its rate halved); early
+    stopping and the best epoch still read the averaged weights. The raw best is part of the
+    checkpoint: a run cut after epoch 4 and resumed halves as the straight run does.
+
+    Validation is scripted, (raw, averaged) BLEU per epoch: (10, 9) (12, 11) (11, 12) (13, 11.5)
+    (12, 13) (14, 14): the raw weights stall at epochs 3 and 5, the averaged ones at 4. Planted:
+    reading the averaged figures (rates 4 4 4 4 2 2) and a raw best missing from the checkpoint
+    (4 4 4 2 2 2 after the resume) both fail."""
+    from attnrun.runs.resume import resume_run
+    from attnrun.translate.train import Trainer
+
+    def scripted_run(out: Path, cut_after: int | None = None) -> list[dict]:
+        script = iter([10.0, 9.0, 12.0, 11.0, 11.0, 12.0, 13.0, 11.5, 12.0, 13.0, 14.0, 14.0])
+        monkeypatch.setattr(Trainer, "_validate", lambda self: (next(script), 1.0))
+        cfg = _cfg("last:2")
+        cfg["train"].update(epochs=6, lr=0.004, lr_decay=0.5, patience=0)
+        cfg["data"]["n_train"] = 64
+        if cut_after is None:
+            run(cfg, out)
+        else:
+            real_save = Checkpointer.save
+
+            def save_then_ctrl_c(self, epoch, *a, step=0, **k):
+                real_save(self, epoch, *a, step=step, **k)
+                if (epoch, step) == (cut_after, 0):
+                    raise KeyboardInterrupt
+
+            monkeypatch.setattr(Checkpointer, "save", save_then_ctrl_c)
+            with pytest.raises(KeyboardInterrupt):
+                run(cfg, out)
+            monkeypatch.setattr(Checkpointer, "save", real_save)
+            resume_run(out, quiet=True)
+        return json.loads((out / "history.json").read_text())
+
+    for out, cut in ((tmp_path / "straight", None), (tmp_path / "resumed", 4)):
+        rows = scripted_run(out, cut)
+        assert [r["lr"] for r in rows] == [0.004, 0.004, 0.004, 0.002, 0.002, 0.001], out.name
+        assert [r["raw_val_bleu"] for r in rows] == [10.0, 12.0, 11.0, 13.0, 12.0, 14.0]
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["best_epoch"] == 6 and metrics["raw_val_bleu"] == 14.0
