@@ -76,11 +76,13 @@ def recipe(args, seed: int, average: str) -> dict:
         "data.root": str(args.shared / "data" / "multi30k"),
         "data.src": args.src,
         "data.tgt": args.tgt,
-        "train.max_minutes": args.minutes,
+        "train.max_minutes": None if args.epochs else args.minutes,
         "train.threads": args.threads,
         "train.average": average,
         "seed": seed,
     }
+    if args.epochs:  # a fixed number of epochs instead of the time budget
+        settings["train.epochs"] = args.epochs
     for key, value in settings.items():
         _set(cfg, key, value)
     for o in args.overrides:
@@ -140,6 +142,29 @@ def score_splits(args, run_dir: Path) -> dict[str, float]:
     return scores
 
 
+def exit_with_parent(parent: int) -> None:
+    """A worker process's initializer: end the worker once process ``parent`` (the benchmark that
+    started it) is gone, killed by a time limit or a signal, rather than train on as an orphan."""
+    import os
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` spawned worker processes that end with this one (:func:`exit_with_parent`)."""
+    import os
+
+    ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=exit_with_parent,
+                               initargs=(os.getpid(),))  # fmt: skip
+
+
 def rotated(arms: list[str], seed: int) -> list[str]:
     """The arms in the order seed ``seed`` runs them: shifted by one each seed, so no arm always
     runs first (a machine whose load drifts would favour one position)."""
@@ -193,6 +218,11 @@ def add_run_args(ap: argparse.ArgumentParser) -> None:
     """The options every run of a Multi30k quality benchmark reads: budget, threads, language
     pair, data, output folder, scored splits, beam and config overrides."""
     ap.add_argument("--minutes", type=float, default=20.0, help="training budget of each run")
+    ap.add_argument(
+        "--epochs", type=int, default=None,
+        help="train exactly this many epochs, no time budget (--minutes ignored): a sweep on a "
+        "faster machine at the epoch count a CPU reaches in its budget",
+    )  # fmt: skip
     ap.add_argument("--threads", type=int, default=1, help="torch threads of each run")
     ap.add_argument("--src", default="en")
     ap.add_argument("--tgt", default="fr")
@@ -224,9 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         order = rotated(arms, seed)
         if args.parallel:  # the arms of a seed side by side, one process each
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(len(order), mp_context=ctx) as pool:
-                rows += pool.map(run_arm, [args] * len(order), [seed] * len(order), order)
+            with pool(len(order)) as workers:
+                rows += workers.map(run_arm, [args] * len(order), [seed] * len(order), order)
         else:
             rows += [run_arm(args, seed, arm) for arm in order]
     summary = summarise(rows, arms, args.splits)

@@ -30,7 +30,7 @@ step() {  # step LIMIT_S LOG COMMAND...: run COMMAND under LIMIT_S seconds, tee 
   nproc
 } 2>&1 | tee "$out/gpu.txt"
 step 150 test_cuda.log python3 -m pytest -q -p no:cacheprovider tests/core/test_cuda.py \
-  tests/translate/test_cuda_run.py
+  tests/translate/test_cuda_run.py tests/test_averaging.py
 step 90 core_fp32.log python3 benchmarks/bench_core.py --device cuda --quick --shared "$shared" \
   --out "$out/core_cuda.json"
 step 75 core_bf16.log python3 benchmarks/bench_core.py --device cuda --quick --dtype bfloat16 \

@@ -22,8 +22,13 @@ so every arm sees the same load as its neighbour). One seed: the spread of the r
 (``average_seeds.py``, about ±0.35 validation BLEU) is the yardstick for a single arm's
 difference.
 
+The arms from ``dropout0.2`` on change nothing a CPU epoch costs (nearly: ``min_freq1``'s larger
+vocabulary, ``batch256``'s fewer steps), so ``--epochs N`` (N epochs, no time budget) on a faster
+machine ranks them as N epochs of a CPU budget would: the 20-minute budget is about 14 epochs on
+2 threads, 9 on 1 (``docs/benchmarks.md``).
+
 usage: python benchmarks/recipe_ablation.py [--arms recipe no_label_smoothing ...] [--jobs 2]
-           [--threads 1] [--minutes 20] [--seed 0] [--src en --tgt fr] [--shared DIR]
+           [--threads 1] [--minutes 20 | --epochs N] [--seed 0] [--src en --tgt fr] [--shared DIR]
            [--out DIR] [--splits ...] [override ...]
 
 Issue 21: "report the ablation of each ingredient (a table: recipe, minus averaging, minus each
@@ -33,17 +38,15 @@ other change) measured on validation and test_2016_flickr".
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from average_seeds import add_run_args, recipe, train_and_score  # noqa: E402
+from average_seeds import add_run_args, pool, recipe, train_and_score  # noqa: E402
 
 #: arm → config overrides over the Transformer recipe with ``train.average=last:5``
 ARMS: dict[str, dict] = {
@@ -66,6 +69,23 @@ RNN = {"model.arch": "rnn", "model.num_hiddens": 384, "model.num_layers": 1,
        "train.lr_schedule": "plateau", "train.patience": 3}  # fmt: skip
 ARMS["rnn"] = RNN
 ARMS["rnn_no_averaging"] = {**RNN, "train.average": "none"}
+#: settings that leave a CPU epoch's cost (nearly) unchanged, so a sweep at a fixed epoch count
+#: (``--epochs``, on a faster machine) ranks them as a CPU budget of that many epochs would
+ARMS.update({
+    "dropout0.2": {"model.dropout": 0.2},
+    "dropout0.3": {"model.dropout": 0.3},
+    "lr0.0005": {"train.lr": 0.0005},
+    "lr0.002": {"train.lr": 0.002},
+    "warmup300": {"train.warmup_steps": 300},
+    "warmup1200": {"train.warmup_steps": 1200},
+    "last3": {"train.average": "last:3"},
+    "last8": {"train.average": "last:8"},
+    "smoothing0.2": {"train.label_smoothing": 0.2},
+    "batch256": {"train.batch_size": 256},
+    "prenorm": {"model.norm_first": True},
+    "min_freq1": {"tokenizer.min_freq": 1},
+    "dropout0.2_lr0.002": {"model.dropout": 0.2, "train.lr": 0.002},
+})  # fmt: skip
 
 
 def config(args, name: str) -> dict:
@@ -79,8 +99,13 @@ def config(args, name: str) -> dict:
 
 
 def run_arm(args, name: str) -> dict:
-    """Train arm ``name``, then score its ``model.pt`` on every split."""
+    """Train arm ``name``, then score its ``model.pt`` on every split; its row is also appended
+    to ``rows.jsonl`` at once (a sweep cut short keeps the arms it finished)."""
+    import json
+
     row = {"arm": name, **train_and_score(args, config(args, name), args.out / name)}
+    with open(args.out / "rows.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
     print(
         f"{name}: {row['epochs_run']} epochs, {row['train_tokens_per_s']:.0f} tok/s; "
         + ", ".join(f"{s} {b:.2f}" for s, b in row["bleu_lowercase"].items()),
@@ -117,12 +142,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in args.arms:  # a bad arm or override fails before any training
         experiments.get("translate").make_config(config(args, name))
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        rows = list(pool.map(run_arm, [args] * len(args.arms), args.arms))
+    with pool(args.jobs) as workers:
+        rows = list(workers.map(run_arm, [args] * len(args.arms), args.arms))
     given = sys.argv[1:] if argv is None else argv
     write_json(args.out / "summary.json", {"args": given, "runs": rows})
-    print(f"\nlowercased BLEU, seed {args.seed}, {args.minutes:g} minutes each:")
+    budget = f"{args.epochs} epochs" if args.epochs else f"{args.minutes:g} minutes"
+    print(f"\nlowercased BLEU, seed {args.seed}, {budget} each:")
     print(table(rows, args.splits))
     print(f"runs and summary.json: {args.out}")
     return 0

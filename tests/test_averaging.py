@@ -37,7 +37,7 @@ def _train(
         for _ in range(steps):
             with torch.no_grad():
                 for p in model.parameters():
-                    p.add_(torch.randn(p.shape, generator=g))
+                    p.add_(torch.randn(p.shape, generator=g).to(p.device))
             averager.after_step(model)
             per_step.append({k: v.detach().clone() for k, v in model.named_parameters()})
         model.table.fill_(float(epoch))
@@ -215,3 +215,42 @@ def test_state_round_trip_continues_like_an_uninterrupted_average(text):
     a, b = resumed.averaged(model), straight.averaged(straight_model)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.span() == straight.span()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("text", ["last:3", "ema:0.7"])
+def test_on_cuda_the_average_is_the_cpus_and_a_state_read_on_the_cpu_continues(text):
+    """Averaging on the GPU: the same average as on the CPU (to float rounding), handed back as a
+    CPU state dict (``model.pt`` loads anywhere), and a state read with ``map_location="cpu"``
+    (``attnrun resume`` of a CUDA run) continuing on the CUDA model exactly like the averager
+    that never stopped. Guards the EMA's move of resumed sums to the model's device (without it
+    the first step after a resume fails on mixed devices)."""
+    import io
+
+    init = Tiny().state_dict()
+
+    def fresh(device: str) -> Tiny:
+        model = Tiny().to(device)
+        model.load_state_dict(init)
+        return model
+
+    cpu_model, cpu_avg = fresh("cpu"), make_averager(text)
+    _train(cpu_model, cpu_avg, epochs=2, steps=3, seed=1)
+    gpu_model, gpu_avg = fresh("cuda"), make_averager(text)
+    _train(gpu_model, gpu_avg, epochs=2, steps=3, seed=1)
+    on_cpu, on_gpu = cpu_avg.averaged(cpu_model), gpu_avg.averaged(gpu_model)
+    assert all(v.device.type == "cpu" for v in on_gpu.values())
+    assert all(torch.allclose(on_gpu[k], on_cpu[k], atol=1e-5) for k in on_cpu)
+
+    buffer = io.BytesIO()
+    torch.save(gpu_avg.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = make_averager(text)
+    resumed.load_state_dict(torch.load(buffer, map_location="cpu"))
+    straight_model = fresh("cuda")
+    straight_model.load_state_dict(gpu_model.state_dict())
+    _train(gpu_model, resumed, epochs=2, steps=3, seed=2, start=3)
+    _train(straight_model, gpu_avg, epochs=2, steps=3, seed=2, start=3)
+    a, b = resumed.averaged(gpu_model), gpu_avg.averaged(straight_model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.span() == gpu_avg.span()
