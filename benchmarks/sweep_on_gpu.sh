@@ -15,10 +15,7 @@ out=${2:-benchmarks/results/sweep}
 work=${WORK:-/tmp/attnrun-sweep}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-
-timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_averaging.py tests/core/test_cuda.py \
-  tests/translate/test_cuda_run.py 2>&1 | tee "$out/test_cuda.log"
+ONLY=test_cuda bash benchmarks/cuda_checks.sh "$shared" "$out"  # gpu.txt and the CUDA tests
 
 sweep() {  # sweep LIMIT_S EPOCHS JOBS ARM...: the arms, JOBS at once, stopped after LIMIT_S
   local limit=$1 epochs=$2 jobs=$3

@@ -79,6 +79,11 @@ class TrainState:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "history"}
 
 
+def _improves(bleu: float, loss: float, best_bleu: float, best_loss: float) -> bool:
+    """Better validation BLEU, or equal BLEU (e.g. 100 on toy) with a lower validation loss."""
+    return (bleu, -loss) > (best_bleu, -best_loss)
+
+
 def token_loss(model, features, targets, label_smoothing: float = 0.0, dtype=None):
     """Mean (label-smoothed) cross-entropy per target token of ``model.decoder.out(features)``:
     features ``(N, H_out)``, targets ``(N,)`` (pads already removed); ``dtype`` of the products."""
@@ -206,13 +211,12 @@ class Trainer:
         if self.average.active:
             raw_bleu, raw_loss = self._validate()
             row.update(raw_val_loss=raw_loss, raw_val_bleu=raw_bleu)
-            raw_better = (raw_bleu, -raw_loss) > (st.best_raw_val_bleu, -st.best_raw_val_loss)
+            raw_better = _improves(raw_bleu, raw_loss, st.best_raw_val_bleu, st.best_raw_val_loss)
             if raw_better:
                 st.best_raw_val_bleu, st.best_raw_val_loss = raw_bleu, raw_loss
         with self.average.applied(self.model):
             val_bleu, val_loss = self._validate()
-            # better BLEU, or equal BLEU (e.g. 100 on toy) with a lower validation loss
-            better = (val_bleu, -val_loss) > (st.best_val_bleu, -st.best_val_loss)
+            better = _improves(val_bleu, val_loss, st.best_val_bleu, st.best_val_loss)
             if better:
                 self.best = files.state_dict_cpu(self.model)
         row.update(val_loss=val_loss, val_bleu=val_bleu, **self.average.span())
