@@ -5,6 +5,7 @@ masking. Masks are boolean with ``True`` = keep (as SDPA's ``attn_mask``).
 """
 
 from attnrun.core.attention import Attention
+from attnrun.core.dropout import Dropout, dropout
 from attnrun.core.fused import prefer_fused
 from attnrun.core.hard import HardNormaliser, SoftNormaliser, normalisers
 from attnrun.core.local import (
@@ -28,6 +29,7 @@ from attnrun.core.scores import Score, make_score, score_functions
 
 __all__ = [
     "Attention",
+    "Dropout",
     "GlobalWindow",
     "HardNormaliser",
     "LearnedPositionalEmbedding",
@@ -37,6 +39,7 @@ __all__ = [
     "Score",
     "SinusoidalPositionalEncoding",
     "SoftNormaliser",
+    "dropout",
     "gaussian_weights",
     "keep_mask",
     "make_score",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from attnrun.core.dropout import Dropout
 from attnrun.core.fused import fused_attention, prefer_fused
 from attnrun.core.hard import normalisers
 from attnrun.core.heads import replace_weights, wants_plain_path
@@ -103,7 +104,7 @@ class Attention(nn.Module):
                 f"unknown attention backend {backend!r}; valid: {', '.join(BACKENDS)}"
             )
         self.backend = backend
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.normaliser = _build(normaliser, normalisers, normaliser_options)
         qd = self.score.query_dim
         self.window = _build(window or "global", windows, window_options, query_dim=qd)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from attnrun.core.dropout import Dropout
 from attnrun.core.multihead import MultiHeadAttention
 
 __all__ = [
@@ -191,7 +192,7 @@ class EncoderBlock(_Block):
         self.norm1 = nn.LayerNorm(num_hiddens)
         self.ffn = position_wise_ffn(num_hiddens, ffn_hiddens)
         self.norm2 = nn.LayerNorm(num_hiddens)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(
         self, X: Tensor, valid_lens: Tensor | None = None, need_weights: bool = True
@@ -268,7 +269,7 @@ class DecoderBlock(_Block):
         self.norm2 = nn.LayerNorm(num_hiddens)
         self.ffn = position_wise_ffn(num_hiddens, ffn_hiddens)
         self.norm3 = nn.LayerNorm(num_hiddens)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def memory(self, enc_outputs: Tensor) -> KeyValues:
         """The cross-attention keys/values ``(B, heads, S, hd)`` of the encoder output

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from attnrun.core.dropout import Dropout
 from attnrun.errors import ConfigError
 from attnrun.registry import Registry
 
@@ -68,7 +69,7 @@ class SinusoidalPositionalEncoding(nn.Module):
     def __init__(self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000) -> None:
         super().__init__()
         self.num_hiddens, self.max_len = num_hiddens, max_len
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.register_buffer(
             "P", positional_encoding_matrix(max_len, num_hiddens), persistent=False
         )
@@ -89,7 +90,7 @@ class LearnedPositionalEmbedding(nn.Module):
     def __init__(self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000) -> None:
         super().__init__()
         self.num_hiddens, self.max_len = num_hiddens, max_len
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.embedding = nn.Embedding(max_len, num_hiddens)
         nn.init.normal_(self.embedding.weight, std=0.02)
 

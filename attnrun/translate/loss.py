@@ -22,6 +22,10 @@ __all__ = ["linear_cross_entropy"]
 
 #: rows per chunk: a (512, V) float32 buffer is 14 MB for V = 6,700.
 CHUNK_ROWS = 512
+#: chunks are padded with zero rows to a multiple of this: a batch's token count is new nearly
+#: every step, and oneDNN compiles a kernel for every new matrix shape (~20 ms for the ``(c, V) @
+#: (V, H)`` product, measured), so an unpadded last chunk paid that on most steps.
+ROW_GRANULE = 64
 
 
 def linear_cross_entropy(
@@ -68,6 +72,11 @@ def linear_cross_entropy(
     )
 
 
+def _padded(rows: int) -> int:
+    """``rows`` rounded up to a multiple of :data:`ROW_GRANULE` (see there)."""
+    return -(-rows // ROW_GRANULE) * ROW_GRANULE
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """Chunked ``cross_entropy(x Wᵀ + b)`` with its gradients computed in the forward pass.
 
@@ -90,13 +99,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_x = torch.empty_like(x) if need_x else None
         grad_w = torch.zeros(v, h, dtype=acc) if need_w else None
         grad_b = torch.zeros(v, dtype=acc) if need_b else None
-        buf = torch.empty(min(chunk_rows, n), v, dtype=acc)
+        buf = torch.empty(_padded(min(chunk_rows, n)), v, dtype=acc)
         loss = torch.zeros((), dtype=torch.float64)
         for start in range(0, n, chunk_rows):
             stop = min(start + chunk_rows, n)
-            xc = x[start:stop].to(dtype)
+            rows = stop - start
+            pad = _padded(rows) - rows
+            xc = F.pad(x[start:stop].to(dtype), (0, 0, 0, pad))  # (c', H), zero rows appended
             y = target[start:stop]
-            logits = buf[: stop - start]
+            logits = buf[: rows + pad]
             if low:
                 logits.copy_(F.linear(xc, w, b))
             elif b is not None:
@@ -104,21 +115,22 @@ class _LinearCrossEntropy(torch.autograd.Function):
             else:
                 torch.mm(xc, w.t(), out=logits)
             torch._log_softmax(logits, -1, False, out=logits)  # row-wise, safe in place
-            picked = logits.gather(1, y.unsqueeze(1))  # (c, 1) log p(y)
+            picked = logits[:rows].gather(1, y.unsqueeze(1))  # (c, 1) log p(y)
             loss -= (1.0 - eps) * picked.sum(dtype=torch.float64)
             if eps:
-                loss -= (eps / v) * logits.sum(dtype=torch.float64)
+                loss -= (eps / v) * logits[:rows].sum(dtype=torch.float64)
             if not (need_x or need_w or need_b):
                 continue
             grad = logits.exp_()  # softmax
             if eps:
                 grad.sub_(eps / v)
-            grad.scatter_add_(
+            grad[:rows].scatter_add_(
                 1, y.unsqueeze(1), torch.full_like(picked, -(1.0 - eps))
             )  # − (1−ε)·onehot
+            grad[rows:] = 0  # the padding rows add nothing to ∂W or ∂b
             g = grad.to(dtype) if low else grad
             if need_x:
-                grad_x[start:stop] = g @ w
+                grad_x[start:stop] = (g @ w)[:rows]
             if need_w:
                 if low:
                     grad_w += (g.t() @ xc).float()

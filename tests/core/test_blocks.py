@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.testing import assert_close
 
-from attnrun.core import MultiHeadAttention
+from attnrun.core import Dropout, MultiHeadAttention
 from attnrun.core.blocks import DecoderBlock, EncoderBlock, KeyValues, causal_mask
 
 PROPERTY = settings(max_examples=15, deadline=None, derandomize=True)
@@ -164,7 +164,7 @@ class _OriginalSelfattnBlock(nn.Module):
             nn.Linear(num_hiddens, ffn_hiddens), nn.ReLU(), nn.Linear(ffn_hiddens, num_hiddens)
         )
         self.norm2 = nn.LayerNorm(num_hiddens)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)  # the core's mask (was nn.Dropout's before 2026-12-04)
 
     def forward(self, X, valid_lens):
         attended, weights = self.attention(X, X, X, valid_lens)

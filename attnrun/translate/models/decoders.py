@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnrun.core import Attention
+from attnrun.core.dropout import Dropout, dropout
 from attnrun.registry import Registry
 from attnrun.translate.models.encoder import make_rnn
 from attnrun.translate.tokenize import PAD
@@ -132,7 +133,7 @@ class _AttentionDecoder(nn.Module):
             self.f_v = key_value_transform(num_hiddens, key_value[1])  # v_j = f_v(h_j)
         out_dim = output_size(embed_size, num_hiddens, tie_embeddings)
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.attention = attention
         self.attention.site = ("cross", 0)  # the attnrun.core.heads hook point (one map, no heads)
         self.rnn = make_rnn(cell, rnn_input, num_hiddens, num_layers, dropout)
@@ -290,7 +291,7 @@ class BahdanauDecoder(_AttentionDecoder):
                 if i == 0:
                     gi = torch.addmm(gates_t, c, w_c)  # (B, 3H)
                 else:
-                    x = F.dropout(hs[i - 1], drop, True) if drop else hs[i - 1]
+                    x = dropout(hs[i - 1], drop) if drop else hs[i - 1]
                     gi = torch.addmm(b_ih, x, w_ih)
                 hs[i] = _gru_cell(gi, hs[i], w_hh, b_hh)
             outs.append(hs[-1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnrun.core.dropout import Dropout
 from attnrun.errors import ConfigError
 from attnrun.translate.tokenize import PAD
 
@@ -60,7 +61,7 @@ class Encoder(nn.Module):
         self.num_layers = num_layers
         per_direction = num_hiddens // 2 if bidirectional else num_hiddens
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = make_rnn(cell, embed_size, per_direction, num_layers, dropout, bidirectional)
 
     def forward(self, src: Tensor, src_lens: Tensor):

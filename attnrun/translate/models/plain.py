@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from attnrun.core.dropout import Dropout
 from attnrun.translate.models.decoders import (
     DecoderState,
     Memory,
@@ -49,7 +50,7 @@ class PlainDecoder(nn.Module):
         super().__init__()
         out_dim = output_size(embed_size, num_hiddens, tie_embeddings)
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = make_rnn(cell, embed_size + num_hiddens, num_hiddens, num_layers, dropout)
         self.bridge = nn.Identity() if out_dim == num_hiddens else nn.Linear(num_hiddens, out_dim)
         self.out = nn.Linear(out_dim, vocab_size)
