@@ -6,7 +6,8 @@ The public Python API (imported lazily, so ``import attnrun`` stays cheap):
   regression predictions, exact, chunked/windowed (never an n_query × n_train matrix);
 - ``loo_bandwidth(x, y, kernel="gaussian")``: the bandwidth with the least leave-one-out MSE;
 - ``masked_softmax``, ``score_functions``, ``Attention``, ``MultiHeadAttention``,
-  ``SinusoidalPositionalEncoding``, ``LearnedPositionalEmbedding``: the shared attention core;
+  ``SinusoidalPositionalEncoding``, ``LearnedPositionalEmbedding``, ``Dropout``: the shared
+  attention core;
 - ``open_run(path)``, ``open_report(path_or_paths)``: a run or a report in a Jupyter notebook
   (metrics, config, attention samples; the viewer or the report page shown inline, offline).
 """
@@ -29,6 +30,8 @@ _EXPORTS = {
     "SinusoidalPositionalEncoding": "attnrun.core",
     "LearnedPositionalEmbedding": "attnrun.core",
     "positional_encoding_matrix": "attnrun.core",
+    "Dropout": "attnrun.core",
+    "dropout": "attnrun.core",
     "open_run": "attnrun.notebook",
     "open_report": "attnrun.notebook",
 }
