@@ -105,7 +105,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             stop = min(start + chunk_rows, n)
             rows = stop - start
             pad = _padded(rows) - rows
-            xc = F.pad(x[start:stop].to(dtype), (0, 0, 0, pad))  # (c', H), zero rows appended
+            xc = x[start:stop].to(dtype)
+            if pad:  # only the last chunk: (c', H), zero rows appended
+                xc = F.pad(xc, (0, 0, 0, pad))
             y = target[start:stop]
             logits = buf[: rows + pad]
             if low:
