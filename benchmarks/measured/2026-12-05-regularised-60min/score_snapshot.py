@@ -10,10 +10,12 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
-from attnrun.translate.predict import evaluate_files
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # benchmarks/
+from average_seeds import ROOT, SPLITS, score_splits  # noqa: E402
 
 run, snap, epoch, out = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 tgt = sys.argv[5] if len(sys.argv) > 5 else "fr"
@@ -22,12 +24,8 @@ out.mkdir(parents=True, exist_ok=True)
 for f in ("config.yaml", "tokenizer.src.json", "tokenizer.tgt.json", "metrics.json"):
     shutil.copy(run / f, out / f)
 shutil.copy(snap / f"model_e{epoch}.pt", out / "model.pt")
-data = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "multi30k"
-scores = {}
-for split in ("val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco"):
-    res = evaluate_files(out, data / f"{split}.en.gz", data / f"{split}.{tgt}.gz", beam=None)
-    scores[split] = res["bleu_lowercase"]
-    print(split, scores[split], flush=True)
+args = SimpleNamespace(shared=ROOT.parent / "shared", splits=SPLITS, src="en", tgt=tgt, beam=None)
+scores = score_splits(args, out)  # the run's own decoding on the full splits
 meta = json.loads((snap / f"metrics_e{epoch}.json").read_text())
 row = {"epoch": epoch, "best_epoch": meta.get("best_epoch"), "bleu_lowercase": scores}
 (out / "row.json").write_text(json.dumps(row, indent=1))
