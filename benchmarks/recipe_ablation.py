@@ -92,8 +92,8 @@ ARMS.update({
     "prenorm": {"model.norm_first": True},
     "min_freq1": {"tokenizer.min_freq": 1},
     "dropout0.2_lr0.002": {"model.dropout": 0.2, "train.lr": 0.002},
-    "dropout0.2_lr0.002_bpe": {"model.dropout": 0.2, "train.lr": 0.002, **BPE},
 })  # fmt: skip
+ARMS["dropout0.2_lr0.002_bpe"] = {**ARMS["dropout0.2_lr0.002"], **BPE}
 
 
 def config(args, name: str) -> dict:

@@ -7,17 +7,17 @@ usage: python count_vocab.py SHARED RUN [RUN ...] [--src en --tgt de --split tes
 from __future__ import annotations
 
 import argparse
-import gzip
 from pathlib import Path
 
+from attnrun.translate.data.multi30k import locate
+from attnrun.translate.data.readers import read_parallel
 from attnrun.translate.tokenize import UNK, load_tokenizer, word_split
 
 
-def lines(shared: Path, split: str, lang: str) -> list[str]:
-    """The raw lines of one Multi30k file under ``shared/data/multi30k``."""
-    path = shared / "data" / "multi30k" / f"{split}.{lang}.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
+def pairs(shared: Path, split: str, src: str, tgt: str) -> list[tuple[str, str]]:
+    """The (source, target) pairs of one Multi30k split, read as training reads them."""
+    root = str(shared / "data" / "multi30k")
+    return read_parallel(locate(split, src, root), locate(split, tgt, root))
 
 
 def main() -> None:
@@ -28,11 +28,12 @@ def main() -> None:
     ap.add_argument("--tgt", default="de")
     ap.add_argument("--split", default="test_2016_flickr")
     args = ap.parse_args()
-    refs = [w for line in lines(args.shared, args.split, args.tgt) for w in word_split(line)]
+    train = pairs(args.shared, "train", args.src, args.tgt)
+    refs = [w for _, t in pairs(args.shared, args.split, args.src, args.tgt) for w in word_split(t)]
     for run in args.runs:
-        for side, lang in (("src", args.src), ("tgt", args.tgt)):
+        for i, (side, lang) in enumerate((("src", args.src), ("tgt", args.tgt))):
             tok = load_tokenizer(run, side)
-            n = sum(len(tok.encode(line)) for line in lines(args.shared, "train", lang))
+            n = sum(len(tok.encode(pair[i])) for pair in train)
             print(f"{run.name} {side} ({lang}): vocabulary {tok.size}, train tokens {n:,}")
         tgt = load_tokenizer(run, "tgt")
         unknown = sum(UNK in tgt.encode(w) for w in refs)
