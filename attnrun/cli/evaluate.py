@@ -34,6 +34,12 @@ def register(app: typer.Typer) -> None:
             help="Where to write the translations (a new file).",
             show_default="a new file in RUN_DIR",
         ),
+        replace_unk: bool = typer.Option(
+            None,
+            "--replace-unk/--keep-unk",
+            help="Copy over each <unk> the source word it attends to most (word vocabularies).",
+            show_default="the run's decode.replace_unk",
+        ),
         skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad lines, report how many."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
         debug: bool = common.DEBUG,
@@ -41,7 +47,9 @@ def register(app: typer.Typer) -> None:
         from attnrun.translate.predict import evaluate_files
 
         try:
-            res = evaluate_files(run_dir, src, ref, beam=beam, out=out, skip_bad=skip_bad)
+            res = evaluate_files(
+                run_dir, src, ref, beam=beam, out=out, skip_bad=skip_bad, replace_unk=replace_unk
+            )
         except AttnrunError as e:
             if debug:
                 raise

@@ -182,6 +182,9 @@ class DecodeConfig:
     n_best: int = 1
     max_len: int = 60  # generated tokens per sentence
     batch_size: int = 128
+    # copy, over each <unk> the model emits, the source word it attends to most (Luong et al.
+    # 2015b, "Addressing the Rare Word Problem"; Jean et al. 2015): word vocabularies only
+    replace_unk: bool = False
 
     def __post_init__(self) -> None:
         require(self.beam >= 1, "decode.beam", self.beam, ">= 1")
@@ -232,6 +235,28 @@ class TranslateConfig(BaseConfig):
             f"model.num_hiddens={self.model.num_hiddens} (the decoder state size) with "
             f"score={self.score}, which compares queries and keys of one size",
         )
+        attends = self.decoder != "none" or self.model.arch == "transformer"
+        check_replace_unk(self.decode.replace_unk, self.tokenizer.kind, attends)
+
+
+def check_replace_unk(replace_unk: bool, tokenizer_kind: str, attends: bool) -> None:
+    """``decode.replace_unk`` needs a word target (BPE spells every word: no <unk> to replace)
+    and a decoder that attends (``decoder=none`` has no alignment to copy by): the config's
+    check, and ``attnrun evaluate --replace-unk``'s on a trained run."""
+    if not replace_unk:
+        return
+    require(
+        tokenizer_kind == "word",
+        "decode.replace_unk",
+        True,
+        f"false with tokenizer.kind={tokenizer_kind} (only a word vocabulary emits <unk>)",
+    )
+    require(
+        attends,
+        "decode.replace_unk",
+        True,
+        "false with decoder=none (no attention to say which source word an <unk> stands for)",
+    )
 
 
 def _score_accepts(score: str, query_dim: int, key_dim: int) -> bool:

@@ -143,8 +143,8 @@ def test_scores(translator: Translator, corpus: Corpus, out_dir: Path, n_samples
     write_translations(out_dir / "translations.tsv", sources, shown, hyps)
     if translator.decode.n_best > 1:
         nbest = [
-            [{"translation": translator.tgt_tok.decode(h.ids), "score": h.score} for h in hs]
-            for hs in all_hyps
+            [{"translation": translator.text(h, src), "score": h.score} for h in hs]
+            for hs, src in zip(all_hyps, sources)
         ]
         write_json(out_dir / "nbest.json", nbest)
     samples = []

@@ -157,13 +157,17 @@ def evaluate_files(
     beam: int | None = None,
     out: Path | None = None,
     skip_bad: bool = False,
+    replace_unk: bool | None = None,
 ) -> dict:
-    """Translate ``src`` with the run's model, score against ``ref``, write the translations."""
+    """Translate ``src`` with the run's model, score against ``ref``, write the translations;
+    ``beam`` and ``replace_unk`` (``decode.replace_unk``): None keeps the run's."""
     report = ReadReport()
     pairs = read_parallel(src, ref, skip_bad=skip_bad, report=report)
     if out is not None and out.exists():
         raise AttnrunError(f"{out} exists; evaluate never overwrites a file, pick another --out")
-    translator = Translator.from_run(run_dir).with_decode(beam=beam, n_best=1)
+    translator = Translator.from_run(run_dir).with_decode(
+        beam=beam, n_best=1, replace_unk=replace_unk
+    )
     hyps, _ = translator.translate([s for s, _ in pairs])
     scores = corpus_scores(hyps, [r for _, r in pairs])
     if out is None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from attnrun.errors import DataError
 from attnrun.io import write_text
 from attnrun.registry import Registry
 from attnrun.runs.files import tokenizer_file
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
@@ -62,6 +65,23 @@ def unknown_words(tok: Tokenizer, text: str) -> list[str]:
     """The words of ``text`` (each once, in order) that ``tok`` can only encode with ``<unk>``:
     words a word vocabulary never saw, characters BPE never met."""
     return [w for w in dict.fromkeys(word_split(text, lowercase=False)) if UNK in tok.encode(w)]
+
+
+def replace_unknown(tok: Tokenizer, ids: Sequence[int], weights: Tensor, source: str) -> str:
+    """``tok.decode(ids)`` with each ``<unk>`` replaced by the source word it attends to most
+    (Luong et al. 2015b, "Addressing the Rare Word Problem", the PosUnk copy; Jean et al. 2015).
+
+    ``weights (len(ids) [+ 1], S)``: row ``t`` is what target token ``t`` attended to, column
+    ``j`` source id ``j`` (the words of ``source`` as the source tokenizer splits them, then
+    EOS). The EOS column is never copied; a source with no word leaves ``<unk>``. The copy
+    takes the target tokenizer's case, as its own words do.
+    """
+    words = word_split(source, getattr(tok, "lowercase", True))[: weights.shape[1] - 1]
+    pieces = tok.pieces(ids)
+    for t, i in enumerate(ids):
+        if i == UNK and words:
+            pieces[t] = words[int(weights[t, : len(words)].argmax())]
+    return glue_punctuation(" ".join(pieces))
 
 
 def _strip_specials(ids: Iterable[int]) -> list[int]:

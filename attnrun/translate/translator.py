@@ -16,10 +16,10 @@ import torch
 from attnrun.core.heads import attention_rollout
 from attnrun.runs import files
 from attnrun.translate.batching import encode_sources
-from attnrun.translate.config import DecodeConfig, TranslateConfig
+from attnrun.translate.config import DecodeConfig, TranslateConfig, check_replace_unk
 from attnrun.translate.models import Seq2Seq, build_model
 from attnrun.translate.search import Hypothesis, translate_ids
-from attnrun.translate.tokenize import BOS, EOS, Tokenizer, load_tokenizer
+from attnrun.translate.tokenize import BOS, EOS, Tokenizer, load_tokenizer, replace_unknown
 from attnrun.validation import typed_config
 
 __all__ = ["Translator"]
@@ -58,12 +58,16 @@ class Translator:
         return getattr(self.model.decoder, "has_attention", True)
 
     def with_decode(self, **changes) -> Translator:
-        """A translator with some decode settings changed (``beam=5``, ``n_best=1``, ...)."""
+        """A translator with some decode settings changed (``beam=5``, ``n_best=1``, ...);
+        ``None`` keeps the run's. ``replace_unk=True`` on a BPE or attention-less run is a
+        :class:`~attnrun.errors.ConfigError`, as it is in a config."""
         given = {k: v for k, v in changes.items() if v is not None}
+        check_replace_unk(given.get("replace_unk", False), self.tgt_tok.kind, self.attends)
         return replace(self, decode=replace(self.decode, **given)) if given else self
 
     def translate(self, texts: Sequence[str]) -> tuple[list[str], list[list[Hypothesis]]]:
-        """Detokenised best translations and every hypothesis (``decode.n_best`` per text)."""
+        """The best translations as text (:meth:`text`) and every hypothesis (``decode.n_best``
+        per text)."""
         d = self.decode
         ids = encode_sources(texts, self.src_tok, self.max_len)
         hyps = translate_ids(
@@ -76,7 +80,14 @@ class Translator:
             n_best=d.n_best,
             device=self.device,
         )
-        return [self.tgt_tok.decode(h[0].ids) for h in hyps], hyps
+        return [self.text(h[0], t) for h, t in zip(hyps, texts)], hyps
+
+    def text(self, hyp: Hypothesis, source: str) -> str:
+        """Hypothesis ``hyp`` of ``source`` as text; with ``decode.replace_unk`` each ``<unk>``
+        is the source word it attended to most (:func:`.tokenize.replace_unknown`)."""
+        if self.decode.replace_unk:
+            return replace_unknown(self.tgt_tok, hyp.ids, hyp.weights, source)
+        return self.tgt_tok.decode(hyp.ids)
 
     def attention_samples(
         self, texts: Sequence[str], hyps: Sequence[Hypothesis], name: str = "sentence"

@@ -51,7 +51,12 @@ def refused(tmp_path: Path, *args: str) -> str:
         (
             ["translate", "decode.bem=3"],
             "decode.bem=3 is not valid: decode has no key bem (did you mean beam?); "
-            "allowed: batch_size, beam, length_penalty, max_len, n_best",
+            "allowed: batch_size, beam, length_penalty, max_len, n_best, replace_unk",
+        ),
+        (
+            ["translate", "tokenizer.kind=bpe", "decode.replace_unk=true"],
+            "decode.replace_unk=True is not valid; allowed: false with tokenizer.kind=bpe (only "
+            "a word vocabulary emits <unk>)",
         ),
         (["translate", "tokenizer.kin=bpe"], "tokenizer has no key kin (did you mean kind?)"),
         (["translate", "attention.windw=3"], "attention has no key windw (did you mean window?)"),
