@@ -16,50 +16,50 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SPLITS = ("val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
+from average_seeds import SPLITS  # noqa: E402
 
 
 def score_run(run_dir: Path, data: Path, src: str, tgt: str, splits) -> list[dict]:
-    """One row per split: lowercased BLEU kept / replaced, ``<unk>`` emitted, copies in the
-    reference."""
+    """One row per split: lowercased BLEU with ``<unk>`` kept / deleted / replaced, the
+    ``<unk>`` emitted and the copies found in the reference. Each split is decoded once (the
+    run's beam): the replacement rewrites the same hypotheses, so the three scores are paired."""
     from attnrun.translate.data.readers import read_parallel
     from attnrun.translate.metrics import corpus_scores
-    from attnrun.translate.predict import evaluate_files
-    from attnrun.translate.tokenize import glue_punctuation, word_split
+    from attnrun.translate.tokenize import UNK, glue_punctuation, replace_unknown, word_split
+    from attnrun.translate.translator import Translator
 
+    translator = Translator.from_run(run_dir).with_decode(n_best=1)
+    tok = translator.tgt_tok
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for split in splits:
-            files = (data / f"{split}.{src}.gz", data / f"{split}.{tgt}.gz")
-            res = {}
-            for mode in (False, True):
-                out = Path(tmp) / f"{split}-{mode}.txt"
-                res[mode] = evaluate_files(run_dir, *files, out=out, replace_unk=mode)
-            kept = Path(res[False]["translations"]).read_text(encoding="utf-8").splitlines()
-            copied = Path(res[True]["translations"]).read_text(encoding="utf-8").splitlines()
-            refs = [r for _, r in read_parallel(*files)]
-            unks, hits = 0, 0
-            for k, c, r in zip(kept, copied, refs):
-                ref_words = set(word_split(r))
-                for kw, cw in zip(word_split(k), word_split(c)):
-                    if kw == "<unk>":
-                        unks += 1
-                        hits += cw in ref_words
-            deleted = [glue_punctuation(k.replace("<unk>", "")) for k in kept]
-            rows.append({
-                "run": str(run_dir), "split": split,
-                "bleu_kept": res[False]["bleu_lowercase"],
-                "bleu_deleted": corpus_scores(deleted, refs)["bleu_lowercase"],
-                "bleu_replaced": res[True]["bleu_lowercase"],
-                "unk_emitted": unks, "copies_in_reference": hits,
-            })  # fmt: skip
-            print(_row(rows[-1]), flush=True)
+    for split in splits:
+        pairs = read_parallel(data / f"{split}.{src}.gz", data / f"{split}.{tgt}.gz")
+        sources, refs = [s for s, _ in pairs], [r for _, r in pairs]
+        _, hyps = translator.translate(sources)
+        best = [h[0] for h in hyps]
+        kept = [tok.decode(h.ids) for h in best]
+        copied = [replace_unknown(tok, h.ids, h.weights, s) for h, s in zip(best, sources)]
+        unks, hits = 0, 0
+        for h, c, r in zip(best, copied, refs):
+            ref_words = set(word_split(r))
+            for i, cw in zip(h.ids, word_split(c)):
+                if i == UNK:
+                    unks += 1
+                    hits += cw in ref_words
+        deleted = [glue_punctuation(k.replace("<unk>", "")) for k in kept]
+        texts = {"kept": kept, "deleted": deleted, "replaced": copied}
+        bleu = {name: corpus_scores(t, refs)["bleu_lowercase"] for name, t in texts.items()}
+        rows.append({
+            "run": str(run_dir), "split": split,
+            **{f"bleu_{name}": b for name, b in bleu.items()},
+            "unk_emitted": unks, "copies_in_reference": hits,
+        })  # fmt: skip
+        print(_row(rows[-1]), flush=True)
     return rows
 
 
