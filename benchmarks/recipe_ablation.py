@@ -94,6 +94,8 @@ ARMS.update({
     "dropout0.2_lr0.002": {"model.dropout": 0.2, "train.lr": 0.002},
 })  # fmt: skip
 ARMS["dropout0.2_lr0.002_bpe"] = {**ARMS["dropout0.2_lr0.002"], **BPE}
+#: a BPE vocabulary of 8,000 pieces for each language (no sharing, so no three-way tying)
+ARMS["bpe_separate"] = {**BPE, "tokenizer.shared": False}
 
 
 def config(args, name: str) -> dict:

@@ -16,6 +16,7 @@ from attnrun.translate.metrics import (
     argmax_alignment,
     corpus_scores,
     d2l_bleu,
+    moses_bleu,
 )
 from attnrun.translate.tokenize import (
     EOS,
@@ -90,6 +91,33 @@ def test_corpus_scores_signatures():
     assert s["bleu"] < 100.0
     assert "case:lc" in s["bleu_lowercase_signature"]
     assert "nrefs:1" in s["bleu_signature"]
+
+
+#: Multi30k test_2016_flickr.fr line 2, raw (as ``../shared`` holds it) and as the dataset's own
+#: ``data/task1/tok/test_2016_flickr.lc.norm.tok.fr`` spells it (lowercased, Moses-tokenized,
+#: the apostrophe escaped): the independent reference of :func:`moses_bleu`'s preprocessing
+RAW_FR = "Un terrier de Boston court sur l'herbe verdoyante devant une clôture blanche."
+TOK_FR = "un terrier de boston court sur l&apos; herbe verdoyante devant une clôture blanche ."
+
+
+def test_moses_bleu_is_bleu_on_the_datasets_tokenized_files():
+    """Guards the preprocessing papers use: lowercase, normalize punctuation, Moses-tokenize (a
+    missing step, or 13a instead of ``tokenize="none"``, moves the score away from BLEU counted
+    on the dataset's own ``lc.norm.tok`` line)."""
+    from sacrebleu.metrics import BLEU
+
+    hyp_raw = "Un terrier court sur l'herbe verte devant une clôture blanche."
+    hyp_tok = "un terrier court sur l&apos; herbe verte devant une clôture blanche ."
+    want = BLEU(tokenize="none", force=True).corpus_score([hyp_tok], [[TOK_FR]]).score
+    assert moses_bleu([hyp_raw], [RAW_FR], "fr") == pytest.approx(want, abs=0.01)
+    assert moses_bleu([RAW_FR.upper()], [RAW_FR], "fr") == pytest.approx(100.0)
+
+
+def test_moses_bleu_splits_french_elisions_where_13a_does_not():
+    """Guards the tokenization itself: French ``l'herbe`` is two tokens, so a wrong noun after a
+    right article still matches the article; 13a scores the whole word wrong."""
+    hyp, ref = ["le chien court dans l'herbe ."], ["le chien court dans l'arbre ."]
+    assert moses_bleu(hyp, ref, "fr") > corpus_scores(hyp, ref)["bleu_lowercase"]
 
 
 def test_toy_gold_alignment_covers_every_target_word():
