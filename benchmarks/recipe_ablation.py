@@ -25,6 +25,7 @@ difference.
 ``dropout0.2_lr0.002_bpe`` is the two-thread pick for 30 minutes or more (dropout 0.2, peak rate
 0.002) with the shared BPE vocabulary of ``bpe``: en→de, where the word vocabulary cannot spell
 3.8% of the test words, it gained +0.59 test_2016_flickr BLEU in 20 minutes; en→fr it lost 1.46.
+``bpe_separate`` gives each language its own 8,000 pieces instead (no sharing, no three-way tying).
 
 The arms from ``dropout0.2`` to ``dropout0.2_lr0.002`` change nothing a CPU epoch costs (nearly:
 ``min_freq1``'s larger vocabulary, ``batch256``'s fewer steps), so ``--epochs N`` (N epochs, no
