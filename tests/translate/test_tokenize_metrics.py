@@ -98,6 +98,11 @@ def test_corpus_scores_signatures():
 #: the apostrophe escaped): the independent reference of :func:`moses_bleu`'s preprocessing
 RAW_FR = "Un terrier de Boston court sur l'herbe verdoyante devant une clôture blanche."
 TOK_FR = "un terrier de boston court sur l&apos; herbe verdoyante devant une clôture blanche ."
+#: val.de line 740, raw: its German quotes „…“ are what the dataset's normalization makes ``"``
+#: (its ``lc.norm.tok`` line: ``eine junge frau in &quot; straßenkleidung &quot; und …``)
+RAW_DE = (
+    "Eine junge Frau in „Straßenkleidung“ und Stiefeln führt eine Ballettübung an einem See aus."
+)
 
 
 def test_moses_bleu_is_bleu_on_the_datasets_tokenized_files():
@@ -111,6 +116,8 @@ def test_moses_bleu_is_bleu_on_the_datasets_tokenized_files():
     want = BLEU(tokenize="none", force=True).corpus_score([hyp_tok], [[TOK_FR]]).score
     assert moses_bleu([hyp_raw], [RAW_FR], "fr") == pytest.approx(want, abs=0.01)
     assert moses_bleu([RAW_FR.upper()], [RAW_FR], "fr") == pytest.approx(100.0)
+    straight = RAW_DE.replace("„", '"').replace("“", '"')
+    assert moses_bleu([straight], [RAW_DE], "de") == pytest.approx(100.0)
 
 
 def test_moses_bleu_splits_french_elisions_where_13a_does_not():
