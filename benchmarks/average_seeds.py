@@ -233,6 +233,33 @@ def add_run_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("overrides", nargs="*", help="key=value config overrides of every run")
 
 
+def rescore_args(description: str) -> argparse.ArgumentParser:
+    """The options of a script that rescores finished runs: their folders, the data, the splits,
+    the threads of a new decoding and a JSON copy of the rows."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap.add_argument("--splits", nargs="+", default=list(SPLITS))
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of a new decoding")
+    ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON too")
+    return ap
+
+
+def rescore(args, header: list[str], score_run) -> int:
+    """Print a Markdown table with ``header``'s columns, the rows ``score_run(run, data)`` prints
+    for each run of ``args.runs``, and write them all to ``args.out`` as JSON when asked."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    data = args.shared / "data" / "multi30k"
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    rows = [r for run in args.runs for r in score_run(run, data)]
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

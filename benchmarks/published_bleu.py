@@ -20,8 +20,6 @@ Needs sacremoses (``pip install -e ".[bench]"``).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from average_seeds import SPLITS  # noqa: E402
+from average_seeds import rescore, rescore_args  # noqa: E402
 
 #: tokenized lowercased BLEU of a single text-only attentive GRU (lium-lst/wmt17-mmt, the points
 #: ``../shared/data/multi30k/README.md`` gives): target language → split → BLEU
@@ -91,27 +89,10 @@ def _row(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    ap.add_argument("--splits", nargs="+", default=list(SPLITS))
-    ap.add_argument("--threads", type=int, default=2, help="torch threads of a new decoding")
-    ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON too")
-    args = ap.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    data = args.shared / "data" / "multi30k"
-    print(
-        "| run | pair | split | lowercased BLEU (13a) | tokenized BLEU | difference "
-        "| published (GRU) | attnrun − published |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    rows = [r for run in args.runs for r in score_run(run, data, args.splits)]
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    return 0
+    args = rescore_args(__doc__.split("\n\n")[0]).parse_args(argv)
+    header = ["run", "pair", "split", "lowercased BLEU (13a)", "tokenized BLEU", "difference",
+              "published (GRU)", "attnrun − published"]  # fmt: skip
+    return rescore(args, header, lambda run, data: score_run(run, data, args.splits))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,9 @@ ARMS.update({
 ARMS["dropout0.2_lr0.002_bpe"] = {**ARMS["dropout0.2_lr0.002"], **BPE}
 #: a BPE vocabulary of 8,000 pieces for each language (no sharing, so no three-way tying)
 ARMS["bpe_separate"] = {**BPE, "tokenizer.shared": False}
+#: words with apostrophes split off (``l'eau`` → ``l ' eau``), near the Moses tokenization of the
+#: published systems (which split French elisions and English possessives)
+ARMS["apostrophes"] = {"tokenizer.split_apostrophes": True}
 
 
 def config(args, name: str) -> dict:

@@ -13,8 +13,6 @@ usage: python benchmarks/replace_unk.py RUN_DIR [RUN_DIR ...] [--shared DIR] [--
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from average_seeds import SPLITS  # noqa: E402
+from average_seeds import rescore, rescore_args  # noqa: E402
 
 
 def score_run(run_dir: Path, data: Path, src: str, tgt: str, splits) -> list[dict]:
@@ -73,29 +71,15 @@ def _row(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    ap = rescore_args(__doc__.split("\n\n")[0])
     ap.add_argument("--src", default="en")
     ap.add_argument("--tgt", default="fr")
-    ap.add_argument("--splits", nargs="+", default=list(SPLITS))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON too")
     args = ap.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    data = args.shared / "data" / "multi30k"
-    print(
-        "| run | split | BLEU, <unk> kept | deleted | replaced | gain over kept | <unk> emitted "
-        "| copies in ref |"
+    header = ["run", "split", "BLEU, <unk> kept", "deleted", "replaced", "gain over kept",
+              "<unk> emitted", "copies in ref"]  # fmt: skip
+    return rescore(
+        args, header, lambda run, data: score_run(run, data, args.src, args.tgt, args.splits)
     )
-    print("|---|---|---|---|---|---|---|---|")
-    rows = [r for run in args.runs for r in score_run(run, data, args.src, args.tgt, args.splits)]
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    return 0
 
 
 if __name__ == "__main__":

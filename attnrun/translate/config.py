@@ -57,9 +57,19 @@ class TokenizerConfig:
     # bpe: one vocabulary trained on source + target text; the model then shares its source and
     # target embeddings (and with model.tie_embeddings the output layer: three-way tying)
     shared: bool = False
+    # word: split after an apostrophe between letters (l'eau → l' eau), so elided forms share
+    # their stem's entry (Moses splits French so); BPE splits apostrophes already
+    split_apostrophes: bool = False
 
     def __post_init__(self) -> None:
         one_of("tokenizer.kind", self.kind, tokenizers)
+        require(
+            not self.split_apostrophes or self.kind == "word",
+            "tokenizer.split_apostrophes",
+            self.split_apostrophes,
+            f"false with tokenizer.kind={self.kind} (it splits the words of tokenizer.kind=word; "
+            "BPE splits apostrophes already)",
+        )
         require(
             not self.shared or self.kind == "bpe",
             "tokenizer.shared",

@@ -101,7 +101,12 @@ def train_tokenizers(tk, corpus: Corpus, out_dir: Path):
     ``tokenizer.shared`` one tokenizer is trained on the source and target sentences together and
     serves both sides (saved as both sides' files, so every reader of a side works unchanged)."""
     build = tokenizers.get(tk.kind)
-    options = {"min_freq": tk.min_freq, "vocab_size": tk.vocab_size, "lowercase": tk.lowercase}
+    options = {
+        "min_freq": tk.min_freq,
+        "vocab_size": tk.vocab_size,
+        "lowercase": tk.lowercase,
+        "split_apostrophes": tk.split_apostrophes,
+    }
     sources, targets = [s for s, _ in corpus.train], [t for _, t in corpus.train]
     if tk.shared:
         src_tok = tgt_tok = build(sources + targets, **options)

@@ -28,6 +28,8 @@ PAD, BOS, EOS, UNK = range(4)
 _PUNCT = re.compile(r"([.,!?;:\"()«»])")
 _GLUE_LEFT = re.compile(r" ([.,!?;:)»])")
 _GLUE_RIGHT = re.compile(r"([(«]) ")
+_APOSTROPHE = re.compile(r"(?<=\w)(['’])(?=\w)")  # between two letters
+_GLUE_APOSTROPHE = re.compile(r"(?<=\w)(['’]) (?=\w)")
 
 
 class Tokenizer(Protocol):
@@ -46,19 +48,30 @@ class Tokenizer(Protocol):
 tokenizers: Registry[Callable[..., Tokenizer]] = Registry("tokenizer")
 
 
-def word_split(text: str, lowercase: bool = True) -> list[str]:
-    """d2l-style words: nbsp → space, (lowercase), punctuation split off, whitespace split."""
+def word_split(text: str, lowercase: bool = True, apostrophes: bool = False) -> list[str]:
+    """d2l-style words: nbsp → space, (lowercase), punctuation split off, whitespace split.
+
+    ``apostrophes``: a word is split after an apostrophe (``'`` or ``’``) between two letters, so
+    French elisions share their stem's entry (``l'homme`` → ``l' homme``, ``qu'il`` → ``qu' il``),
+    as the Moses tokenizer that Multi30k's published systems train on splits them (Moses splits
+    English possessives the other way, ``man 's``; here ``man' s``)."""
     text = text.replace("\u202f", " ").replace("\xa0", " ")
     if lowercase:
         text = text.lower()
-    return _PUNCT.sub(r" \1 ", text).split()
+    text = _PUNCT.sub(r" \1 ", text)
+    if apostrophes:
+        text = _APOSTROPHE.sub(r"\1 ", text)
+    return text.split()
 
 
-def glue_punctuation(text: str) -> str:
+def glue_punctuation(text: str, apostrophes: bool = False) -> str:
     """Words joined as :meth:`WordTokenizer.decode` joins them: runs of spaces made one, no
-    space before ``. , ! ? ; : ) »`` nor after ``( «`` (``"noir !"`` → ``"noir!"``)."""
+    space before ``. , ! ? ; : ) »`` nor after ``( «`` (``"noir !"`` → ``"noir!"``); with
+    ``apostrophes`` none after a word's final apostrophe before a word (``"l' eau"`` →
+    ``"l'eau"``)."""
     text = " ".join(text.split())
-    return _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
+    text = _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
+    return _GLUE_APOSTROPHE.sub(r"\1", text) if apostrophes else text
 
 
 def unknown_words(tok: Tokenizer, text: str) -> list[str]:
@@ -67,21 +80,30 @@ def unknown_words(tok: Tokenizer, text: str) -> list[str]:
     return [w for w in dict.fromkeys(word_split(text, lowercase=False)) if UNK in tok.encode(w)]
 
 
-def replace_unknown(tok: Tokenizer, ids: Sequence[int], weights: Tensor, source: str) -> str:
+def replace_unknown(
+    tok: Tokenizer,
+    ids: Sequence[int],
+    weights: Tensor,
+    source: str,
+    src_tok: Tokenizer | None = None,
+) -> str:
     """``tok.decode(ids)`` with each ``<unk>`` replaced by the source word it attends to most
     (Luong et al. 2015b, "Addressing the Rare Word Problem", the PosUnk copy; Jean et al. 2015).
 
     ``weights (len(ids) [+ 1], S)``: row ``t`` is what target token ``t`` attended to, column
-    ``j`` source id ``j`` (the words of ``source`` as the source tokenizer splits them, then
-    EOS). The EOS column is never copied; a source with no word leaves ``<unk>``. The copy
-    takes the target tokenizer's case, as its own words do.
+    ``j`` source id ``j`` (the words of ``source`` as ``src_tok``, by default a word tokenizer
+    that keeps apostrophes in their words, splits them; then EOS). The
+    EOS column is never copied; a source with no word leaves ``<unk>``. The copy takes the
+    target tokenizer's case, as its own words do.
     """
-    words = word_split(source, getattr(tok, "lowercase", True))[: weights.shape[1] - 1]
+    apostrophes = getattr(src_tok, "apostrophes", False)
+    words = word_split(source, getattr(tok, "lowercase", True), apostrophes)
+    words = words[: weights.shape[1] - 1]
     pieces = tok.pieces(ids)
     for t, i in enumerate(ids):
         if i == UNK and words:
             pieces[t] = words[int(weights[t, : len(words)].argmax())]
-    return glue_punctuation(" ".join(pieces))
+    return glue_punctuation(" ".join(pieces), getattr(tok, "apostrophes", False))
 
 
 def _strip_specials(ids: Iterable[int]) -> list[int]:
@@ -95,44 +117,55 @@ def _strip_specials(ids: Iterable[int]) -> list[int]:
 
 
 class WordTokenizer:
-    """Words with a vocabulary of those seen at least ``min_freq`` times in training."""
+    """Words with a vocabulary of those seen at least ``min_freq`` times in training;
+    ``apostrophes``: apostrophes split off as words of their own (:func:`word_split`)."""
 
     kind = "word"
 
-    def __init__(self, tokens: list[str], lowercase: bool = True) -> None:
+    def __init__(self, tokens: list[str], lowercase: bool = True, apostrophes: bool = False):
         self.itos = list(tokens)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
-        self.lowercase = lowercase
+        self.lowercase, self.apostrophes = lowercase, apostrophes
 
     @classmethod
-    def train(cls, texts: Iterable[str], *, min_freq: int = 2, lowercase: bool = True, **_):
-        counts = Counter(w for t in texts for w in word_split(t, lowercase))
+    def train(
+        cls,
+        texts: Iterable[str],
+        *,
+        min_freq: int = 2,
+        lowercase: bool = True,
+        split_apostrophes: bool = False,
+        **_,
+    ):
+        counts = Counter(w for t in texts for w in word_split(t, lowercase, split_apostrophes))
         words = sorted(
             (w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w)
         )
-        return cls([*SPECIALS, *words], lowercase)
+        return cls([*SPECIALS, *words], lowercase, split_apostrophes)
 
     @property
     def size(self) -> int:
         return len(self.itos)
 
     def encode(self, text: str) -> list[int]:
-        return [self.stoi.get(w, UNK) for w in word_split(text, self.lowercase)]
+        words = word_split(text, self.lowercase, self.apostrophes)
+        return [self.stoi.get(w, UNK) for w in words]
 
     def pieces(self, ids: Iterable[int]) -> list[str]:
         return [self.itos[i] if 0 <= i < len(self.itos) else "<unk>" for i in ids]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return glue_punctuation(" ".join(self.pieces(_strip_specials(ids))))
+        return self.detokenize(" ".join(self.pieces(_strip_specials(ids))))
 
     def detokenize(self, text: str) -> str:
         """A text (a reference) spaced as :meth:`decode` spaces its output."""
-        return glue_punctuation(text)
+        return glue_punctuation(text, self.apostrophes)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"kind": "word", "lowercase": self.lowercase, "tokens": self.itos}, ensure_ascii=False
-        )
+        obj = {"kind": "word", "lowercase": self.lowercase, "tokens": self.itos}
+        if self.apostrophes:  # absent in older runs' files: they load as before
+            obj["split_apostrophes"] = True
+        return json.dumps(obj, ensure_ascii=False)
 
 
 class BPETokenizer:
@@ -211,7 +244,9 @@ def load_tokenizer(folder: Path, side: str) -> Tokenizer:
         text = path.read_text(encoding="utf-8")
         obj = json.loads(text)
         if obj.get("kind") == "word":
-            return WordTokenizer(obj["tokens"], obj.get("lowercase", True))
+            return WordTokenizer(
+                obj["tokens"], obj.get("lowercase", True), obj.get("split_apostrophes", False)
+            )
         from tokenizers import Tokenizer as HFTokenizer
 
         return BPETokenizer(HFTokenizer.from_str(text))

@@ -86,7 +86,7 @@ class Translator:
         """Hypothesis ``hyp`` of ``source`` as text; with ``decode.replace_unk`` each ``<unk>``
         is the source word it attended to most (:func:`.tokenize.replace_unknown`)."""
         if self.decode.replace_unk:
-            return replace_unknown(self.tgt_tok, hyp.ids, hyp.weights, source)
+            return replace_unknown(self.tgt_tok, hyp.ids, hyp.weights, source, self.src_tok)
         return self.tgt_tok.decode(hyp.ids)
 
     def attention_samples(
