@@ -100,6 +100,9 @@ ARMS["bpe_separate"] = {**BPE, "tokenizer.shared": False}
 #: words with apostrophes split off (``l'eau`` → ``l ' eau``), near the Moses tokenization of the
 #: published systems (which split French elisions and English possessives)
 ARMS["apostrophes"] = {"tokenizer.split_apostrophes": True}
+#: no dropout on the attention weights (the residual and embedding dropout stay): fairseq's
+#: IWSLT recipes' default; a training step then draws no mask for the weights
+ARMS["attention_dropout0"] = {"model.attention_dropout": 0.0}
 
 
 def config(args, name: str) -> dict:

@@ -162,6 +162,8 @@ class EncoderBlock(_Block):
         num_heads: attention heads.
         ffn_hiddens: hidden size of the ReLU feed-forward net.
         dropout: on the attention weights and on each sublayer's output.
+        attention_dropout: on the attention weights instead, when given (fairseq's
+            ``--attention-dropout``; at 0 a training step draws no mask for the weights).
         score: the heads' score (a name in :data:`attnrun.core.score_functions`).
         score_options: options of the score (and of :class:`~attnrun.core.Attention`).
         norm_first: pre-norm instead of the paper's post-norm.
@@ -183,11 +185,13 @@ class EncoderBlock(_Block):
         *,
         norm_first: bool = False,
         bias: bool = False,
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
+        p_attn = dropout if attention_dropout is None else attention_dropout
         self.attention = MultiHeadAttention(
-            num_hiddens, num_heads, dropout, score, bias, **(score_options or {})
+            num_hiddens, num_heads, p_attn, score, bias, **(score_options or {})
         )
         self.norm1 = nn.LayerNorm(num_hiddens)
         self.ffn = position_wise_ffn(num_hiddens, ffn_hiddens)
@@ -255,16 +259,18 @@ class DecoderBlock(_Block):
         *,
         norm_first: bool = False,
         bias: bool = False,
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
         options = score_options or {}
+        p_attn = dropout if attention_dropout is None else attention_dropout
         self.self_attention = MultiHeadAttention(
-            num_hiddens, num_heads, dropout, score, bias, **options
+            num_hiddens, num_heads, p_attn, score, bias, **options
         )
         self.norm1 = nn.LayerNorm(num_hiddens)
         self.cross_attention = MultiHeadAttention(
-            num_hiddens, num_heads, dropout, score, bias, **options
+            num_hiddens, num_heads, p_attn, score, bias, **options
         )
         self.norm2 = nn.LayerNorm(num_hiddens)
         self.ffn = position_wise_ffn(num_hiddens, ffn_hiddens)

@@ -97,6 +97,9 @@ class ModelConfig:
     ffn_hiddens: int = 256  # transformer: position-wise feed-forward size
     positional: str = "sinusoidal"  # transformer: attnrun.core.positional_encodings
     norm_first: bool = False  # transformer: pre-norm (False: post-norm, the paper and d2l)
+    # transformer: dropout on the attention weights (null: model.dropout); at 0 a training step
+    # draws no mask for them
+    attention_dropout: float | None = None
 
     def __post_init__(self) -> None:
         one_of("model.arch", self.arch, architectures)
@@ -119,6 +122,14 @@ class ModelConfig:
             "an even number with a bidirectional encoder",
         )
         require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "[0, 1)")
+        p = self.attention_dropout
+        require(p is None or 0.0 <= p < 1.0, "model.attention_dropout", p, "[0, 1) or null")
+        require(
+            p is None or self.arch == "transformer",
+            "model.attention_dropout",
+            p,
+            f"null with model.arch={self.arch} (it sets the Transformer's attention dropout)",
+        )
         require(
             self.attn_hiddens is None or self.attn_hiddens >= 1,
             "model.attn_hiddens",

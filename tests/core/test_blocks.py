@@ -307,3 +307,34 @@ def test_decoder_weights_are_distributions_with_masked_zeros(tgt, lens, norm_fir
     assert torch.all(o.self_weights[..., future] == 0)
     padded = torch.arange(s) >= src_lens[:, None]  # (B, S)
     assert torch.all(o.cross_weights.masked_select(padded[:, None, None, :]) == 0)
+
+
+@pytest.mark.parametrize("block_class", [EncoderBlock, DecoderBlock])
+def test_attention_dropout_drops_the_attention_weights_and_nothing_else(block_class):
+    """``attention_dropout`` replaces ``dropout`` on the attention weights of every attention of
+    the block, and only there. With the sublayer dropout at 0, a training-mode forward is
+    random exactly when the attention dropout is above 0 (and equals the eval-mode one at 0);
+    ``None`` keeps ``dropout`` on the weights, as before the option. Planted bugs caught: the
+    decoder's cross-attention built with ``dropout`` (its rate stays 0.5); the option ignored."""
+    torch.manual_seed(0)
+    x, mem, src_lens = torch.randn(2, 6, D), torch.randn(2, 4, D), torch.tensor([4, 2])
+
+    def run(block: nn.Module) -> Tensor:
+        if block_class is EncoderBlock:
+            return block(x, torch.tensor([6, 3]), need_weights=False)[0]
+        return block(x, mem, src_lens).out
+
+    def rates(block: nn.Module) -> set[float]:
+        return {m.attention.dropout.p for m in block.modules() if isinstance(m, MultiHeadAttention)}
+
+    for p_attn, random in ((0.5, True), (0.0, False)):
+        block = block_class(D, HEADS, FFN, 0.0, attention_dropout=p_attn)
+        _randomise(block)
+        assert rates(block) == {p_attn}
+        first, second = run(block.train()), run(block)
+        assert (not torch.allclose(first, second)) is random
+        if not random:
+            assert_close(first, run(block.eval()), rtol=0, atol=1e-6)
+    mixed = block_class(D, HEADS, FFN, 0.5, attention_dropout=0.0)
+    assert rates(mixed) == {0.0} and mixed.dropout.p == 0.5
+    assert rates(block_class(D, HEADS, FFN, 0.3)) == {0.3}

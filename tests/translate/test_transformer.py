@@ -346,8 +346,16 @@ SMALL = ["data.n_train=40", "data.n_val=8", "data.n_test=8", "train.epochs=1",
             ["tokenizer.shared=true"],
             "tokenizer.shared=True is not valid; allowed: false with tokenizer.kind=word",
         ),
+        (
+            ["model.attention_dropout=1.0"],
+            "model.attention_dropout=1.0 is not valid; allowed: [0, 1) or null",
+        ),
+        (
+            ["model.attention_dropout=-0.1"],
+            "model.attention_dropout=-0.1 is not valid; allowed: [0, 1) or null",
+        ),
     ],
-    ids=["heads", "key_value", "shared-word"],
+    ids=["heads", "key_value", "shared-word", "attention-dropout-1", "attention-dropout-neg"],
 )
 def test_bad_transformer_options_exit_2_before_training(tmp_path, capsys, overrides, message):
     """``attnrun translate --model transformer`` with heads that do not divide the model size,
@@ -366,3 +374,44 @@ def test_bad_transformer_options_exit_2_before_training(tmp_path, capsys, overri
     assert err.strip().count("\n") == 0 and "Traceback" not in err
     assert message in err
     assert not (tmp_path / "outputs").exists()
+
+
+def test_attention_dropout_with_an_rnn_exits_2(tmp_path, capsys):
+    """``model.attention_dropout`` sets the Transformer's attention dropout; asked of the RNN
+    family it is one line naming the option and what is valid, exit 2, no run folder. Planted
+    bug caught: the arch check in ``ModelConfig`` dropped (the option silently ignored)."""
+    from attnrun.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["translate", "-q", "--root", str(tmp_path), *SMALL, "model.attention_dropout=0"])
+    _, err = capsys.readouterr()
+    assert exc.value.code == 2
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "model.attention_dropout=0.0 is not valid; allowed: null with model.arch=rnn" in err
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_model_attention_dropout_reaches_every_attention_of_the_transformer():
+    """``model.attention_dropout=0`` with ``model.dropout=0.3``: the encoder's self-attention,
+    the decoder's self- and cross-attention of every layer drop no weight, every other dropout
+    (embeddings + positions, sublayer outputs) stays 0.3; null keeps 0.3 everywhere, as runs
+    from before the option. Planted bug caught: ``build_transformer`` not passing the option on
+    (every attention keeps 0.3)."""
+    from attnrun.core import MultiHeadAttention
+    from attnrun.core.dropout import Dropout
+    from attnrun.experiments import experiments
+    from attnrun.translate.models import build_model
+
+    run = experiments.get("translate")
+    for p_attn in (0.0, None):
+        model_cfg = {"arch": "transformer", "num_hiddens": 16, "num_heads": 2, "num_layers": 2,
+                     "ffn_hiddens": 16, "dropout": 0.3, "attention_dropout": p_attn}  # fmt: skip
+        model = build_model(run.make_config({"model": model_cfg}), 20, 20)
+        mha = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+        assert len(mha) == 2 * 3  # encoder self + decoder self + cross, per layer
+        in_attention = {id(m.attention.dropout) for m in mha}
+        rates = {m.attention.dropout.p for m in mha}
+        others = {
+            m.p for m in model.modules() if isinstance(m, Dropout) and id(m) not in in_attention
+        }
+        assert rates == {0.3 if p_attn is None else p_attn} and others == {0.3}

@@ -129,6 +129,7 @@ def build_transformer(cfg, src_vocab: int, tgt_vocab: int) -> TransformerSeq2Seq
         src_vocab, tgt_vocab, m.num_hiddens, m.num_heads, m.num_layers, m.ffn_hiddens, m.dropout,
         m.positional, max_len=positions_needed(cfg), norm_first=m.norm_first,
         tie_embeddings=m.tie_embeddings, share_embeddings=cfg.tokenizer.shared,
+        attention_dropout=m.attention_dropout,
     )  # fmt: skip
 
 

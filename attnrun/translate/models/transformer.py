@@ -112,13 +112,15 @@ class TransformerEncoder(nn.Module):
         positional: str,
         max_len: int,
         norm_first: bool,
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__()
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.embedding = _embedding(vocab_size, num_hiddens)
         self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
+        options = {"norm_first": norm_first, "attention_dropout": attention_dropout}
         self.blocks = nn.ModuleList(
-            EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, norm_first=norm_first)
+            EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, **options)
             for _ in range(num_layers)
         )
         for i, block in enumerate(self.blocks):
@@ -173,13 +175,15 @@ class TransformerDecoder(nn.Module):
         norm_first: bool,
         tie_embeddings: bool,
         embedding: nn.Embedding | None = None,
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__()
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.embedding = _embedding(vocab_size, num_hiddens) if embedding is None else embedding
         self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
+        options = {"norm_first": norm_first, "attention_dropout": attention_dropout}
         self.blocks = nn.ModuleList(
-            DecoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, norm_first=norm_first)
+            DecoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, **options)
             for _ in range(num_layers)
         )
         for i, block in enumerate(self.blocks):  # attnrun.core.heads hook points
@@ -257,6 +261,7 @@ class TransformerSeq2Seq(nn.Module):
         num_layers: blocks in the encoder and in the decoder.
         ffn_hiddens: hidden size ``d_ff`` of the feed-forward nets.
         dropout: on the embeddings + positions, the attention weights and every sublayer output.
+        attention_dropout: on the attention weights instead of ``dropout``, when given.
         positional: ``"sinusoidal"`` (fixed, 3.5) or ``"learned"`` (a name in
             :data:`attnrun.core.positional_encodings`).
         max_len: longest source and longest target (incl. EOS / BOS) the positions cover.
@@ -281,6 +286,7 @@ class TransformerSeq2Seq(nn.Module):
         norm_first: bool = False,
         tie_embeddings: bool = False,
         share_embeddings: bool = False,
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__()
         if share_embeddings and src_vocab != tgt_vocab:
@@ -295,10 +301,11 @@ class TransformerSeq2Seq(nn.Module):
         if num_layers < 1:
             raise ConfigError(f"transformer: num_layers must be >= 1; got {num_layers}")
         shared = (num_hiddens, num_heads, num_layers, ffn_hiddens, dropout, positional, max_len)
-        self.encoder = TransformerEncoder(src_vocab, *shared, norm_first)
+        p_attn = attention_dropout
+        self.encoder = TransformerEncoder(src_vocab, *shared, norm_first, attention_dropout=p_attn)
         embedding = self.encoder.embedding if share_embeddings else None
         self.decoder = TransformerDecoder(
-            tgt_vocab, *shared, norm_first, tie_embeddings, embedding=embedding
+            tgt_vocab, *shared, norm_first, tie_embeddings, embedding, attention_dropout=p_attn
         )
 
     def encode(self, src: Tensor, src_lens: Tensor) -> tuple[TransformerMemory, TransformerState]:
