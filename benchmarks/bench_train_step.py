@@ -1,8 +1,9 @@
-"""What the two CPU changes to the training step buy: padded loss chunks and the core's dropout.
+"""What the CPU changes to the training step buy: padded loss chunks, the core's dropout, and
+the attention's plain path under autocast.
 
 The Transformer recipe's bf16 training step (d 256, 4 heads, FFN 1024, 3 + 3 layers, dropout
 0.1, batch 128, label smoothing 0.1, fused Adam; Multi30k en→fr word vocabularies, the data of
-``bench_transformer.py``) in four variants:
+``bench_transformer.py``) in these variants:
 
 - ``shipped``: as ``attnrun translate`` trains today;
 - ``no_padding``: the loss's last chunk not padded to a multiple of 64 rows
@@ -10,7 +11,11 @@ The Transformer recipe's bf16 training step (d 256, 4 heads, FFN 1024, 3 + 3 lay
   step, and oneDNN compiles a kernel for each new matrix shape;
 - ``torch_dropout``: the core's :class:`~attnrun.core.Dropout` drawing ``F.dropout``'s mask
   (``aten::bernoulli_``) instead of two 15-bit uniforms per random word;
-- ``before``: both undone (the step before 2026-12-04).
+- ``before``: both undone (the step before 2026-12-04);
+- ``plain_bf16`` / ``sdpa_bf16``: every attention on the plain path (bmm, softmax, bmm; as
+  shipped since 2026-12-05) / through SDPA (its math kernel, since the weights' dropout is on);
+- ``attn0_plain_bf16`` / ``attn0_sdpa_bf16``: the same with no dropout on the attention weights
+  (``model.attention_dropout=0``), where SDPA takes its flash kernel.
 
 Each variant runs in its own process (oneDNN keeps its compiled kernels per process), trains the
 batches of epoch 1 without timing them (every sequence length seen once, as in a real run), then
@@ -39,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-VARIANTS = ("shipped", "no_padding", "torch_dropout", "before")
+VARIANTS = ("shipped", "no_padding", "torch_dropout", "before", "plain_bf16", "sdpa_bf16",
+            "attn0_plain_bf16", "attn0_sdpa_bf16")  # fmt: skip
 
 
 def _torch_dropout(x, p, training=True):
@@ -52,6 +58,7 @@ def measure(variant: str, timed: int, threads: int, shared: Path) -> dict:
 
     import attnrun.core.dropout as core_dropout
     import attnrun.translate.loss as loss_mod
+    from attnrun.core import MultiHeadAttention
     from attnrun.translate.batching import bucket_batches, make_batch
     from attnrun.translate.train import training_loss
 
@@ -59,10 +66,18 @@ def measure(variant: str, timed: int, threads: int, shared: Path) -> dict:
         loss_mod.ROW_GRANULE = 1
     if variant in ("torch_dropout", "before"):
         core_dropout.dropout = _torch_dropout  # what Dropout.forward calls
+    if "bf16" in variant:  # the attention path under autocast, forced
+        import attnrun.core.fused as fused
+
+        fused.prefer_fused = lambda *a, **k: variant.endswith("sdpa_bf16")
     torch.set_num_threads(threads)
     examples, src_tok, tgt_tok, *_ = bt.load_data(shared / "data" / "multi30k")
     torch.manual_seed(0)
     model = bt.ours_model(src_tok.size, tgt_tok.size).train()
+    if variant.startswith("attn0"):  # model.attention_dropout=0: SDPA's flash kernel, not math
+        for m in model.modules():
+            if isinstance(m, MultiHeadAttention):
+                m.attention.dropout.p = 0.0
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
     gen = torch.Generator().manual_seed(0)
     epoch1, epoch2 = bucket_batches(examples, 128, gen), bucket_batches(examples, 128, gen)

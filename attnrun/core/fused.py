@@ -7,7 +7,8 @@ picks, by measurement (:func:`prefer_ragged`, :func:`prefer_fused`):
 
 1. :class:`_RaggedDotAttention` — row by row over each row's valid keys (1-D valid lengths, long
    padded rows, CPU);
-2. :func:`torch.nn.functional.scaled_dot_product_attention` — when the weights are not needed;
+2. :func:`torch.nn.functional.scaled_dot_product_attention` — when the weights are not needed
+   (except under CPU autocast);
 3. :class:`_DotAttention` — one autograd Function that masks and normalises in place and returns
    the weights;
 
@@ -28,8 +29,10 @@ from attnrun.core.scores import Score
 __all__ = ["fused_attention", "prefer_fused", "prefer_ragged"]
 
 
-def prefer_fused(device: torch.device, tq: int, tk: int, masked: bool) -> bool:
-    """Whether the fused SDPA kernel is the faster choice for this device and shape.
+def prefer_fused(
+    device: torch.device, tq: int, tk: int, masked: bool, autocast: bool = False
+) -> bool:
+    """Whether the fused SDPA kernel is the faster choice for this device, shape and precision.
 
     Measured with ``benchmarks/bench_core.py --crossover`` (forward + backward, float32, 2-core
     CPU, torch 2.13): given 4-D inputs, SDPA's CPU flash kernel beat the plain bmm → softmax → bmm
@@ -39,8 +42,15 @@ def prefer_fused(device: torch.device, tq: int, tk: int, masked: bool) -> bool:
     fallback for 3-D inputs, which the core avoids by adding a head axis.) On CUDA the fused
     kernels avoid materialising ``(Tq, Tk)``. So the rule is: fused whenever the weights are not
     needed, on every device; the arguments stay so a future measurement can refine it.
+
+    Except under CPU autocast (the bf16 training step): there SDPA's CPU kernels lose to the
+    plain path's bf16 products. Forward + backward of ``(B=128, H=4, T=15, d=64)``, masked,
+    one thread: SDPA's flash kernel (no dropout) 6.7× and its math kernel (with dropout) 2.1×
+    the plain path's time. The recipe's whole training step on the plain path: 1.03× as fast with
+    the weights' dropout on, 1.59× without it (``benchmarks/bench_train_step.py --variants
+    plain_bf16 sdpa_bf16 attn0_plain_bf16 attn0_sdpa_bf16``).
     """
-    return True
+    return not (autocast and device.type == "cpu")
 
 
 def prefer_ragged(lens: list[int], tq: int, tk: int, need_weights: bool = True) -> bool:
@@ -96,7 +106,8 @@ def fused_attention(
         path (no dot form, autocast, mixed dtypes, active dropout with the weights needed, or the
         measurements say the plain path is faster).
     """
-    fn_ok = dropout_p == 0.0 and not torch.is_autocast_enabled(queries.device.type)
+    autocast = torch.is_autocast_enabled(queries.device.type)
+    fn_ok = dropout_p == 0.0 and not autocast
     lens = None  # the row-by-row choice is made before dot_form, which may cost a product
     cpu_lens = valid_lens is not None and valid_lens.ndim == 1 and queries.device.type == "cpu"
     if fn_ok and backend == "auto" and cpu_lens:
@@ -107,7 +118,9 @@ def fused_attention(
             lens = None
     use_sdpa = not need_weights and (
         backend == "fused"
-        or prefer_fused(queries.device, queries.shape[-2], keys.shape[-2], keep is not None)
+        or prefer_fused(
+            queries.device, queries.shape[-2], keys.shape[-2], keep is not None, autocast
+        )
     )
     if lens is None and not use_sdpa and not fn_ok:
         return None

@@ -125,6 +125,35 @@ def test_autocast_bfloat16_forward():
         assert torch.isfinite(ctx).all() and (ctx[0] == 0).all()
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_cpu_autocast_takes_the_plain_path_and_float32_the_fused_one(monkeypatch, dropout):
+    """Without the weights, a float32 call goes through SDPA (``fused._sdpa``) and a call under
+    CPU autocast (the bf16 training step) does not: there SDPA's CPU kernels are slower than the
+    plain path (:func:`~attnrun.core.fused.prefer_fused`). Both give the same context (dropout
+    off). Planted bug caught: the old rule, SDPA whenever the weights are not needed."""
+    from attnrun.core import fused
+
+    calls = []
+    real = fused._sdpa
+
+    def counting(*args, **kwargs):
+        calls.append(torch.is_autocast_enabled("cpu"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fused, "_sdpa", counting)
+    q, k, v = qkv()
+    lens = torch.tensor([2, 5])
+    attn = Attention("scaled_dot", 4, dropout=dropout).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        attn(q, k, v, lens, need_weights=False)
+    attn(q, k, v, lens, need_weights=False)
+    assert calls == [False]
+    attn.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16, _ = attn(q, k, v, lens, need_weights=False)
+    assert_close(bf16.float(), attn(q, k, v, lens, need_weights=False)[0], atol=3e-2, rtol=3e-2)
+
+
 def test_head_dimensions_pass_through():
     q, k, v = (torch.randn(2, 3, n, 4) for n in (5, 7, 7))
     ctx, w = Attention("scaled_dot", 4)(q, k, v, torch.tensor([3, 7]))
