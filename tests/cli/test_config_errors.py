@@ -46,7 +46,7 @@ def refused(tmp_path: Path, *args: str) -> str:
         (
             ["translate", "model.num_hidens=3"],
             "model.num_hidens=3 is not valid: model has no key num_hidens (did you mean "
-            "num_hiddens?); allowed: arch, attn_hiddens,",
+            "num_hiddens?); allowed: arch, attention_dropout, attn_hiddens,",
         ),
         (
             ["translate", "decode.bem=3"],
