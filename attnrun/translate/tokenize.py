@@ -91,10 +91,10 @@ def replace_unknown(
     (Luong et al. 2015b, "Addressing the Rare Word Problem", the PosUnk copy; Jean et al. 2015).
 
     ``weights (len(ids) [+ 1], S)``: row ``t`` is what target token ``t`` attended to, column
-    ``j`` source id ``j`` (the words of ``source`` as ``src_tok``, by default a word tokenizer
-    that keeps apostrophes in their words, splits them; then EOS). The
-    EOS column is never copied; a source with no word leaves ``<unk>``. The copy takes the
-    target tokenizer's case, as its own words do.
+    ``j`` source id ``j`` (the words of ``source`` as ``src_tok`` splits them, then EOS; without
+    ``src_tok``, apostrophes stay inside their words). The EOS column is never copied; a source
+    with no word leaves ``<unk>``. The copy takes the target tokenizer's case, as its own words
+    do.
     """
     apostrophes = getattr(src_tok, "apostrophes", False)
     words = word_split(source, getattr(tok, "lowercase", True), apostrophes)
@@ -103,7 +103,7 @@ def replace_unknown(
     for t, i in enumerate(ids):
         if i == UNK and words:
             pieces[t] = words[int(weights[t, : len(words)].argmax())]
-    return glue_punctuation(" ".join(pieces), getattr(tok, "apostrophes", False))
+    return tok.detokenize(" ".join(pieces))
 
 
 def _strip_specials(ids: Iterable[int]) -> list[int]:
@@ -118,7 +118,7 @@ def _strip_specials(ids: Iterable[int]) -> list[int]:
 
 class WordTokenizer:
     """Words with a vocabulary of those seen at least ``min_freq`` times in training;
-    ``apostrophes``: apostrophes split off as words of their own (:func:`word_split`)."""
+    ``apostrophes``: words split after an apostrophe between letters (:func:`word_split`)."""
 
     kind = "word"
 

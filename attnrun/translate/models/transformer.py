@@ -301,11 +301,11 @@ class TransformerSeq2Seq(nn.Module):
         if num_layers < 1:
             raise ConfigError(f"transformer: num_layers must be >= 1; got {num_layers}")
         shared = (num_hiddens, num_heads, num_layers, ffn_hiddens, dropout, positional, max_len)
-        p_attn = attention_dropout
-        self.encoder = TransformerEncoder(src_vocab, *shared, norm_first, attention_dropout=p_attn)
+        p = attention_dropout
+        self.encoder = TransformerEncoder(src_vocab, *shared, norm_first, attention_dropout=p)
         embedding = self.encoder.embedding if share_embeddings else None
         self.decoder = TransformerDecoder(
-            tgt_vocab, *shared, norm_first, tie_embeddings, embedding, attention_dropout=p_attn
+            tgt_vocab, *shared, norm_first, tie_embeddings, embedding, attention_dropout=p
         )
 
     def encode(self, src: Tensor, src_lens: Tensor) -> tuple[TransformerMemory, TransformerState]:
