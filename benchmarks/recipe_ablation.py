@@ -103,6 +103,10 @@ ARMS["apostrophes"] = {"tokenizer.split_apostrophes": True}
 #: no dropout on the attention weights (the residual and embedding dropout stay): fairseq's
 #: IWSLT recipes' default; a training step then draws no mask for the weights
 ARMS["attention_dropout0"] = {"model.attention_dropout": 0.0}
+#: the optimiser of Vaswani et al. 2017 (5.3) and fairseq's Transformer recipes: Adam's
+#: beta2 0.98 instead of 0.999; decoupled weight decay (AdamW) 0.01, AdamW's own default
+ARMS["beta2_0.98"] = {"train.adam_beta2": 0.98}
+ARMS["weight_decay0.01"] = {"train.weight_decay": 0.01}
 
 
 def config(args, name: str) -> dict:

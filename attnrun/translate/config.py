@@ -175,6 +175,10 @@ class TrainConfig:
     # the weights validated and kept: none | last:N (mean of the last N epochs') | ema:DECAY
     # (moving average, every step); attnrun.averaging
     average: str = "none"
+    # Adam's second-moment decay (Kingma & Ba 2015: 0.999; Vaswani et al. 2017, 5.3: 0.98)
+    adam_beta2: float = 0.999
+    # decoupled weight decay (AdamW, Loshchilov & Hutter 2019; fairseq's --weight-decay); 0: Adam
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "train.epochs", self.epochs, ">= 1")
@@ -194,6 +198,9 @@ class TrainConfig:
         cm = self.checkpoint_minutes
         require(cm >= 0, "train.checkpoint_minutes", cm, ">= 0 (0: after every batch)")
         check_average(self.average, trains=True)
+        require(0 < self.adam_beta2 < 1, "train.adam_beta2", self.adam_beta2, "(0, 1)")
+        wd = self.weight_decay
+        require(wd >= 0, "train.weight_decay", wd, ">= 0 (0: plain Adam)")
 
 
 @dataclass

@@ -102,6 +102,17 @@ def training_loss(model, batch, label_smoothing: float = 0.0, dtype=None):
     return token_loss(model, feats, targets, label_smoothing, dtype or torch.float32)
 
 
+def make_optimizer(model: torch.nn.Module, tc) -> torch.optim.Optimizer:
+    """Adam with ``train.adam_beta2``; AdamW (decoupled decay) when ``train.weight_decay`` > 0.
+    Fused: one kernel for every parameter (the same update; +5% a training step, measured)."""
+    betas = (0.9, tc.adam_beta2)
+    if tc.weight_decay > 0:
+        return torch.optim.AdamW(
+            model.parameters(), lr=tc.lr, betas=betas, weight_decay=tc.weight_decay, fused=True
+        )
+    return torch.optim.Adam(model.parameters(), lr=tc.lr, betas=betas, fused=True)
+
+
 class Trainer:
     """Trains ``translator.model`` on ``train_ex``, validating on ``val_pairs`` / ``val_ex``.
 
@@ -118,8 +129,7 @@ class Trainer:
         self.annealed = not decays_on_plateau(self.tc.lr_schedule)
         self.budget = 60 * self.tc.max_minutes if self.tc.max_minutes else math.inf
         self.model.to(ctx.device)
-        # fused: one kernel for every parameter (the same Adam; +5% a training step, measured)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr, fused=True)
+        self.opt = make_optimizer(self.model, self.tc)
         self.state = TrainState()
         self.average = make_averager(self.tc.average)
         self.best: dict[str, torch.Tensor] | None = None

@@ -115,7 +115,13 @@ CONFIGS = {
     "bahdanau-ema": {"train": {"average": "ema:0.8"}},
     "transformer-last2": {
         "model": {"arch": "transformer", "num_heads": 2, "ffn_hiddens": 32, "num_layers": 1},
-        "train": {"average": "last:2", "lr_schedule": "cosine"},
+        # and AdamW (decoupled weight decay) with Vaswani's beta2: its state resumes too
+        "train": {
+            "average": "last:2",
+            "lr_schedule": "cosine",
+            "adam_beta2": 0.98,
+            "weight_decay": 0.01,
+        },
     },
     "luong-local_p-hard-lstm-linear": {
         "score": "dot",
