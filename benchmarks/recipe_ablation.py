@@ -107,6 +107,9 @@ ARMS["attention_dropout0"] = {"model.attention_dropout": 0.0}
 #: beta2 0.98 instead of 0.999; decoupled weight decay (AdamW) 0.01, AdamW's own default
 ARMS["beta2_0.98"] = {"train.adam_beta2": 0.98}
 ARMS["weight_decay0.01"] = {"train.weight_decay": 0.01}
+#: the rate ramped linearly to 0 over the budget's last 20% (a warm-up, inverse_sqrt, then a
+#: cool-down; Hägele et al. 2024): the weights averaged at the end are annealed ones
+ARMS["cooldown0.2"] = {"train.cooldown": 0.2}
 
 
 def config(args, name: str) -> dict:

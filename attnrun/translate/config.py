@@ -20,7 +20,7 @@ from attnrun.translate.data import check_data, datasets, test_splits
 from attnrun.translate.models import architectures
 from attnrun.translate.models.decoders import decoders
 from attnrun.translate.models.encoder import CELLS
-from attnrun.translate.schedules import lr_schedules, precisions
+from attnrun.translate.schedules import decays_on_plateau, lr_schedules, precisions
 from attnrun.translate.tokenize import tokenizers
 from attnrun.validation import one_of, require
 
@@ -169,6 +169,8 @@ class TrainConfig:
     lr_decay: float = 0.5  # multiply the learning rate by this after an epoch without progress
     lr_schedule: str = "plateau"  # attnrun.translate.schedules.lr_schedules
     warmup_steps: int = 4000  # inverse_sqrt, warmup_cosine: linear warm-up steps (Vaswani: 4000)
+    # the budget's last share over which the rate falls linearly to 0 (0: off); not with plateau
+    cooldown: float = 0.0
     threads: int = 0  # CPU threads for torch (0: every core this process may use)
     precision: str = "fp32"  # attnrun.translate.schedules.precisions
     checkpoint_minutes: float = 5.0  # also checkpoint inside an epoch this often (0: every batch)
@@ -194,6 +196,10 @@ class TrainConfig:
         require(self.threads >= 0, "train.threads", self.threads, ">= 0 (0: every core)")
         one_of("train.lr_schedule", self.lr_schedule, lr_schedules)
         require(self.warmup_steps >= 1, "train.warmup_steps", self.warmup_steps, ">= 1")
+        cd = self.cooldown
+        require(0 <= cd <= 1, "train.cooldown", cd, "[0, 1] (a share of the budget; 0: off)")
+        annealed = not decays_on_plateau(self.lr_schedule)
+        require(cd == 0 or annealed, "train.cooldown", cd, "0 with train.lr_schedule=plateau")
         one_of("train.precision", self.precision, precisions)
         cm = self.checkpoint_minutes
         require(cm >= 0, "train.checkpoint_minutes", cm, ">= 0 (0: after every batch)")

@@ -7,6 +7,11 @@ runs out first (budget-aware annealing, Li et al. 2020, "Budgeted training"); ``
 warms up linearly first, as a post-norm Transformer needs; ``inverse_sqrt`` is
 the Transformer's warm-up and decay; ``plateau`` keeps it and lets the trainer multiply the rate
 by ``train.lr_decay`` after an epoch without progress (its ``decays_on_plateau`` flag).
+
+``train.cooldown`` = c > 0 multiplies any of them but ``plateau`` by a linear ramp to 0 over the
+budget's last share c (warm-up, the schedule, then a cool-down: Zhai et al. 2022, "Scaling
+vision transformers"; Hägele et al. 2024, "Scaling laws and compute-optimal training beyond fixed
+training durations"), so the weights a budget ends with are annealed whatever the schedule.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 
 from attnrun.registry import Registry
 
-__all__ = ["decays_on_plateau", "lr_factor", "lr_schedules", "precisions"]
+__all__ = ["cooldown_factor", "decays_on_plateau", "lr_factor", "lr_schedules", "precisions"]
 
 #: name → ``factor(progress, step, warmup) -> multiplier``.
 lr_schedules: Registry[Callable[[float, int, int], float]] = Registry("learning-rate schedule")
@@ -70,6 +75,16 @@ def decays_on_plateau(name: str) -> bool:
     return bool(getattr(lr_schedules.get(name), "decays_on_plateau", False))
 
 
-def lr_factor(name: str, progress: float, step: int = 1, warmup: int = 0) -> float:
-    """The multiplier of schedule ``name`` at ``progress`` (clamped to [0, 1]) and ``step``."""
-    return lr_schedules.get(name)(min(max(progress, 0.0), 1.0), step, warmup)
+def cooldown_factor(progress: float, cooldown: float) -> float:
+    """``min(1, (1 − p) / c)``: 1 until the budget's last share ``c``, then linearly to 0 at its
+    end; 1 throughout when ``c`` is 0."""
+    return 1.0 if cooldown <= 0 else min(1.0, (1.0 - progress) / cooldown)
+
+
+def lr_factor(
+    name: str, progress: float, step: int = 1, warmup: int = 0, cooldown: float = 0.0
+) -> float:
+    """The multiplier of schedule ``name`` at ``progress`` (clamped to [0, 1]) and ``step``,
+    times the cool-down's ramp over the budget's last share ``cooldown``."""
+    p = min(max(progress, 0.0), 1.0)
+    return lr_schedules.get(name)(p, step, warmup) * cooldown_factor(p, cooldown)

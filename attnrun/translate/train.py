@@ -184,7 +184,7 @@ class Trainer:
         if self.annealed:
             share = max((st.epoch + i / len(batches)) / tc.epochs, self._elapsed() / self.budget)
             step = st.epoch * len(batches) + i + 1
-            factor = lr_factor(tc.lr_schedule, share, step, tc.warmup_steps)
+            factor = lr_factor(tc.lr_schedule, share, step, tc.warmup_steps, tc.cooldown)
             for group in self.opt.param_groups:
                 group["lr"] = tc.lr * factor
         b = make_batch(self.train_ex, batches[i]).to(self.ctx.device)

@@ -8,6 +8,7 @@ import pytest
 
 from attnrun.errors import ConfigError
 from attnrun.experiments import experiments
+from attnrun.translate.schedules import cooldown_factor
 from attnrun.translate.train import lr_factor
 
 
@@ -125,6 +126,73 @@ def test_inverse_sqrt_run_follows_the_schedule_step_by_step(tmp_path):
     for row in history:
         step = row["epoch"] * steps_per_epoch  # the rate of each epoch's last batch
         assert math.isclose(row["lr"], 0.004 * lr_factor("inverse_sqrt", 0, step, 20))
+
+
+def test_cooldown_ramps_the_rate_to_zero_over_the_budgets_last_share():
+    """``train.cooldown`` = c: the schedule's own rate until progress 1 − c, then times
+    ``(1 − p) / c``, 0 at the budget's end. Guards the ramp's start (not one share early or
+    late), its end at 0, and the direction of the option (a longer cool-down, a lower rate late
+    in the budget). Planted bugs caught: the ramp starting at c instead of 1 − c; the factor
+    applied before the warm-up's clamp of progress (p > 1 gave a negative rate)."""
+    w, step = 100, 900
+    base = lr_factor("inverse_sqrt", 0.0, step, w)
+    assert lr_factor("inverse_sqrt", 0.5, step, w, cooldown=0.2) == base  # before the ramp
+    assert lr_factor("inverse_sqrt", 0.79, step, w, cooldown=0.2) == base
+    assert math.isclose(lr_factor("inverse_sqrt", 0.8, step, w, cooldown=0.2), base)  # ramp start
+    assert lr_factor("inverse_sqrt", 0.81, step, w, cooldown=0.2) < base
+    assert math.isclose(lr_factor("inverse_sqrt", 0.9, step, w, cooldown=0.2), base / 2)
+    assert lr_factor("inverse_sqrt", 1.0, step, w, cooldown=0.2) == 0.0
+    assert lr_factor("inverse_sqrt", 1.3, step, w, cooldown=0.2) == 0.0  # clamped, not < 0
+    assert lr_factor("inverse_sqrt", 0.9, step, w, cooldown=0.0) == base  # 0: off
+    late = [lr_factor("inverse_sqrt", 0.9, step, w, cooldown=c) for c in (0.1, 0.2, 0.5, 1.0)]
+    assert late == sorted(late, reverse=True) and late[0] > late[-1]
+    assert math.isclose(lr_factor("cosine", 0.95, cooldown=0.1), cooldown_factor(0.95, 0.1) * (
+        lr_factor("cosine", 0.95)))  # fmt: skip
+
+
+def test_a_run_cools_down_over_the_last_share_of_its_epochs(tmp_path):
+    """Through the trainer: with ``train.cooldown=0.5`` over 3 epochs of 8 steps, every epoch's
+    last rate is the schedule's times ``cooldown_factor`` of that batch's progress — epoch 1
+    untouched (progress 7/24 < 0.5), epoch 3 ramped near 0. Planted bug caught: the trainer not
+    passing ``train.cooldown`` to the schedule."""
+    import json
+
+    cfg = json.loads(json.dumps(TINY))
+    cfg["train"].update(lr_schedule="inverse_sqrt", warmup_steps=20, epochs=3, cooldown=0.5)
+    experiments.get("translate")(cfg, tmp_path)
+    history = json.loads((tmp_path / "history.json").read_text())
+    lrs = []
+    for row in history:
+        e, step = row["epoch"], row["epoch"] * 8  # each epoch's last batch: 8 per epoch
+        plain = 0.004 * lr_factor("inverse_sqrt", 0, step, 20)
+        assert math.isclose(row["lr"], plain * cooldown_factor((e - 1 + 7 / 8) / 3, 0.5))
+        lrs.append(row["lr"] / plain)
+    assert lrs[0] == 1.0 and 0 < lrs[2] < 0.2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "allowed"),
+    [
+        (["train.cooldown=1.5"], "[0, 1] (a share of the budget; 0: off)"),
+        (["train.cooldown=-0.1"], "[0, 1] (a share of the budget; 0: off)"),
+        (["train.lr_schedule=plateau", "train.cooldown=0.2"], "0 with train.lr_schedule=plateau"),
+    ],
+    ids=["above-1", "negative", "plateau"],
+)
+def test_bad_cooldown_exits_2_before_training(tmp_path, capsys, overrides, allowed):
+    """One line, exit 2, no run folder: a share outside [0, 1], or a cool-down asked of
+    ``plateau`` (which never anneals to the budget's end). Planted bug caught: the plateau check
+    dropped (the option then silently does nothing)."""
+    from attnrun.cli import main
+
+    small = ["data.n_train=40", "data.n_val=8", "data.n_test=8", "train.epochs=1"]
+    with pytest.raises(SystemExit) as exc:
+        main(["translate", "-q", "--root", str(tmp_path), *small, *overrides])
+    _, err = capsys.readouterr()
+    assert exc.value.code == 2
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert f"{overrides[-1]} is not valid; allowed: {allowed}" in err
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_slowdown_hint_is_printed_once_per_run(tmp_path, monkeypatch, capsys):
