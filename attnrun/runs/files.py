@@ -221,6 +221,14 @@ def read_points(run_dir: str | Path, name: str = TRAIN_POINTS) -> tuple[list[flo
 # --- attention samples ------------------------------------------------------------------------
 
 
+def weights_array(weights: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Attention weights as a numpy array (a tensor detached and copied to the CPU): what
+    :class:`AttentionSample` holds."""
+    if hasattr(weights, "detach"):
+        return weights.detach().cpu().numpy()
+    return np.asarray(weights, dtype=float)
+
+
 @dataclass
 class AttentionSample:
     """One input's attention, as every experiment writes it and ``report`` reads it.
@@ -249,8 +257,7 @@ class AttentionSample:
     title: str = ""
 
     def __post_init__(self) -> None:
-        w = self.weights
-        w = w.detach().cpu().numpy() if hasattr(w, "detach") else np.asarray(w, dtype=float)
+        w = weights_array(self.weights)
         if w.ndim == 2:
             w = w[None, None]
         if w.ndim != 4 or w.shape[2:] != (len(self.queries), len(self.keys)):
