@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -185,7 +186,7 @@ def write_history(run_dir: str | Path, history: dict[str, list] | list[dict]) ->
     return path
 
 
-def read_history(run_dir: str | Path) -> dict[str, list] | list[dict] | None:
+def read_history(run_dir: str | os.PathLike) -> dict[str, list] | list[dict] | None:
     """``history.json`` as written, or None when missing or unreadable."""
     try:
         return json.loads((Path(run_dir) / HISTORY).read_text(encoding="utf-8"))
