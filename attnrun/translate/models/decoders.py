@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -35,9 +36,13 @@ from attnrun.registry import Registry
 from attnrun.translate.models.encoder import make_rnn
 from attnrun.translate.tokenize import PAD
 
+if TYPE_CHECKING:
+    from attnrun.translate.models.plain import PlainDecoder
+
 #: name → decoder class ``(vocab_size, embed_size, num_hiddens, num_layers, cell, dropout,
-#: attention, input_feeding, tie_embeddings, key_value)``.
-decoders: Registry[Callable[..., nn.Module]] = Registry("decoder")
+#: attention, input_feeding, tie_embeddings, key_value)``: an attention decoder (a subclass of
+#: ``BahdanauDecoder`` or ``LuongDecoder``) or ``PlainDecoder``.
+decoders: Registry[Callable[..., _AttentionDecoder | PlainDecoder]] = Registry("decoder")
 
 
 def select(x, index: Tensor):
