@@ -223,8 +223,8 @@ def read_points(run_dir: str | Path, name: str = TRAIN_POINTS) -> tuple[list[flo
 
 
 def weights_array(weights: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Attention weights as a numpy array (a tensor detached and copied to the CPU): what
-    :class:`AttentionSample` holds."""
+    """Attention weights as a numpy array (a tensor detached and moved to the CPU), the step
+    :class:`AttentionSample` starts with; it then keeps a float64 copy."""
     if hasattr(weights, "detach"):
         return weights.detach().cpu().numpy()
     return np.asarray(weights, dtype=float)
