@@ -142,12 +142,14 @@ def open_run(path: str | os.PathLike) -> RunView:
     path = Path(path)
     check_run_dir(path)
     run = load_run(path)
-    config = OmegaConf.to_container(read_config(path), resolve=False)
+    container = OmegaConf.to_container(read_config(path), resolve=False)
+    # a run's config.yaml is a mapping with string keys (Hydra's top-level groups and keys)
+    config = {str(k): v for k, v in container.items()} if isinstance(container, dict) else {}
     return RunView(
         path=path,
         status=run.status,
         experiment=run.experiment,
-        config=config if isinstance(config, dict) else {},
+        config=config,
         metrics=dict(run.metrics),
         attention=read_attention(path),
         history=read_history(path),

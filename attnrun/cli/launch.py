@@ -272,6 +272,7 @@ def _task(cfg: DictConfig) -> Any:
     """The Hydra task: run one job in the folder Hydra gives it, record failures. In a search it
     returns the objective (None when the run failed: the sweeper tells Optuna so)."""
     hc = HydraConfig.get()
+    assert hc.job.config_name is not None  # launch passes --config-name
     exp = experiments.get(hc.job.config_name)
     objective = _objective(hc, exp)
     out_dir = Path(hc.runtime.output_dir)
@@ -394,6 +395,7 @@ def _run_folder(overrides: list[str], multirun: bool, root: Path) -> tuple[Path,
 
 def _collect_sweep_failures(result: LaunchResult) -> None:
     """Jobs of a launcher that ran them elsewhere (joblib, submitit): read their metrics.json."""
+    assert result.folder is not None  # the callers check
     seen = {p.resolve() for p, _, _ in result.failures}
     for sub in sorted(p for p in result.folder.iterdir() if p.is_dir()):
         m = read_metrics(sub)

@@ -82,6 +82,7 @@ class KeyValues:
         """This cache followed by ``new``'s positions (along ``T``)."""
         projected = None
         if self.projected is not None:
+            assert new.projected is not None  # the same attention projects both or neither
             projected = torch.cat([self.projected, new.projected], 2)
         return KeyValues(
             torch.cat([self.keys, new.keys], 2), torch.cat([self.values, new.values], 2), projected
@@ -132,6 +133,8 @@ class _Block(nn.Module):
     """Residual sublayer plumbing shared by both blocks."""
 
     norm_first: bool
+    dropout: Dropout
+    ffn: nn.Sequential
 
     def _sublayer(self, x: Tensor, norm: nn.LayerNorm, fn) -> tuple[Tensor, Tensor | None]:
         """Post-norm ``LN(x + dropout(f(x)))`` or pre-norm ``x + dropout(f(LN(x)))``; ``fn``

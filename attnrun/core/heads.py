@@ -151,8 +151,9 @@ def head_sites(model: nn.Module) -> dict[Site, int]:
         site = getattr(module, "site", None)
         if site is None or site in sites:
             continue
-        if hasattr(module, "num_heads"):
-            sites[site] = int(module.num_heads)
+        num_heads = getattr(module, "num_heads", None)  # a MultiHeadAttention's int
+        if num_heads is not None:
+            sites[site] = int(num_heads)
         elif not any(site == getattr(m, "site", None) for m in model.modules() if m is not module):
             sites[site] = 1
     return sites
@@ -265,7 +266,7 @@ def other_sentence_weights(weights: Tensor, keep: Tensor, generator=None) -> Ten
     """The weights of the next sentence of the batch (the last takes the first's), cut or padded
     to this sentence's valid keys and renormalised: attention that belongs to another input."""
     if weights.shape[0] < 2:
-        return uniform_weights(weights, keep)
+        return uniform_weights(weights, keep, generator)
     return _renormalise(weights.roll(1, dims=0), keep)
 
 

@@ -220,7 +220,11 @@ def _load(cfg: RegressConfig, generator: torch.Generator) -> RegressionData:
     if d.path is not None:
         x, y = load_csv(Path(d.path).expanduser())
         return holdout_split(x, y, d.test_fraction, generator=generator)
-    return make_synthetic(d.function, generator=generator, **d.settings())
+    s = d.settings()
+    return make_synthetic(
+        d.function, generator=generator, n_train=int(s["n_train"]), noise=s["noise"],
+        x_min=s["x_min"], x_max=s["x_max"], test_step=s["test_step"],
+    )  # fmt: skip
 
 
 def _pool(cfg: RegressConfig, data: RegressionData, ctx: RunContext) -> PoolingResult:
@@ -330,7 +334,7 @@ def _write_figures(
         kind="kernel",
         queries=files.number_labels(xq.tolist()),
         keys=files.number_labels(xk.tolist()),
-        weights=weights,
+        weights=files.weights_array(weights),
         title=title,
     )
     files.write_attention(out_dir, [sample])
@@ -360,9 +364,11 @@ def heatmap(
     if result.weights is not None:
         w = result.weights.detach().float().cpu()[rows]
     elif cfg.pooling == "parametric":
+        assert result.model is not None  # the parametric pooling returns its model
         with torch.no_grad():
             _, w = result.model(xq[rows], xk, data.y_train)
     elif cfg.pooling == "nonparametric":
+        assert result.bandwidth is not None  # the nonparametric pooling returns its bandwidth
         w = attention_weights(xq[rows], xk, cfg.kernel, result.bandwidth)
     else:
         w = torch.full((rows.numel(), xk.numel()), 1.0 / xk.numel())

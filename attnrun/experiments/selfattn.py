@@ -264,8 +264,8 @@ def attention_sample(
     focused on the row of "it" and opened at ``layer`` (the best one), as ``report`` reads it."""
     return files.AttentionSample(
         name=name, kind="self", queries=reading.tokens, keys=reading.tokens,
-        weights=reading.attention, layer_names=list(layer_names), focus=reading.it_index,
-        layer=layer, title=reading.title,
+        weights=files.weights_array(reading.attention), layer_names=list(layer_names),
+        focus=reading.it_index, layer=layer, title=reading.title,
     )  # fmt: skip
 
 
@@ -276,6 +276,6 @@ def rollout_sample(name: str, reading: SentenceAttention) -> files.AttentionSamp
     blocks = reading.attention[:-1].double()  # (layers, heads, T, T)
     return files.AttentionSample(
         name=f"{name} encoder_rollout", kind="encoder_rollout", queries=reading.tokens,
-        keys=reading.tokens, weights=attention_rollout(blocks), layer_names=["rollout"],
-        focus=reading.it_index, title=reading.title,
+        keys=reading.tokens, weights=files.weights_array(attention_rollout(blocks)),
+        layer_names=["rollout"], focus=reading.it_index, title=reading.title,
     )  # fmt: skip

@@ -193,7 +193,15 @@ def loo_bandwidth(
         return _loo_search(xs, ys, get_kernel(kernel), grid_points, span, rtol, return_error)
 
 
-def _loo_search(xs, ys, kern, grid_points, span, rtol, return_error):
+def _loo_search(
+    xs: Tensor,
+    ys: Tensor,
+    kern: Kernel,
+    grid_points: int,
+    span: tuple[float, float],
+    rtol: float,
+    return_error: bool,
+) -> float | tuple[float, float]:
     """:func:`loo_bandwidth`'s steps on sorted float64 ``xs``, ``ys``."""
     gap = _nearest_distance(xs, xs, exclude_self=True)
     h0 = 1.06 * float(xs.std(correction=0)) * xs.numel() ** -0.2
@@ -240,7 +248,9 @@ def _scott_rule(x: Tensor, y: Tensor, kernel: Kernel) -> float:
 
 @bandwidth_rules.register("loo")
 def _loo_rule(x: Tensor, y: Tensor, kernel: Kernel) -> float:
-    return float(loo_bandwidth(x, y, kernel))
+    h = loo_bandwidth(x, y, kernel)
+    assert isinstance(h, float)  # without return_error: h alone
+    return float(h)
 
 
 def resolve_bandwidth(
@@ -254,10 +264,11 @@ def resolve_bandwidth(
             (numeric strings such as ``"0.3"`` are accepted as numbers).
     """
     if isinstance(spec, str):
+        name = spec
         try:
-            spec = float(spec)
+            spec = float(name)
         except ValueError:
-            return float(bandwidth_rules.get(spec.strip().lower())(x, y, get_kernel(kernel)))
+            return float(bandwidth_rules.get(name.strip().lower())(x, y, get_kernel(kernel)))
     if isinstance(spec, bool):
         raise ConfigError(f"bandwidth must be a positive number or a rule; got {spec!r}")
     return check_bandwidth(spec)

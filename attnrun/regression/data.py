@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import torch
 from torch import Tensor
@@ -20,6 +21,9 @@ from torch import Tensor
 from attnrun.errors import DataError
 from attnrun.registry import Registry
 from attnrun.validation import require
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "DATA_SETTINGS",
@@ -75,7 +79,17 @@ DATA_SETTINGS = ("n_train", "noise", "x_min", "x_max", "test_step")
 functions: Registry[SyntheticFunction] = Registry("function")
 
 
-def _register(name: str, **defaults: float | int):
+class _Settings(TypedDict, total=False):
+    """Keywords of :func:`_register`: a function's own :data:`DATA_SETTINGS` defaults."""
+
+    n_train: int
+    noise: float
+    x_min: float
+    x_max: float
+    test_step: float
+
+
+def _register(name: str, **defaults: Unpack[_Settings]):
     def deco(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
         functions.register(name)(SyntheticFunction(name, fn, **defaults))
         return fn
@@ -235,9 +249,9 @@ def load_csv(path: str | os.PathLike, *, min_points: int = MIN_POINTS) -> tuple[
     except UnicodeDecodeError as exc:
         # numbered as below (str.splitlines), up to the first bad byte
         before = (raw[: exc.start].decode("utf-8-sig") + "?").splitlines()
-        line, column = len(before), len(before[-1])
+        row, column = len(before), len(before[-1])
         raise DataError(
-            f"{p}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); "
+            f"{p}:{row}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); "
             "save the file as UTF-8"
         ) from None
     lines = text.splitlines()

@@ -72,8 +72,8 @@ class PoolingResult:
 #: name -> pooling(x_train, y_train, x_test, **options) -> PoolingResult
 poolings: Registry[Callable[..., PoolingResult]] = Registry("pooling")
 
-#: name -> optimizer class for :func:`train_parametric`.
-optimizers: Registry[type[torch.optim.Optimizer]] = Registry("optimizer")
+#: name -> optimizer class ``(params, lr=...)`` for :func:`train_parametric`.
+optimizers: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
 optimizers.register("sgd")(torch.optim.SGD)
 optimizers.register("adam")(torch.optim.Adam)
 
@@ -102,6 +102,7 @@ def nonparametric_pooling(
     """Nadaraya-Watson with a fixed kernel and bandwidth (see :func:`nadaraya_watson`)."""
     h = check_bandwidth(bandwidth)
     pred = nadaraya_watson(x_test, x_train, y_train, kernel, h)
+    assert isinstance(pred, Tensor)  # without return_weights: the predictions alone
     n, m = prepare_1d(x_train, "x_train").numel(), prepare_1d(x_test, "x_test").numel()
     weights = attention_weights(x_test, x_train, kernel, h) if n * m <= _WEIGHTS_LIMIT else None
     return PoolingResult(pred, weights, bandwidth=h)

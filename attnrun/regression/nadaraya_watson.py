@@ -306,8 +306,8 @@ def _fgt_table(rho: float, order: int, reach: int) -> Tensor:
     sign = torch.tensor([(-1.0) ** m for m in range(order)], dtype=torch.float64)
     deriv = torch.stack(he[:order], dim=1) * sign * torch.exp(-0.5 * d * d)[:, None]  # (T, M)
     a = torch.arange(order)
-    m = a[:, None] + a[None, :]  # (a, c) -> a + c
-    table = torch.where(m < order, deriv[:, m.clamp(max=order - 1)], 0.0)  # (T, a, c)
+    a_plus_c = a[:, None] + a[None, :]  # (a, c) -> a + c
+    table = torch.where(a_plus_c < order, deriv[:, a_plus_c.clamp(max=order - 1)], 0.0)  # (T, a, c)
     return table.permute(0, 2, 1).reshape(-1, order).contiguous()  # ((T, c), a)
 
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class ReportFiles:
     plots: list[Path] = field(default_factory=list)
 
 
-def build_report(paths: list[str | os.PathLike]) -> Report:
+def build_report(paths: Sequence[str | os.PathLike]) -> Report:
     """Collect the runs under ``paths`` into a :class:`Report`; writes nothing.
 
     Raises :class:`~attnrun.errors.AttnrunError` when a path does not exist or holds no run.
@@ -54,7 +55,7 @@ def render_page(rep: Report, page_dir: str | os.PathLike, plots: bool = True) ->
 
 
 def make_report(
-    paths: list[str | os.PathLike], out: str | os.PathLike | None = None, plots: bool = True
+    paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, plots: bool = True
 ) -> ReportFiles:
     """Collect the runs under ``paths``; write report.csv, report.md, report.html and
     report_*.png into ``out`` (default: the first path).

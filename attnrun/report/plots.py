@@ -247,8 +247,8 @@ def _metric_panel(ax: plt.Axes, rep: Report, metric: str, key: str) -> None:
     width = 0.8 / max(len(lines), 1)  # grouped bars: the settings side by side in each category
     for k, (rest, pts) in enumerate(lines.items()):
         pts = sorted(pts, key=lambda p: sort_key(p[0]))
-        stats = [(_stats(runs, metric), v) for v, runs in pts]
-        stats = [(s, v) for s, v in stats if s is not None]
+        all_stats = [(_stats(runs, metric), v) for v, runs in pts]
+        stats = [(s, v) for s, v in all_stats if s is not None]
         if not stats:
             continue
         if numeric:
@@ -260,6 +260,7 @@ def _metric_panel(ax: plt.Axes, rep: Report, metric: str, key: str) -> None:
             )
         y = np.array([s[0] for s, _ in stats])
         e = np.array([s[1] for s, _ in stats])
+        label: str | None
         if pooled:
             label = "all other settings pooled"
         else:
@@ -406,8 +407,8 @@ def length_plot(rep: Report) -> Plot | None:
         buckets = buckets or [str(b.get("range")) for b in rows[0]]
         means = []
         for i in range(len(buckets)):
-            xs = [as_number(run[i].get("bleu_lowercase")) for run in rows if i < len(run)]
-            xs = [x for x in xs if x is not None]
+            found = [as_number(run[i].get("bleu_lowercase")) for run in rows if i < len(run)]
+            xs = [x for x in found if x is not None]
             means.append(sum(xs) / len(xs) if xs else None)
         name = _label(rep.swept, g.values) or g.experiment
         curves[_text(name)] = means
@@ -470,7 +471,7 @@ def _attention_choice(rep: Report) -> tuple[list[AttentionPanel], list[tuple[str
             held[key] = held.get(key, 0) + 1
     order = [(s.name, s.kind) for s in chosen[0][2]]
     best = max(held, key=lambda k: (held[k], -order.index(k) if k in order else -len(order)))
-    panels = []
+    panels: list[AttentionPanel] = []
     for setting, run, samples in chosen:
         sample = next((s for s in samples if (s.name, s.kind) == best), None)
         if sample is None:
@@ -536,6 +537,7 @@ def plot_attention_grid(
             ax.set_ylabel(axes_names[0])
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
+    assert im is not None  # n >= 1 panels were drawn
     fig.colorbar(im, ax=list(axes.flat[:n]), shrink=0.8, label="attention weight")
     if suptitle:
         fig.suptitle(_text(suptitle))

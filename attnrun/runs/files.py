@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -185,7 +186,7 @@ def write_history(run_dir: str | Path, history: dict[str, list] | list[dict]) ->
     return path
 
 
-def read_history(run_dir: str | Path) -> dict[str, list] | list[dict] | None:
+def read_history(run_dir: str | os.PathLike) -> dict[str, list] | list[dict] | None:
     """``history.json`` as written, or None when missing or unreadable."""
     try:
         return json.loads((Path(run_dir) / HISTORY).read_text(encoding="utf-8"))
@@ -221,6 +222,14 @@ def read_points(run_dir: str | Path, name: str = TRAIN_POINTS) -> tuple[list[flo
 # --- attention samples ------------------------------------------------------------------------
 
 
+def weights_array(weights: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Attention weights as a numpy array (a tensor detached and moved to the CPU), the step
+    :class:`AttentionSample` starts with; it then keeps a float64 copy."""
+    if hasattr(weights, "detach"):
+        return weights.detach().cpu().numpy()
+    return np.asarray(weights, dtype=float)
+
+
 @dataclass
 class AttentionSample:
     """One input's attention, as every experiment writes it and ``report`` reads it.
@@ -249,8 +258,7 @@ class AttentionSample:
     title: str = ""
 
     def __post_init__(self) -> None:
-        w = self.weights
-        w = w.detach().cpu().numpy() if hasattr(w, "detach") else np.asarray(w, dtype=float)
+        w = weights_array(self.weights)
         if w.ndim == 2:
             w = w[None, None]
         if w.ndim != 4 or w.shape[2:] != (len(self.queries), len(self.keys)):

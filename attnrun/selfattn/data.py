@@ -21,7 +21,7 @@ combinations and the two splits never share a sentence.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -259,7 +259,8 @@ def make_splits(
     for name in names:
         templates.get(name)  # unknown names fail here, listing the valid ones
     held = heldout_pairs(lexicon, heldout_fraction, d)
-    seen, unseen = [], []
+    seen: list[tuple[Phrase, str, str]] = []
+    unseen: list[tuple[Phrase, str, str]] = []
     for kind in (AGENT, PLACE):
         for noun in lexicon.nouns(kind):
             for adjective in lexicon.adjectives(kind):
@@ -282,7 +283,7 @@ def tokenize(text: str) -> list[str]:
 class Vocab:
     """Token ↔ id; id 0 is padding. Built from a fixed word list, so it is saved as that list."""
 
-    def __init__(self, tokens: Sequence[str]) -> None:
+    def __init__(self, tokens: Iterable[str]) -> None:
         words = [PAD, *sorted(set(tokens) - {PAD})]
         self.itos = words
         self.stoi = {w: i for i, w in enumerate(words)}

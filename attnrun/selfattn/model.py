@@ -85,15 +85,16 @@ class PronounResolver(nn.Module):
         with torch.no_grad():
             self.embedding.weight[0].zero_()
         self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
-        self.blocks = nn.ModuleList(
+        blocks = [
             EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, score, score_options)
             for _ in range(num_layers)
-        )
+        ]
+        self.blocks = nn.ModuleList(blocks)
         self.pointer = MultiHeadAttention(
             num_hiddens, num_heads, 0.0, score, **(score_options or {})
         )
         self.gate_logits = nn.Parameter(torch.zeros(num_heads))
-        for i, block in enumerate(self.blocks):  # attnrun.core.heads hook points, as attention.json
+        for i, block in enumerate(blocks):  # attnrun.core.heads hook points, as attention.json
             block.attention.site = ("self", i)
         self.pointer.site = ("self", num_layers)
 

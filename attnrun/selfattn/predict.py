@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from attnrun.core.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from attnrun.errors import AttnrunError, DataError
 from attnrun.io import write_json
 from attnrun.runs import files
@@ -94,6 +95,8 @@ def predict_selfattn(
         except DataError as e:
             raise DataError(f"{where}{e}") from None
     model, vocab = load_trained(run_dir, metrics.get("model_sha256"))
+    positional = model.positional  # a member of positional_encodings (as in attnrun.serve)
+    assert isinstance(positional, (SinusoidalPositionalEncoding, LearnedPositionalEmbedding))
     for where, tokens in zip(wheres, token_lists):
         unknown = vocab.unknown(tokens)
         if unknown:
@@ -102,9 +105,9 @@ def predict_selfattn(
                 f"the {len(vocab) - 1} words of its training sentences "
                 f"({run_dir / files.VOCAB})"
             )
-        if len(tokens) > model.positional.max_len:
+        if len(tokens) > positional.max_len:
             raise DataError(
-                f"{where}the sentence has {len(tokens)} tokens; at most {model.positional.max_len}"
+                f"{where}the sentence has {len(tokens)} tokens; at most {positional.max_len}"
             )
     lines: list[str] = []
     paths: list[Path] = []

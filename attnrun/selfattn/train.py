@@ -115,7 +115,9 @@ def evaluate(
         picked = it_rows[rows, :, :, b.target]  # (B, L+1, H)
         batch_sum = picked.sum(dim=0)
         mass = batch_sum if mass is None else mass + batch_sum
-    return Evaluation(correct / len(examples), mass / len(examples), preds)
+    accuracy = correct / len(examples)
+    assert mass is not None  # at least one batch
+    return Evaluation(accuracy, mass / len(examples), preds)
 
 
 @dataclass

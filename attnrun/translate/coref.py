@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -93,13 +94,18 @@ def word_spans(tok: Tokenizer, words: Sequence[str]) -> list[tuple[int, int]]:
     return spans
 
 
-def head_masses(maps: Sequence[torch.Tensor], queries, targets, others) -> dict[str, torch.Tensor]:
+def head_masses(
+    maps: Sequence[torch.Tensor], queries, targets, others
+) -> dict[str, torch.Tensor | float]:
     """Per layer × head ``(L, H)``: mean mass from each example's query span onto its target span
-    and its other span, and how often the argmax lands in the target span.
+    and its other span, and how often the argmax lands in the target span (``0.0`` each without
+    any example).
 
     ``maps[i]``: ``(L, H, Tq, Tk)``; ``queries[i]``, ``targets[i]``, ``others[i]``: token ranges.
     """
-    mass = other = hits = 0
+    mass: torch.Tensor | int = 0
+    other: torch.Tensor | int = 0
+    hits: torch.Tensor | int = 0
     for w, (q0, q1), (t0, t1), (o0, o1) in zip(maps, queries, targets, others, strict=True):
         rows = w[:, :, q0:q1].float().mean(2)  # (L, H, Tk): the query word's attention
         mass = mass + rows[..., t0:t1].sum(-1)
@@ -128,7 +134,7 @@ def encoder_heads(maps, tok, pairs, notes) -> dict:
     """:func:`head_masses` of the encoder self-attention ``maps`` from "it", from the adjective
     (``"adjective"``) and from "it" onto the agent vs the place (``"agent"``)."""
     queries, targets, others = _source_spans(tok, pairs, notes)
-    out = head_masses(maps, queries, targets, others)
+    out: dict[str, Any] = head_masses(maps, queries, targets, others)
     out["adjective"] = head_masses(maps, *_source_spans(tok, pairs, notes, "adjective"))
     agent = [(t, o) if n.kind == AGENT else (o, t) for t, o, n in zip(targets, others, notes)]
     out["agent"] = head_masses(maps, queries, *map(list, zip(*agent)))  # agent vs place
@@ -164,9 +170,11 @@ def rollout_masses(maps, tok, pairs, notes) -> dict[str, float]:
     followed through every layer, where one head's map shows one step."""
     rolled = [attention_rollout(w.double())[None, None] for w in maps]  # (1, 1, S, S)
     r = head_masses(rolled, *_source_spans(tok, pairs, notes))
+    mass, other = r["mass"], r["other"]
+    assert isinstance(mass, torch.Tensor) and isinstance(other, torch.Tensor)  # maps not empty
     return {
-        "coref_rollout_mass": round(float(r["mass"][0, 0]), 4),
-        "coref_rollout_other_mass": round(float(r["other"][0, 0]), 4),
+        "coref_rollout_mass": round(float(mass[0, 0]), 4),
+        "coref_rollout_other_mass": round(float(other[0, 0]), 4),
     }
 
 
@@ -213,7 +221,10 @@ def coref_metrics(translator, corpus, hyps, val_ex, test_ex, untrained=None) -> 
     attention of each split comes from one forced-decoding pass (:func:`forced_maps`)."""
     notes = corpus.extra["coref"]
     src_tok, tgt_tok = translator.src_tok, translator.tgt_tok
-    out = {**pronoun_scores(hyps, notes["test"]), **baselines(notes["train"], notes["test"])}
+    out: dict[str, Any] = {
+        **pronoun_scores(hyps, notes["test"]),
+        **baselines(notes["train"], notes["test"]),
+    }
     out["baseline_chance"] = 0.5
     out["pronoun_accuracy_by_template"] = by_template(hyps, notes["test"])
     examples = {"val": val_ex, "test": test_ex}

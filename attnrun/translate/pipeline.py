@@ -183,7 +183,8 @@ def coref_step(cfg, translator: Translator, corpus: Corpus, test, examples, out_
         torch.manual_seed(cfg.seed)
         untrained = build_model(cfg, translator.src_tok.size, translator.tgt_tok.size)
     untrained = untrained.to(translator.device).eval()
-    metrics = coref_metrics(translator, corpus, hyps, *examples, untrained=untrained)
+    val_ex, test_ex = examples
+    metrics = coref_metrics(translator, corpus, hyps, val_ex, test_ex, untrained=untrained)
     write_coref_figures(out_dir, translator, metrics, samples)
     return metrics
 
@@ -214,8 +215,9 @@ def alignment_scores(translator: Translator, corpus: Corpus, test_ex, val_ex=Non
 
 def _aer_table(translator, pairs, examples, sure, possible) -> dict[str, list]:
     """Test or validation AER per layer (heads averaged), per (layer, head), sure links only."""
-    maps = forced_attention(translator.model, examples, 128, translator.device)
-    maps = [w.view(1, 1, *w.shape) if w.ndim == 2 else w for w in maps]  # (L, H, T, S)
+    found = forced_attention(translator.model, examples, 128, translator.device)
+    assert found is not None  # alignment_scores runs only for a model that attends
+    maps = [w.view(1, 1, *w.shape) if w.ndim == 2 else w for w in found]  # (L, H, T, S)
     layers, heads = maps[0].shape[:2]
     lens = [(len(src.split()), len(tgt.split())) for src, tgt in pairs]
 

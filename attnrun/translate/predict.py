@@ -8,6 +8,7 @@ file in the run folder (never overwriting one). The CLI only maps options to the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def predict_translate(
     words = [check_sentence(translator.src_tok, s) for s in sentences] if coref else []
     out_dir = Path(out_dir)
     hyps, samples = translate_with_attention(translator, sentences)
-    pngs: list[Path | None] = [None] * len(sentences)
+    pngs: Sequence[Path | None] = [None] * len(sentences)
     if samples:
         files.write_attention(out_dir, samples)
         pngs = write_attention_figures(out_dir, samples)

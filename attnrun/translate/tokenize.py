@@ -237,7 +237,7 @@ def save_tokenizer(tok: Tokenizer, folder: Path, side: str) -> Path:
     return path
 
 
-def load_tokenizer(folder: Path, side: str) -> Tokenizer:
+def load_tokenizer(folder: str | Path, side: str) -> Tokenizer:
     """Load ``tokenizer.<side>.json``; a missing or damaged file raises DataError."""
     path = Path(folder) / tokenizer_file(side)
     try:

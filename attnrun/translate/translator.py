@@ -12,12 +12,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from attnrun.core.heads import attention_rollout
 from attnrun.runs import files
 from attnrun.translate.batching import encode_sources
 from attnrun.translate.config import DecodeConfig, TranslateConfig, check_replace_unk
-from attnrun.translate.models import Seq2Seq, build_model
+from attnrun.translate.models import build_model
 from attnrun.translate.search import Hypothesis, translate_ids
 from attnrun.translate.tokenize import BOS, EOS, Tokenizer, load_tokenizer, replace_unknown
 from attnrun.validation import typed_config
@@ -27,9 +28,11 @@ __all__ = ["Translator"]
 
 @dataclass
 class Translator:
-    """``model`` with its tokenizers; ``max_len`` source ids per sentence (incl. EOS)."""
+    """``model`` with its tokenizers; ``max_len`` source ids per sentence (incl. EOS). ``model``
+    is what :func:`~attnrun.translate.models.build_model` gives: a ``Seq2Seq`` or, with
+    ``model.arch=transformer``, a ``TransformerSeq2Seq``."""
 
-    model: Seq2Seq
+    model: nn.Module
     src_tok: Tokenizer
     tgt_tok: Tokenizer
     max_len: int
@@ -107,7 +110,7 @@ class Translator:
             tgt = self.tgt_tok.pieces(h.ids) + (["<eos>"] if ended else [])
             title = self.tgt_tok.decode(h.ids)
             if not hasattr(self.model, "attention_maps"):
-                w = h.weights[: len(tgt), : len(src)]
+                w = files.weights_array(h.weights[: len(tgt), : len(src)])
                 samples.append(files.AttentionSample(
                     f"{name} {i}", "cross", tgt, src, w, ["attention"], title=title
                 ))  # fmt: skip
@@ -117,15 +120,15 @@ class Translator:
             inputs = ["<bos>", *self.tgt_tok.pieces(h.ids)][: len(tgt)]
             for kind, q, k in (("cross", tgt, src), ("encoder_self", src, src),
                                ("decoder_self", inputs, inputs)):  # fmt: skip
-                w = maps[kind][:, :, : len(q), : len(k)]
+                w = files.weights_array(maps[kind][:, :, : len(q), : len(k)])
                 suffix = "" if kind == "cross" else f" {kind}"
                 samples.append(
                     files.AttentionSample(f"{name} {i}{suffix}", kind, q, k, w, layers, title=title)
                 )
             rollout = attention_rollout(maps["encoder_self"][:, :, : len(src), : len(src)].double())
             samples.append(files.AttentionSample(
-                f"{name} {i} encoder_rollout", "encoder_rollout", src, src, rollout,
-                ["rollout"], title=title,
+                f"{name} {i} encoder_rollout", "encoder_rollout", src, src,
+                files.weights_array(rollout), ["rollout"], title=title,
             ))  # fmt: skip
         return samples
 
@@ -135,5 +138,7 @@ class Translator:
         src = torch.tensor([src_ids], device=self.device)
         tgt_in = torch.tensor([[BOS, *tgt_ids]], device=self.device)
         lens = torch.tensor([len(src_ids)], device=self.device)
-        maps = self.model.attention_maps(src, lens, tgt_in)
+        attention_maps = getattr(self.model, "attention_maps", None)
+        assert attention_maps is not None  # attention_samples asks only such a model
+        maps = attention_maps(src, lens, tgt_in)
         return {kind: w[0].cpu() for kind, w in maps.items()}

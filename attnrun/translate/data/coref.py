@@ -287,7 +287,8 @@ PASSIVE_VERBS = (  # the participle agrees with the place: traversé / traversé
     ("could not be crossed by", "n'a pas pu être traversé par",
      [(1,), (1,), (0,), (2,), (3,), (4,)]),
 )  # fmt: skip
-OPENINGS = (
+#: English, French, links (French word -> English words; None: _Pair.phrase's default)
+OPENINGS: tuple[tuple[str, str, list[tuple[int, ...]] | None], ...] = (
     ("", "", []), ("", "", []), ("yesterday ,", "hier ,", [(0,), (1,)]),
     ("this morning ,", "ce matin ,", [(0,), (1,), (2,)]),
     ("in the end ,", "finalement ,", [(0, 1, 2), (3,)]), ("sadly ,", "malheureusement ,", None),
@@ -450,7 +451,7 @@ def generate(lex: Lexicon, n_train: int, n_val: int, n_test: int, seed: int = 0)
                 split = "val" if key in val_pairs else "test" if key in test_pairs else "train"
                 combos[split].append((noun, adj, kind))
     names = templates.names()
-    out = {
+    out: dict[str, list | dict[str, list]] = {
         split: _draw(lex, random.Random(f"{seed}-{split}"), n, combos[split], names)
         for split, n in (("train", n_train), ("val", n_val), ("test", n_test))
     }
@@ -482,7 +483,12 @@ def load_lexicon(path: str | None) -> Lexicon:
             raise DataError(
                 f"data.path: {key} must be a list of {{'en', 'fr', 'gender'}} objects"
             ) from None
-    return replace(DEFAULT_LEXICON, **groups)
+    return replace(
+        DEFAULT_LEXICON,
+        agents=groups.get("agents", DEFAULT_LEXICON.agents),
+        places=groups.get("places", DEFAULT_LEXICON.places),
+        objects=groups.get("objects", DEFAULT_LEXICON.objects),
+    )
 
 
 def check_coref(cfg) -> None:

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from attnrun.core import Attention
 from attnrun.errors import ConfigError
 from attnrun.registry import Registry
-from attnrun.translate.models.decoders import DecoderState, Memory, decoders
+from attnrun.translate.models.decoders import DecoderState, Memory, _AttentionDecoder, decoders
 from attnrun.translate.models.encoder import Encoder
 from attnrun.translate.models.plain import PlainDecoder  # registers decoder=none
 from attnrun.translate.models.transformer import TransformerSeq2Seq
@@ -19,7 +19,7 @@ from attnrun.translate.tokenize import PAD
 class Seq2Seq(nn.Module):
     """Encoder + attention decoder. ``forward`` is teacher forcing: logits ``(B, T, V)``."""
 
-    def __init__(self, encoder: Encoder, decoder: nn.Module) -> None:
+    def __init__(self, encoder: Encoder, decoder: _AttentionDecoder | PlainDecoder) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -35,9 +36,13 @@ from attnrun.registry import Registry
 from attnrun.translate.models.encoder import make_rnn
 from attnrun.translate.tokenize import PAD
 
+if TYPE_CHECKING:
+    from attnrun.translate.models.plain import PlainDecoder
+
 #: name → decoder class ``(vocab_size, embed_size, num_hiddens, num_layers, cell, dropout,
-#: attention, input_feeding, tie_embeddings, key_value)``.
-decoders: Registry[Callable[..., nn.Module]] = Registry("decoder")
+#: attention, input_feeding, tie_embeddings, key_value)``: an attention decoder (a subclass of
+#: ``BahdanauDecoder`` or ``LuongDecoder``) or ``PlainDecoder``.
+decoders: Registry[Callable[..., _AttentionDecoder | PlainDecoder]] = Registry("decoder")
 
 
 def select(x, index: Tensor):
@@ -127,7 +132,8 @@ class _AttentionDecoder(nn.Module):
         key_value: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
-        self.f_k = self.f_v = None
+        self.f_k: nn.Sequential | None = None
+        self.f_v: nn.Sequential | None = None
         if key_value is not None:
             self.f_k = key_value_transform(num_hiddens, key_value[0])  # k_j = f_k(h_j)
             self.f_v = key_value_transform(num_hiddens, key_value[1])  # v_j = f_v(h_j)
@@ -149,6 +155,7 @@ class _AttentionDecoder(nn.Module):
         decoder step); ``enc_outputs`` ``(B, S, H)``."""
         if self.f_k is None:
             return Memory(enc_outputs, self.attention.project_keys(enc_outputs), src_lens)
+        assert self.f_v is not None  # set together with f_k
         keys, values = self.f_k(enc_outputs), self.f_v(enc_outputs)  # (B, S, dk), (B, S, dv)
         return Memory(keys, self.attention.project_keys(keys), src_lens, values)
 
@@ -210,6 +217,7 @@ class BahdanauDecoder(_AttentionDecoder):
         tie_embeddings: bool = False,
         key_value: tuple[int, int] | None = None,
     ) -> None:
+        assert attention is not None  # build_rnn gives every decoder one; None is PlainDecoder's
         value_size = num_hiddens if key_value is None else key_value[1]  # dv: c_t's width
         super().__init__(
             vocab_size,
@@ -270,9 +278,10 @@ class BahdanauDecoder(_AttentionDecoder):
         cell is PyTorch's GRU (gates ``r, z, n``; ``h' = n + z ⊙ (h − n)``, as ATen computes
         it), with the module's dropout between layers in training.
         """
-        rnn, e_size = self.rnn, emb.shape[-1]
-        w_ih0 = rnn.weight_ih_l0  # (3H, E + dv): columns for [e; c]
-        gates_e = F.linear(emb, w_ih0[:, :e_size], rnn.bias_ih_l0)  # (B, T, 3H)
+        rnn, e_size, hidden = self.rnn, emb.shape[-1], state.hidden
+        assert isinstance(rnn, nn.GRU) and isinstance(hidden, Tensor)  # as forward checks
+        w_ih0, _, b_ih0, _ = rnn.all_weights[0]  # w_ih0 (3H, E + dv): columns for [e; c]
+        gates_e = F.linear(emb, w_ih0[:, :e_size], b_ih0)  # (B, T, 3H)
         w_c = w_ih0[:, e_size:].t()  # (dv, 3H)
         # Transposed once, not per step: each step's weight gradient then adds into one view's
         # buffer, instead of being transposed and copied into the parameter's gradient T times.
@@ -282,7 +291,7 @@ class BahdanauDecoder(_AttentionDecoder):
             for i in range(rnn.num_layers)
         ]
         drop = rnn.dropout if self.training else 0.0
-        hs = list(state.hidden.unbind(0))  # per layer (B, H)
+        hs = list(hidden.unbind(0))  # per layer (B, H)
         outs, ctxs, weights = [], [], []
         for t, gates_t in enumerate(gates_e.unbind(1)):  # (B, 3H)
             c, w = self._attend(hs[-1].unsqueeze(1), memory, state.t + t, need_weights)
@@ -332,6 +341,7 @@ class LuongDecoder(_AttentionDecoder):
         tie_embeddings: bool = False,
         key_value: tuple[int, int] | None = None,
     ) -> None:
+        assert attention is not None  # build_rnn gives every decoder one; None is PlainDecoder's
         feed = output_size(embed_size, num_hiddens, tie_embeddings) if input_feeding else 0  # h̃
         value_size = num_hiddens if key_value is None else key_value[1]  # dv: c_t's width
         super().__init__(
@@ -369,6 +379,7 @@ class LuongDecoder(_AttentionDecoder):
             feats = self.dropout(h_tilde)
             return (self.out(feats) if project else feats), w
         hidden, feed = state.hidden, state.feed
+        assert feed is not None  # h̃_0, from init_state with input feeding
         tildes, weights = [], []
         for t in range(tgt_in.shape[1]):
             x = torch.cat([emb[:, t : t + 1], feed.unsqueeze(1)], -1)
@@ -384,6 +395,7 @@ class LuongDecoder(_AttentionDecoder):
     def step(self, y_prev: Tensor, memory: Memory, state: DecoderState):
         x = self.embedding(y_prev).unsqueeze(1)  # (B, 1, E)
         if self.uses_feed:
+            assert state.feed is not None  # h̃_{t-1}, carried with input feeding
             x = torch.cat([x, state.feed.unsqueeze(1)], -1)
         h, hidden = self.rnn(x, state.hidden)
         h_tilde, w = self._attentional(h, memory, state.t, True)

@@ -73,6 +73,7 @@ class PlainDecoder(nn.Module):
         need_weights: bool = False,
         project: bool = True,
     ):
+        assert state.feed is not None  # the context c, set by init_state
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, E)
         context = state.feed.unsqueeze(1).expand(-1, tgt_in.shape[1], -1)  # (B, T, H)
         outputs, _ = self.rnn(torch.cat([emb, context], -1), state.hidden)  # (B, T, H)
@@ -80,6 +81,7 @@ class PlainDecoder(nn.Module):
         return (self.out(feats) if project else feats), None
 
     def step(self, y_prev: Tensor, memory: Memory, state: DecoderState):
+        assert state.feed is not None  # the context c, set by init_state
         x = torch.cat([self.embedding(y_prev), state.feed], -1).unsqueeze(1)  # (B, 1, E + H)
         s, hidden = self.rnn(x, state.hidden)
         logits = self.out(self.bridge(s)).squeeze(1)  # (B, V)

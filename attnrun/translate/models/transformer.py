@@ -118,12 +118,15 @@ class TransformerEncoder(nn.Module):
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.embedding = _embedding(vocab_size, num_hiddens)
         self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
-        options = {"norm_first": norm_first, "attention_dropout": attention_dropout}
-        self.blocks = nn.ModuleList(
-            EncoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, **options)
+        blocks = [
+            EncoderBlock(
+                num_hiddens, num_heads, ffn_hiddens, dropout,
+                norm_first=norm_first, attention_dropout=attention_dropout,
+            )
             for _ in range(num_layers)
-        )
-        for i, block in enumerate(self.blocks):
+        ]  # fmt: skip
+        self.blocks = nn.ModuleList(blocks)
+        for i, block in enumerate(blocks):
             block.attention.site = ("encoder_self", i)  # attnrun.core.heads hook points
         # Pre-norm blocks leave their residual stream unnormalised (Xiong et al. 2020).
         self.norm = nn.LayerNorm(num_hiddens) if norm_first else nn.Identity()
@@ -181,12 +184,15 @@ class TransformerDecoder(nn.Module):
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.embedding = _embedding(vocab_size, num_hiddens) if embedding is None else embedding
         self.positional = positional_encodings.get(positional)(num_hiddens, dropout, max_len)
-        options = {"norm_first": norm_first, "attention_dropout": attention_dropout}
-        self.blocks = nn.ModuleList(
-            DecoderBlock(num_hiddens, num_heads, ffn_hiddens, dropout, **options)
+        blocks = [
+            DecoderBlock(
+                num_hiddens, num_heads, ffn_hiddens, dropout,
+                norm_first=norm_first, attention_dropout=attention_dropout,
+            )
             for _ in range(num_layers)
-        )
-        for i, block in enumerate(self.blocks):  # attnrun.core.heads hook points
+        ]  # fmt: skip
+        self.blocks = nn.ModuleList(blocks)
+        for i, block in enumerate(blocks):  # attnrun.core.heads hook points
             block.self_attention.site = ("decoder_self", i)
             block.cross_attention.site = ("cross", i)
         self.norm = nn.LayerNorm(num_hiddens) if norm_first else nn.Identity()
@@ -196,9 +202,11 @@ class TransformerDecoder(nn.Module):
 
     def memory(self, enc_outputs: Tensor, src_lens: Tensor) -> TransformerMemory:
         """Every layer's cross-attention keys and values, projected once per source."""
-        return TransformerMemory(
-            enc_outputs, [block.memory(enc_outputs) for block in self.blocks], src_lens
-        )
+        kv = []
+        for block in self.blocks:
+            assert isinstance(block, DecoderBlock)  # as __init__ builds them
+            kv.append(block.memory(enc_outputs))
+        return TransformerMemory(enc_outputs, kv, src_lens)
 
     def init_state(self) -> TransformerState:
         return TransformerState([None] * len(self.blocks), 0)
@@ -247,7 +255,9 @@ class TransformerDecoder(nn.Module):
     ) -> tuple[Tensor, TransformerState, Tensor]:
         d = self.decode(y_prev.unsqueeze(1), memory, state, need_weights=True)  # T = 1
         logits = self.out(d.features).squeeze(1)  # (B, V)
-        return logits, d.state, d.cross_weights[-1].mean(1).squeeze(1)  # (B, S)
+        w = d.cross_weights[-1]
+        assert w is not None  # need_weights=True
+        return logits, d.state, w.mean(1).squeeze(1)  # (B, S)
 
 
 class TransformerSeq2Seq(nn.Module):
@@ -339,6 +349,13 @@ class TransformerSeq2Seq(nn.Module):
         d = self.decoder.decode(tgt_in, memory, self.decoder.init_state(), every_layer=True)
         return {
             "encoder_self": torch.stack(enc_w, 1),
-            "decoder_self": torch.stack(d.self_weights, 1),
-            "cross": torch.stack(d.cross_weights, 1),
+            "decoder_self": torch.stack(_every_layer(d.self_weights), 1),
+            "cross": torch.stack(_every_layer(d.cross_weights), 1),
         }
+
+
+def _every_layer(weights: list[Tensor | None]) -> list[Tensor]:
+    """Per-layer weights of a decode with ``every_layer=True``: none of them is ``None``."""
+    out = [w for w in weights if w is not None]
+    assert len(out) == len(weights)
+    return out
