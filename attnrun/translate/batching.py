@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from attnrun.translate.tokenize import BOS, EOS, PAD, Tokenizer
+from attnrun.translate.tokenize import BOS, EOS, PAD, UNK, Tokenizer
 
 Example = tuple[list[int], list[int]]
 
@@ -70,6 +70,21 @@ def make_batch(examples: Sequence[Example], index: list[int]) -> Batch:
         sum(len(t) for t in tgts),
         list(index),
     )
+
+
+def drop_words(src: Tensor, p: float) -> Tensor:
+    """Source word dropout: each source id but :data:`PAD` and :data:`EOS` becomes :data:`UNK`
+    with probability ``p``; src ``(B, S)`` → ``(B, S)``, a new tensor.
+
+    Training only, a regulariser for small corpora (Sennrich & Zhang 2019; Araabi & Monz 2020,
+    "source word dropout"): the model learns to translate around a word it cannot read, which is
+    what ``<unk>`` asks of it at test time. Draws from torch's global generator, which every
+    checkpoint saves, so a resumed run drops the same words.
+    """
+    if p <= 0:
+        return src
+    hit = torch.rand(src.shape, device=src.device) < p
+    return src.masked_fill(hit & (src != PAD) & (src != EOS), UNK)
 
 
 def bucket_batches(

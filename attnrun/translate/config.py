@@ -181,6 +181,9 @@ class TrainConfig:
     adam_beta2: float = 0.999
     # decoupled weight decay (AdamW, Loshchilov & Hutter 2019; fairseq's --weight-decay); 0: Adam
     weight_decay: float = 0.0
+    # training only: each source word becomes <unk> with this probability (source word dropout,
+    # Sennrich & Zhang 2019; attnrun.translate.batching.drop_words); 0: off
+    word_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "train.epochs", self.epochs, ">= 1")
@@ -207,6 +210,8 @@ class TrainConfig:
         require(0 < self.adam_beta2 < 1, "train.adam_beta2", self.adam_beta2, "(0, 1)")
         wd = self.weight_decay
         require(wd >= 0, "train.weight_decay", wd, ">= 0 (0: plain Adam)")
+        wdp = self.word_dropout
+        require(0 <= wdp < 1, "train.word_dropout", wdp, "[0, 1) (0: off)")
 
 
 @dataclass

@@ -38,7 +38,7 @@ from attnrun.averaging import make_averager
 from attnrun.errors import TrainingError
 from attnrun.runs import files
 from attnrun.throughput import watch_for
-from attnrun.translate.batching import Example, bucket_batches, make_batch
+from attnrun.translate.batching import Example, bucket_batches, drop_words, make_batch
 from attnrun.translate.evaluation import perplexity
 from attnrun.translate.loss import linear_cross_entropy
 from attnrun.translate.metrics import corpus_scores
@@ -187,7 +187,9 @@ class Trainer:
             factor = lr_factor(tc.lr_schedule, share, step, tc.warmup_steps, tc.cooldown)
             for group in self.opt.param_groups:
                 group["lr"] = tc.lr * factor
-        b = make_batch(self.train_ex, batches[i]).to(self.ctx.device)
+        b = make_batch(self.train_ex, batches[i])
+        b.src = drop_words(b.src, tc.word_dropout)  # on the CPU: the checkpoint's generator
+        b = b.to(self.ctx.device)
         loss = training_loss(self.model, b, tc.label_smoothing, self.dtype)
         if not torch.isfinite(loss):
             where = f"model.pt keeps epoch {st.best_epoch}" if st.best_epoch else "nothing saved"
