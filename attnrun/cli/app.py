@@ -171,8 +171,37 @@ app = typer.Typer(
 )
 
 
+def version_line() -> str:
+    """``attnrun VERSION (Python X.Y.Z, torch V)``: what a bug report needs, read from the
+    installed metadata, so ``--version`` imports no torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from attnrun import __version__
+
+    try:
+        torch = version("torch")
+    except PackageNotFoundError:
+        torch = "not installed"
+    return f"attnrun {__version__} (Python {sys.version.split()[0]}, torch {torch})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(version_line())
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_print_version,
+        is_eager=True,
+        help="Print attnrun's, Python's and torch's versions and exit.",
+    ),
+) -> None:
     """Run, measure and compare attention mechanisms: kernel regression, translation,
     self-attention."""
 

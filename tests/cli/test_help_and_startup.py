@@ -74,6 +74,27 @@ def test_top_level_help_imports_no_heavy_module():
     assert _imported_after(code) == []
 
 
+def test_version_is_one_line_from_the_one_version_home_and_imports_no_torch():
+    """``attnrun --version`` (and ``-V``) prints attnrun's, Python's and torch's versions and
+    exits 0, importing none of the heavy modules; the installed metadata's version is
+    ``attnrun.__version__`` (pyproject reads it from there). Planted bugs caught: the version
+    printed but the command going on (exit 2, "Missing command"); torch imported for its
+    version."""
+    import platform
+    from importlib.metadata import version
+
+    import attnrun
+
+    want = f"attnrun {attnrun.__version__} (Python {platform.python_version()}, torch "
+    want += f"{version('torch')})\n"
+    for flag in ("--version", "-V"):
+        r = subprocess.run([sys.executable, "-m", "attnrun", flag], capture_output=True, text=True)
+        assert (r.returncode, r.stdout, r.stderr) == (0, want, "")
+    assert version("attnrun") == attnrun.__version__
+    code = "from attnrun.cli import main\ntry:\n    main(['-V'])\nexcept SystemExit:\n    pass"
+    assert _imported_after(code) == []
+
+
 def test_quiet_sweep_hides_hydra_job_lines(tmp_path):
     args = ["regress", "--root", str(tmp_path), "-m", "kernel=gaussian,boxcar"]
     r = subprocess.run(
