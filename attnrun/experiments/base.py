@@ -9,7 +9,7 @@ that tests call directly and the Hydra task calls for the CLI. Around the experi
 2. writes ``config.yaml`` and ``metrics.json`` with ``status: running``;
 3. seeds every RNG, resolves the device;
 4. runs the experiment and records ``completed`` with its metrics, or ``failed`` with the error,
-   or ``interrupted`` on Ctrl-C / SIGTERM.
+   or ``interrupted`` on Ctrl-C, SIGTERM or SIGUSR2 (:data:`INTERRUPTING`).
 """
 
 from __future__ import annotations
@@ -146,12 +146,19 @@ def experiment(
 
 
 class Interrupted(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM so a run is recorded as interrupted (and the CLI
-    exits with 130, as for Ctrl-C)."""
+    """Raised in the main thread on a signal of :data:`INTERRUPTING` so a run is recorded as
+    interrupted, its last checkpoint kept (and the CLI exits with 130, as for Ctrl-C)."""
 
 
-def _sigterm_to_exception(signum, frame):  # pragma: no cover - exercised in subprocess tests
-    raise Interrupted(f"signal {signum}")
+#: the signals that end a run as ``interrupted`` rather than kill it: SIGTERM (``kill``,
+#: ``scancel``, a job's time limit) and SIGUSR2, which Slurm sends ``signal_delay_s`` before a
+#: job's time limit or on preemption when submitit asks it to (``sbatch --signal=USR2@120``,
+#: ``hydra/launcher=attnrun_slurm``); without a handler SIGUSR2 ends a process on the spot
+INTERRUPTING = ("SIGTERM", "SIGUSR2")
+
+
+def _signal_to_exception(signum, frame):  # pragma: no cover - exercised in subprocess tests
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def execute(
@@ -179,7 +186,7 @@ def execute(
     generator.set_state(seed_everything(typed.seed).get_state())
     ctx = RunContext(out_dir, device, reporter, generator, record, checkpoint)
 
-    with _recorded(record, device, out_dir), _sigterm_interrupts(), logger:
+    with _recorded(record, device, out_dir), _signals_interrupt(), logger:
         with cpu_threads(threads_setting(typed)) as threads:
             record.update(threads=threads)
             metrics = exp.body(typed, out_dir, ctx)
@@ -191,16 +198,20 @@ def execute(
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises :class:`Interrupted` in the main thread inside the block."""
+def _signals_interrupt() -> Iterator[None]:
+    """Each signal of :data:`INTERRUPTING` this platform has raises :class:`Interrupted` in the
+    main thread inside the block (submitit's own SIGUSR2 handler, which would requeue or fail
+    the job, is set back afterwards)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old_handler = signal.signal(signal.SIGTERM, _sigterm_to_exception)
+    sigs = [getattr(signal, name) for name in INTERRUPTING if hasattr(signal, name)]
+    old = {sig: signal.signal(sig, _signal_to_exception) for sig in sigs}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old_handler)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -209,8 +220,9 @@ def _recorded(record: RunRecord, device: torch.device, out_dir: Path) -> Iterato
     CUDA out-of-memory and a full disk into errors that say what to do."""
     try:
         yield
-    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Interrupted)
-        record.finish("interrupted", error=f"interrupted ({type(e).__name__})")
+    except KeyboardInterrupt as e:  # Ctrl-C, or a signal of INTERRUPTING (Interrupted)
+        why = str(e) if isinstance(e, Interrupted) else "Ctrl-C"
+        record.finish("interrupted", error=f"interrupted ({why})")
         raise
     except AttnrunError as e:
         _finish_failed(record, str(e))

@@ -152,6 +152,37 @@ def test_scancelled_translate_job_is_interrupted_and_resumes_equal(tmp_path: Pat
 
 @pytest.mark.slurm
 @needs_slurm
+def test_translate_job_at_its_time_limit_is_interrupted_with_its_checkpoint(tmp_path: Path) -> None:
+    """A job that would outlive ``hydra.launcher.timeout_min=3``: Slurm sends SIGUSR2
+    ``signal_delay_s=60`` before the limit (submitit's ``--signal=USR2@60``; Slurm may send it up
+    to a minute early), the run stops at once, records ``interrupted (SIGUSR2)`` with its last
+    checkpoint, and the sweep names it with the resume command, exit 2 — well before the limit.
+    Guards what docs/guides/launchers.md promises. Bug it caught: without attnrun's SIGUSR2
+    handler, submitit's own raised inside training ("timed-out too many times", the launcher
+    never requeues) and the run was recorded ``failed``."""
+    long = {**TRANSLATE, "train": {**TRANSLATE["train"], "epochs": 1000, "max_minutes": 10}}
+    job = [*CPU_JOB[:-1], "hydra.launcher.timeout_min=3", "hydra.launcher.signal_delay_s=60"]
+    proc = attnrun(
+        "translate", "-m", "seed=0", *overrides(long), *job, "--root", str(tmp_path), "-q",
+        background=True,
+    )  # fmt: skip
+    try:
+        out = proc.communicate(timeout=300)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    (run_dir,) = tmp_path.glob("multirun/*/*/0")
+    m = _wait_for(lambda: _status(run_dir, "interrupted"), 60)
+    assert m["error"] == "interrupted (SIGUSR2)", m
+    assert (run_dir / "checkpoint.pt").is_file() and m["epoch"] >= 1
+    assert proc.returncode == 2
+    assert f"interrupted (SIGUSR2); continue it with: attnrun resume {run_dir}" in out, out
+    assert m["wall_time_s"] < 3 * 60 - 10  # the signal ended it, not the limit
+
+
+@pytest.mark.slurm
+@needs_slurm
 def test_search_trials_as_slurm_jobs(tmp_path: Path) -> None:
     """An Optuna search whose trials are Slurm jobs: two at a time, values read back."""
     p = attnrun(

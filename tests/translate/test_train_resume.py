@@ -204,13 +204,16 @@ OVERRIDES = [
 @pytest.mark.parametrize(
     ("sig", "name"),
     [(signal.SIGKILL, "bahdanau-plateau"), (signal.SIGTERM, "bahdanau-plateau"),
-     (signal.SIGKILL, "bahdanau-ema")],
-    ids=["kill-9", "sigterm", "kill-9-ema"],
+     (signal.SIGUSR2, "bahdanau-plateau"), (signal.SIGKILL, "bahdanau-ema")],
+    ids=["kill-9", "sigterm", "sigusr2", "kill-9-ema"],
 )  # fmt: skip
 def test_signal_mid_epoch_then_resume_equals_uninterrupted(tmp_path, straight, sig, name):
-    """kill -9 (nothing can be written) and SIGTERM (recorded as interrupted, exit 130) in epoch 2,
-    batch 5; ``attnrun resume`` trains the 24 - 12 steps left and ends like a straight run (with
-    an EMA of the weights too: its sums come back from the last checkpoint, mid-epoch)."""
+    """kill -9 (nothing can be written) and SIGTERM or SIGUSR2 (recorded as interrupted, with the
+    signal's name, exit 130) in epoch 2, batch 5; ``attnrun resume`` trains the 24 - 12 steps
+    left and ends like a straight run (with an EMA of the weights too: its sums come back from the
+    last checkpoint, mid-epoch). SIGUSR2 is what Slurm sends before a job's time limit under
+    ``hydra/launcher=attnrun_slurm``; planted bug caught: no handler for it (the process dies on
+    the spot and its record still says running)."""
     ref, _ = straight(name, _cfg(**CONFIGS[name]))
     average = CONFIGS[name].get("train", {}).get("average", "none")
     proc = _stalling_cli(tmp_path, [*OVERRIDES, f"train.average={average}"], at=(2, 5))
@@ -222,6 +225,7 @@ def test_signal_mid_epoch_then_resume_equals_uninterrupted(tmp_path, straight, s
         assert m["status"] == "running"  # killed: nobody could write anything else
     else:
         assert proc.returncode == 130 and m["status"] == "interrupted"
+        assert m["error"] == f"interrupted ({signal.Signals(sig).name})"
         assert "Traceback" not in proc.stderr.read()
     with counting_steps() as after:
         resume_run(cut, quiet=True)
