@@ -352,6 +352,9 @@ def launch(
     sys.argv = [f"attnrun-{name}", *hydra_args, *overrides]
     try:
         entry()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run recorded itself interrupted
+        print(interrupted_line(_CURRENT, multirun), file=sys.stderr)
+        raise SystemExit(130) from None
     except SystemExit as e:  # Hydra exits on errors it reports itself
         if e.code not in (0, None):
             # a launcher gave up on a job (e.g. scancel on Slurm): name the runs that did not end
@@ -391,6 +394,20 @@ def _run_folder(overrides: list[str], multirun: bool, root: Path) -> tuple[Path,
         return folder, [*overrides, f"hydra.sweep.dir={folder}"]
     folder = reserve_run_dir(root / "outputs")
     return folder, [*overrides, f"hydra.run.dir={folder}"]
+
+
+def interrupted_line(result: LaunchResult, multirun: bool) -> str:
+    """What a stopped command tells its user: how to continue what it had started."""
+    folder = result.folder
+    if folder is None:
+        return "attnrun: interrupted"
+    if result.search:
+        return f"attnrun: interrupted; continue the search with: attnrun resume {folder}"
+    if multirun:
+        return f"attnrun: interrupted; the sweep's runs so far: attnrun runs {folder}"
+    if (folder / "checkpoint.pt").is_file():
+        return f"attnrun: interrupted; continue it with: attnrun resume {folder}"
+    return f"attnrun: interrupted (run folder: {folder})"
 
 
 def _collect_sweep_failures(result: LaunchResult) -> None:

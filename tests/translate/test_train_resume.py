@@ -226,7 +226,10 @@ def test_signal_mid_epoch_then_resume_equals_uninterrupted(tmp_path, straight, s
     else:
         assert proc.returncode == 130 and m["status"] == "interrupted"
         assert m["error"] == f"interrupted ({signal.Signals(sig).name})"
-        assert "Traceback" not in proc.stderr.read()
+        # one line that says how to go on (before, nothing was printed at all)
+        assert (
+            proc.stderr.read() == f"attnrun: interrupted; continue it with: attnrun resume {cut}\n"
+        )
     with counting_steps() as after:
         resume_run(cut, quiet=True)
     assert after["n"] == STEPS - (8 + 4)
