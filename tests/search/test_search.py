@@ -121,6 +121,9 @@ def test_interrupted_trial_is_rerun_when_continued(tmp_path, monkeypatch) -> Non
     monkeypatch.setattr(exp, "body", interrupt_second)
     r, folder = search(tmp_path, n=3)
     assert r.exit_code == 130, r.output
+    assert r.stderr.endswith(
+        f"attnrun: interrupted; continue the search with: attnrun resume {folder}\n"
+    )
     study = study_of(folder)
     assert states(study) == ["COMPLETE", "FAIL", "WAITING"]
     stopped = study.trials[1]
