@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -44,6 +45,11 @@ def register(app: typer.Typer) -> None:
                 )
                 return
             resume_run(run_dir, quiet=quiet)
+        except KeyboardInterrupt:  # stopped again: the run recorded itself interrupted
+            print(
+                f"attnrun: interrupted; continue it with: attnrun resume {run_dir}", file=sys.stderr
+            )
+            raise SystemExit(130) from None
         except AttnrunError as e:
             if debug:
                 raise

@@ -173,3 +173,27 @@ def test_resume_refuses_completed_and_missing_runs(tmp_path):
     assert r.exit_code == 2 and "already completed" in r.stderr
     r = CliRunner().invoke(app, ["resume", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "no such run folder" in r.stderr
+
+
+def test_a_resume_stopped_again_says_how_to_go_on(tmp_path, monkeypatch):
+    """Ctrl-C during ``attnrun resume``: exit 130, the run ``interrupted`` again, and one line on
+    stderr with the same resume command (typer alone turns Ctrl-C into a silent exit 130).
+    Planted bug caught: the resume command without its own handler (nothing printed)."""
+    selfattn = experiments.get("selfattn")
+    real_save = Checkpointer.save
+
+    def save_then_stop(self, epoch, *a, **k):
+        real_save(self, epoch, *a, **k)
+        if epoch in (1, 2):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpointer, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        selfattn(TINY, tmp_path / "cut")
+    r = CliRunner().invoke(app, ["resume", str(tmp_path / "cut"), "-q"])
+    assert r.exit_code == 130, r.output
+    assert (
+        r.stderr == f"attnrun: interrupted; continue it with: attnrun resume {tmp_path / 'cut'}\n"
+    )
+    assert _metrics(tmp_path / "cut")["status"] == "interrupted"
+    assert _epochs_in_checkpoint(tmp_path / "cut") == 2
