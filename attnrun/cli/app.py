@@ -153,6 +153,8 @@ class _OneLineErrors(TyperGroup):
             )
             sys.exit(1)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns Ctrl-C into a silent exit 130; run commands say more first
+            print("attnrun: interrupted", file=sys.stderr)
         if standalone_mode:
             sys.exit(code)
         return code

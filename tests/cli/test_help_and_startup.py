@@ -112,3 +112,18 @@ def test_a_mistyped_command_suggests_the_closest():
     r = runner.invoke(app, ["regres"])
     assert r.exit_code == 2
     assert r.stderr == "attnrun: error: No such command 'regres'. Did you mean 'regress'?\n"
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(tmp_path, monkeypatch):
+    """Ctrl-C in a command that is not a run (here ``attnrun report``): exit 130 and
+    ``attnrun: interrupted`` on stderr, no traceback. Typer turns Ctrl-C into a silent exit 130;
+    planted bug caught: the line not printed for it."""
+    import attnrun.report
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(attnrun.report, "make_report", stop)
+    (tmp_path / "run").mkdir()
+    r = runner.invoke(app, ["report", str(tmp_path / "run")])
+    assert (r.exit_code, r.stderr) == (130, "attnrun: interrupted\n")
