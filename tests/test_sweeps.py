@@ -151,22 +151,11 @@ def test_report_of_a_sweep_draws_the_attention_panel(tmp_path: Path, experiment:
     assert (sweep / "report.html").is_file()
 
 
-def test_ctrl_c_in_a_sweep_names_the_sweep_folder(tmp_path: Path, monkeypatch) -> None:
+def test_ctrl_c_in_a_sweep_names_the_sweep_folder(tmp_path: Path, ctrl_c_in_run) -> None:
     """Ctrl-C in the second job of a basic-launcher sweep: exit 130; the first run completed,
     the second is interrupted, the third never started; one line on stderr points at the
     sweep's folder, where ``attnrun runs`` shows which is which."""
-    from attnrun.experiments import experiments
-
-    exp = experiments.get("regress")
-    body, calls = exp.body, []
-
-    def interrupt_second(cfg, out_dir, ctx):
-        calls.append(cfg.kernel)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return body(cfg, out_dir, ctx)
-
-    monkeypatch.setattr(exp, "body", interrupt_second)
+    ctrl_c_in_run("regress", 2)
     r = CliRunner().invoke(app, ["regress", *SWEEP, "train.threads=1", "--root", str(tmp_path)])
     assert r.exit_code == 130, r.output
     (sweep,) = (tmp_path / "multirun").glob("*/*")

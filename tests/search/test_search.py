@@ -105,20 +105,11 @@ def test_failed_trial_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch) 
     assert "trial failed: RuntimeError: planted failure" in r.output
 
 
-def test_interrupted_trial_is_rerun_when_continued(tmp_path, monkeypatch) -> None:
+def test_interrupted_trial_is_rerun_when_continued(tmp_path, monkeypatch, ctrl_c_in_run) -> None:
     """Ctrl-C in trial 1: the command exits 130, trial 1 is FAIL/interrupted with its run folder
     marked interrupted; continuing runs its parameters again and completes n_trials trials."""
     exp = experiments.get("regress")
-    body = exp.body
-    calls = []
-
-    def interrupt_second(cfg, out_dir, ctx):
-        calls.append(cfg.kernel)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return body(cfg, out_dir, ctx)
-
-    monkeypatch.setattr(exp, "body", interrupt_second)
+    body = ctrl_c_in_run("regress", 2)
     r, folder = search(tmp_path, n=3)
     assert r.exit_code == 130, r.output
     assert r.stderr.endswith(
