@@ -161,7 +161,8 @@ def test_translate_job_at_its_time_limit_is_interrupted_with_its_checkpoint(tmp_
     handler, submitit's own raised inside training ("timed-out too many times", the launcher
     never requeues) and the run was recorded ``failed``."""
     long = {**TRANSLATE, "train": {**TRANSLATE["train"], "epochs": 1000, "max_minutes": 10}}
-    job = [*CPU_JOB[:-1], "hydra.launcher.timeout_min=3", "hydra.launcher.signal_delay_s=60"]
+    job = [o for o in CPU_JOB if not o.startswith("hydra.launcher.timeout_min=")]
+    job += ["hydra.launcher.timeout_min=3", "hydra.launcher.signal_delay_s=60"]
     proc = attnrun(
         "translate", "-m", "seed=0", *overrides(long), *job, "--root", str(tmp_path), "-q",
         background=True,
