@@ -16,6 +16,7 @@ COMMANDS = {
 
 
 def register(app: typer.Typer) -> None:
+    from attnrun.cli.launch import config_dir
     from attnrun.core import score_functions, windows
     from attnrun.translate.config import TranslateConfig
     from attnrun.translate.data import datasets
@@ -23,12 +24,18 @@ def register(app: typer.Typer) -> None:
     from attnrun.translate.models.decoders import decoders
 
     default = common.defaults(TranslateConfig)
+    presets = sorted(p.stem for p in (config_dir() / "recipe").glob("*.yaml"))
+    help_text = (
+        f"{COMMANDS['translate']} Presets over the defaults (configs/recipe/): "
+        f"{', '.join(f'recipe={name}' for name in presets)}; 'recipe=multi30k "
+        "data.root=DIR' is the 20-minute Multi30k Transformer."
+    )
 
     @common.experiment_command(
         app,
         "translate",
         config_class=TranslateConfig,
-        help=COMMANDS["translate"],
+        help=help_text,
         examples=(
             "dataset=multi30k data.root=../shared/data/multi30k data.src=en data.tgt=fr "
             "attention.window=3 model.num_hiddens=256 train.max_minutes=20 tokenizer.kind=bpe "

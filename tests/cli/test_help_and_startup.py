@@ -59,6 +59,18 @@ def test_translate_defaults_come_from_the_schema():
     assert "greedy). [default: 1]" in out
 
 
+def test_translate_help_names_every_preset():
+    """``translate --help`` names each preset of ``configs/recipe/`` (read from the folder, so a
+    new preset file shows up without a code change). Guards presets a user cannot discover."""
+    from attnrun.cli.launch import config_dir
+
+    out = " ".join(help_of("translate").split())
+    presets = sorted(p.stem for p in (config_dir() / "recipe").glob("*.yaml"))
+    assert {"coref", "multi30k", "multi30k_rnn"} <= set(presets)
+    for name in presets:
+        assert f"recipe={name}" in out
+
+
 def _imported_after(code: str) -> list[str]:
     probe = f"import sys\n{code}\nprint('HEAVY:', *(m for m in {HEAVY!r} if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
