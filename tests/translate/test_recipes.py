@@ -29,15 +29,17 @@ RNN_ONLY = {"score", "decoder", "model.cell", "model.bidirectional", "model.embe
 
 
 def _benchmark(name: str):
-    """A script of ``benchmarks/`` as a module (it puts its own folder on ``sys.path``)."""
+    """A script of ``benchmarks/`` as a module; ``sys.path``, which the scripts extend to import
+    each other, is restored afterwards."""
     path = ROOT / "benchmarks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    saved = list(sys.path)
     sys.path.insert(0, str(path.parent))
     try:
         spec.loader.exec_module(module)
     finally:
-        sys.path.remove(str(path.parent))
+        sys.path[:] = saved
     return module
 
 
