@@ -406,8 +406,13 @@ def interrupted_line(result: LaunchResult, multirun: bool) -> str:
     if multirun:
         return f"attnrun: interrupted; the sweep's runs so far: attnrun runs {folder}"
     if (folder / "checkpoint.pt").is_file():
-        return f"attnrun: interrupted; continue it with: attnrun resume {folder}"
+        return continue_line(folder)
     return f"attnrun: interrupted (run folder: {folder})"
+
+
+def continue_line(run_dir: Path) -> str:
+    """The line a stopped run with a checkpoint ends with (a launch, or a resume stopped again)."""
+    return f"attnrun: interrupted; continue it with: attnrun resume {run_dir}"
 
 
 def _collect_sweep_failures(result: LaunchResult) -> None:

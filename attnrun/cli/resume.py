@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Continue an interrupted, failed or killed run from its last checkpoint to the end,
         or a search (a sweep folder with search.json) to its n_trials."""
+        from attnrun.cli.launch import continue_line
         from attnrun.runs.resume import resume_run
         from attnrun.search import read_spec
 
@@ -46,9 +47,7 @@ def register(app: typer.Typer) -> None:
                 return
             resume_run(run_dir, quiet=quiet)
         except KeyboardInterrupt:  # stopped again: the run recorded itself interrupted
-            print(
-                f"attnrun: interrupted; continue it with: attnrun resume {run_dir}", file=sys.stderr
-            )
+            print(continue_line(run_dir), file=sys.stderr)
             raise SystemExit(130) from None
         except AttnrunError as e:
             if debug:
